@@ -1,0 +1,60 @@
+# neurodx: the two commands of the README, and the environment they build when it is missing.
+#   make figures   reproduce every figure notebook (nbs/papers/*.ipynb) into results/
+#   make test      export check, nbdev_test, pytest
+# Environment: .venv built by uv against constraints.txt (the locked stack). Where the machine offers a
+# local CPU torch wheel (/opt/wheels) it is used; elsewhere torch==2.13.0 comes from the registry
+# (a CUDA build on a Linux GPU workstation). torchvision is never installed (see overrides below).
+
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.neurodx-installed
+WHEELS ?= /opt/wheels
+FIND_LINKS := $(if $(wildcard $(WHEELS)/torch-*.whl),--find-links $(WHEELS),)
+FAST ?= 1
+JOBS ?= 2
+
+.PHONY: figures test env lock export clean bench
+.DEFAULT_GOAL := test
+
+env: $(STAMP)
+
+$(STAMP): setup.py settings.ini constraints.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@test -x $(VENV)/bin/uv || $(PY) -m pip install -q --disable-pip-version-check uv
+	@printf 'torchvision; sys_platform == "never"\n' > $(VENV)/overrides.txt
+	$(VENV)/bin/uv pip install -q --python $(PY) --compile-bytecode $(FIND_LINKS) \
+	    -c constraints.txt --override $(VENV)/overrides.txt -e ".[dev]"
+	$(PY) -m ipykernel install --sys-prefix --name neurodx --display-name "Python (neurodx)" >/dev/null
+	@touch $@
+
+figures: $(STAMP)
+	$(VENV)/bin/neurodx figures --out results $(if $(filter 1,$(FAST)),--fast,--full)
+
+# nbdev_export must leave neurodx/ unchanged: the package is exactly what the notebooks say.
+export: $(STAMP)
+	@tmp=$$(mktemp -d) && cp -r neurodx $$tmp/before && $(VENV)/bin/nbdev_export && \
+	  if ! diff -r -q -x __pycache__ $$tmp/before neurodx; then \
+	    echo "nbdev_export changed neurodx/: run nbdev_export and commit the modules"; rm -rf $$tmp; exit 1; fi; \
+	  rm -rf $$tmp; echo "nbdev_export: neurodx/ is in step with nbs/"
+
+test: export
+	$(VENV)/bin/nbdev_test --n_workers $(JOBS)
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests
+
+bench: $(STAMP)
+	$(PY) bench/bench_data_path.py
+
+# Re-pin the stack (needs the registry): writes constraints.txt with the local '+cpu' label dropped.
+lock:
+	@test -x $(VENV)/bin/uv || $(MAKE) env
+	$(PY) -c "from configparser import ConfigParser as C; c=C(delimiters=['=']); c.read('settings.ini'); \
+	d=c['DEFAULT']; print('\n'.join(d['requirements'].split()+d['dev_requirements'].split()+['torch==2.13.0']))" > $(VENV)/req.in
+	$(VENV)/bin/uv pip compile -q $(VENV)/req.in --python-version 3.11 $(FIND_LINKS) \
+	  --override $(VENV)/overrides.txt --no-header --no-annotate -o $(VENV)/lock.txt
+	@{ echo "# Pinned versions of the whole stack (uv pip compile of settings.ini's requirements + dev)."; \
+	   echo "# Used as constraints, so the torch build (CPU or CUDA) is the machine's choice. Regenerate: make lock"; \
+	   sed 's/+cpu//' $(VENV)/lock.txt; } > constraints.txt
+
+clean:
+	rm -rf results _docs _proc

@@ -1,0 +1,20 @@
+"""Every figure notebook runs end to end under papermill in fast mode (as `make figures` does)."""
+import json
+
+import pytest
+
+from neurodx.cli import figure_notebooks, run_figures
+
+NOTEBOOKS = [p.stem for p in figure_notebooks()]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_figure_notebook_runs_fast(name, tmp_path):
+    run_figures(tmp_path, fast=True, names=[name])
+    out = tmp_path / name
+    assert (out / f"{name}.ipynb").exists()
+    pngs = list(out.glob("*.png"))
+    assert pngs, f"{name} saved no figure"
+    assert all(p.stat().st_size > 5_000 for p in pngs)
+    run = json.loads((tmp_path / "figures_run.json").read_text())
+    assert run["failed"] == [] and run["fast"] is True
