@@ -44,6 +44,7 @@ test: export
 
 bench: $(STAMP)
 	$(PY) bench/bench_data_path.py
+	$(PY) bench/bench_train_step.py
 
 # Re-pin the stack (needs the registry): writes constraints.txt with the local '+cpu' label dropped.
 lock:

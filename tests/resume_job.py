@@ -19,7 +19,7 @@ def blobs(n, seed):
 
 
 class Announce(Callback):
-    order = 90  # after the checkpoint (61) and TensorBoard (62) callbacks
+    order = 90  # after the checkpoint (65) and TensorBoard (62) callbacks
     def before_train(self): self.trained = True
     def after_epoch(self):  # fastai calls after_epoch for the epochs a resume skips, too: announce trained ones only
         if getattr(self, "trained", False): print(f"epoch {self.epoch}", flush=True); time.sleep(float(sys.argv[2]) if len(sys.argv) > 2 else 0)
