@@ -2,21 +2,16 @@
 `fit_resumable` and prints, per rank, a weight checksum and how many training batches this rank processed."""
 import sys
 
-import numpy as np
 from fastai.callback.core import Callback
 from fastai.torch_core import rank_distrib
 from torch import nn
 
 from neurodx.core import set_seed
-from neurodx.data import ItemDataset, make_dataloaders
+from neurodx.data import make_dataloaders
+from toy_data import blobs  # beside this script
 from neurodx.distributed import distributed
 from neurodx.learner import TrainConfig, fit_resumable, make_learner
 
-
-def blobs(n, seed):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n); x = rng.normal(0, 1, (n, 8)).astype(np.float32) + y[:, None]
-    return ItemDataset([str(i) for i in range(n)], [lambda s: x[int(s)]], lambda s: y[int(s)])
 
 
 class CountBatches(Callback):

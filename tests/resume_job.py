@@ -2,20 +2,15 @@
 epoch's checkpoint and pauses, so the test can kill it between epochs."""
 import sys, time
 
-import numpy as np
 import torch
 from fastai.callback.core import Callback
 from torch import nn
 
 from neurodx.core import set_seed
-from neurodx.data import ItemDataset, default_augment, make_dataloaders
+from neurodx.data import make_dataloaders
+from toy_data import blobs  # beside this script
 from neurodx.learner import TrainConfig, fit_resumable, make_learner
 
-
-def blobs(n, seed):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n); x = rng.normal(0, 1, (n, 8)).astype(np.float32) + y[:, None]
-    return ItemDataset([str(i) for i in range(n)], [lambda s: x[int(s)]], lambda s: y[int(s)])
 
 
 class Announce(Callback):
