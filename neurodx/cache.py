@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_cache.ipynb #b53b38bc
 from __future__ import annotations
-import json, os, re, shutil
+import hashlib, json, os, shutil
 from dataclasses import dataclass, field
 from io import StringIO
 from pathlib import Path
@@ -16,21 +16,23 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 import neurodx
-from .core import Config, DataProblem, NeurodxDataError, atomic_path
-from .io import Volume, load_nifti, grid_problems
+from .core import (Config, DataProblem, NeurodxDataError, atomic_path, clean_stale_temps, file_problem, id_problem,
+                          resolve_table_path, write_text_atomic)
+from .io import Volume, load_nifti, grid_problems, mask_problems
 from .preprocess import PreprocessPlan, preprocess_subject, resample_like
 
 # %% auto #0
-__all__ = ['CACHE_FORMAT', 'TableSpec', 'read_subject_table', 'pack_cohort', 'cache_info', 'CohortCache']
+__all__ = ['CACHE_FORMAT', 'TableSpec', 'read_subject_table', 'subject_fingerprint', 'pack_cohort', 'cache_info', 'CohortCache']
 
 # %% ../nbs/03_cache.ipynb #382dd5eb
 @dataclass
 class TableSpec(Config):
     "Which columns a subject table must have, and the allowed label values."
-    id_column: str = "subject_id"  # unique per row
+    id_column: str = "subject_id"  # unique per row; a safe id (`core.SAFE_ID`), never a path
     patient_column: str | None = None  # patient (for splits); None: the id column
     image_columns: list = field(default_factory=list)  # one path column per modality
-    mask_columns: list = field(default_factory=list)  # path columns holding label maps (nearest resampling)
+    mask_columns: list = field(default_factory=list)  # path columns holding masks (nearest resampling); binary unless listed below
+    label_map_columns: list = field(default_factory=list)  # mask columns that are integer label maps (e.g. tumour sub-regions)
     brain_mask_column: str | None = None  # the mask column that is the brain mask (centring, normalisation)
     labels: dict = field(default_factory=dict)  # label column → allowed values (None: any number)
     optional_labels: list = field(default_factory=list)  # label columns where a missing value is allowed
@@ -41,19 +43,29 @@ class TableSpec(Config):
     @property
     def path_columns(self): return [*self.image_columns, *self.mask_columns]
 
-def read_subject_table(csv: str | os.PathLike, spec: TableSpec, check_files: bool = True) -> pd.DataFrame:
+def read_subject_table(csv: str | os.PathLike,
+                       spec: TableSpec,
+                       check_files: bool = True,  # every path must name a readable file
+                       root: str | os.PathLike | None = None,  # relative paths are taken from here (default: the CSV's folder)
+                       allow_absolute: bool = False,  # accept absolute paths in the table
+                      ) -> pd.DataFrame:
     "Read and check a metadata CSV against `spec`; raise one `NeurodxDataError` listing every problem."
     csv = Path(csv)
-    if not csv.exists(): raise NeurodxDataError(csv, "subject table not found")
+    prob = file_problem(csv, "subject table")
+    if prob: raise NeurodxDataError(csv, prob)
     try: df = pd.read_csv(csv, dtype={spec.id_column: str, spec.patient_col: str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise NeurodxDataError(csv, f"not a readable CSV ({e})") from None
     want = [spec.id_column, spec.patient_col, *spec.path_columns, *spec.labels, *spec.required_columns]
     missing = [c for c in dict.fromkeys(want) if c not in df.columns]
     if missing: raise NeurodxDataError(csv, f"missing columns {missing}; the file has {list(df.columns)}")
+    if df.empty: raise NeurodxDataError(csv, "has no subjects (a header and no rows)")
+    undeclared = sorted(set(spec.label_map_columns) - set(spec.mask_columns))
+    if undeclared: raise NeurodxDataError(csv, f"label_map_columns {undeclared} are not mask_columns {spec.mask_columns}")
     probs = []
     ids = df[spec.id_column]
     if ids.isna().any(): probs.append(DataProblem(str(csv), f"empty {spec.id_column!r} in rows {list(np.flatnonzero(ids.isna()) + 2)}"))
+    probs += [DataProblem(str(csv), f"column {spec.id_column!r}: {id_problem(i)}") for i in ids.dropna() if id_problem(i)]
     dups = sorted(ids[ids.duplicated()].dropna().unique())
     if dups: probs.append(DataProblem(str(csv), f"duplicate {spec.id_column!r} values {dups}"))
     for col, allowed in spec.labels.items():
@@ -70,35 +82,25 @@ def read_subject_table(csv: str | os.PathLike, spec: TableSpec, check_files: boo
         if len(bad):
             probs.append(DataProblem(str(csv), f"unknown {col!r} labels {sorted(set(map(str, bad)))} "
                                      f"for {list(ids[bad.index])}; allowed: {allowed if allowed is not None else 'numbers'}"))
+    base = Path(root) if root is not None else csv.parent
+    resolved = {}
     for col in spec.path_columns:
+        resolved[col] = []
         for i, p in zip(ids, df[col]):
             if pd.isna(p) or str(p).strip() == "":
-                probs.append(DataProblem(str(csv), f"no {col!r} file given", i)); continue
-            path = Path(p) if Path(p).is_absolute() else csv.parent / p
-            if check_files and not path.exists(): probs.append(DataProblem(str(path), f"{col} file not found", i))
+                probs.append(DataProblem(str(csv), f"no {col!r} file given", i)); resolved[col].append(None); continue
+            path, bad = resolve_table_path(str(p), base, allow_absolute)
+            resolved[col].append(str(path))
+            if bad: probs.append(DataProblem(str(csv), f"column {col!r}: {bad}", i)); continue
+            why = file_problem(path, f"{col} file") if check_files else None
+            if why: probs.append(DataProblem(str(path), why, i))
     if probs: raise NeurodxDataError(probs)
-    for col in spec.path_columns:
-        df[col] = [str(Path(p) if Path(p).is_absolute() else (csv.parent / p)) for p in df[col]]
+    df = df.assign(**resolved)
     if spec.patient_column is None: df = df.assign(**{spec.patient_col: df[spec.id_column]}) if spec.patient_col not in df else df
     return df.reset_index(drop=True)
 
 # %% ../nbs/03_cache.ipynb #419cfbc4
 CACHE_FORMAT = "neurodx-cohort-cache/1"
-
-def _clean_stale_temps(folder: Path):
-    "Remove temporary files left by killed runs (their writer process no longer exists)."
-    if not folder.is_dir(): return
-    for f in folder.glob(".tmp-*"):
-        m = re.match(r"\.tmp-(\d+)-", f.name)
-        if m and int(m.group(1)) != os.getpid():
-            try: os.kill(int(m.group(1)), 0); continue  # writer still alive
-            except ProcessLookupError: f.unlink(missing_ok=True)
-            except PermissionError: continue
-
-def _part_is_complete(p: Path) -> bool:
-    try:
-        with h5py.File(p, "r") as f: return bool(f.attrs.get("complete", False))
-    except OSError: return False
 
 def _jsonable(v):
     if isinstance(v, (np.integer,)): return int(v)
@@ -106,24 +108,74 @@ def _jsonable(v):
     if isinstance(v, float) and np.isnan(v): return None
     return v
 
+def _file_digest(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
+    return h.hexdigest()
+
+def subject_fingerprint(row: dict, spec: TableSpec, plan: PreprocessPlan) -> str:
+    "SHA-256 of what makes one subject's packed data: plan, spec, patient, labels and the bytes of its input files."
+    h = hashlib.sha256(json.dumps({"plan": plan.identifier, "spec": spec.to_dict(), "patient": str(row[spec.patient_col]),
+                                   "labels": {c: _jsonable(row[c]) for c in spec.labels}}, sort_keys=True, default=str).encode())
+    for col in spec.path_columns:
+        h.update(f"\0{col}\0".encode())
+        try: h.update(_file_digest(row[col]).encode())
+        except OSError as e: raise NeurodxDataError(row[col], f"{col} file cannot be read ({e.strerror})", str(row[spec.id_column])) from None
+    return h.hexdigest()
+
+def _part_fingerprint(p: Path) -> str | None:
+    "The fingerprint of a finished part file (None if absent, unfinished or unreadable)."
+    try:
+        with h5py.File(p, "r") as f: return str(f.attrs["fingerprint"]) if f.attrs.get("complete", False) else None
+    except (OSError, KeyError): return None
+
+def _mask_dtype(data: np.ndarray): return np.uint8 if data.size == 0 or data.max() <= 255 else np.uint16
+
 def _write_subject(path: Path, sid: str, patient: str, labels: dict, vols: dict[str, Volume], masks: tuple,
-                   plan: PreprocessPlan, compression):
+                   plan: PreprocessPlan, compression, fingerprint: str):
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         g = f.create_group(sid)
         g.attrs["patient"] = patient
+        g.attrs["fingerprint"] = fingerprint
         for k, v in labels.items():
             v = _jsonable(v)
             g.attrs[k] = "" if v is None else v
         g.attrs["labels_json"] = json.dumps({k: _jsonable(v) for k, v in labels.items()})
         for name, vol in vols.items():
-            data = vol.data.astype(np.uint8) if name in masks else vol.data.astype(plan.dtype)
+            data = vol.data.astype(_mask_dtype(vol.data)) if name in masks else vol.data.astype(plan.dtype)  # masks were validated
             # uncompressed: contiguous (one read per volume, fastest); compressed: slabs of 8 slices along z
             chunks = None if compression is None else (*data.shape[:2], min(8, data.shape[2]), *data.shape[3:])
             ds = g.create_dataset(name, data=data, chunks=chunks, compression=compression)
             ds.attrs["affine"] = vol.affine
             ds.attrs["spacing"] = np.asarray(vol.spacing)
             ds.attrs["source"] = vol.path or ""
+        f.attrs["fingerprint"] = fingerprint
         f.attrs["complete"] = True
+
+def _load_subject(r: dict, sid: str, spec: TableSpec, plan: PreprocessPlan, grids: str) -> dict[str, Volume]:
+    "Read, check (grids, masks) and preprocess one subject; `NeurodxDataError` lists its problems."
+    vols = {c: load_nifti(r[c], subject=sid, allow_all_zero=c in spec.mask_columns) for c in spec.path_columns}
+    probs = [p for c in spec.mask_columns for p in mask_problems(vols[c].data, vols[c].path, sid, c in spec.label_map_columns)]
+    gp = grid_problems(vols, sid)
+    if gp and grids == "check": probs += gp
+    if probs: raise NeurodxDataError(probs)
+    if gp:
+        ref = vols[spec.path_columns[0]]
+        vols = {c: v if not grid_problems({"ref": ref, c: v}) else resample_like(v, ref, 0 if c in spec.mask_columns else plan.order)
+                for c, v in vols.items()}
+    return preprocess_subject(vols, plan, mask_keys=tuple(spec.mask_columns), brain_key=spec.brain_mask_column)
+
+def _start_parts(parts: Path, plan: PreprocessPlan):
+    "The parts folder for `plan`: unfinished work of another plan (or an unreadable plan.json) is discarded."
+    plan_file = parts / "plan.json"
+    if plan_file.exists():
+        try: same = json.loads(plan_file.read_text()).get("plan_id") == plan.identifier
+        except (OSError, ValueError, AttributeError): same = False
+        if not same: shutil.rmtree(parts)
+    parts.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(parts)
+    write_text_atomic(plan_file, json.dumps({"plan_id": plan.identifier, "plan": plan.to_dict()}))
 
 def pack_cohort(table: pd.DataFrame,  # from `read_subject_table`
                 out: str | os.PathLike,  # the cache file (`.h5`)
@@ -131,76 +183,81 @@ def pack_cohort(table: pd.DataFrame,  # from `read_subject_table`
                 plan: PreprocessPlan,  # preprocessing applied before packing
                 grids: str = "check",  # 'check': modalities must share a grid; 'resample': resample onto the first
                 compression: str | None = None,  # None (fastest reads), 'lzf' or 'gzip'
-                overwrite: bool = False,  # rebuild even if a finished cache with another plan exists
+                overwrite: bool = False,  # rebuild even if a finished cache with another plan or spec exists
                 on_subject: Callable | None = None,  # called with each subject id once it is written
                 progress: bool = True) -> Path:
-    "Preprocess every subject of `table` with `plan` and pack them into one HDF5 cache, atomically and resumably."
+    "Preprocess every subject of `table` with `plan` and pack them into one HDF5 cache: atomic, resumable, never stale."
     out = Path(out)
+    if len(table) == 0: raise NeurodxDataError(out, "no subjects to pack: the subject table is empty")
+    ids = [str(i) for i in table[spec.id_column]]
+    bad = [DataProblem(str(out), f"column {spec.id_column!r}: {id_problem(i)}") for i in ids if id_problem(i)]
+    if bad: raise NeurodxDataError(bad)
+    rows = {str(r[spec.id_column]): r for r in table.to_dict("records")}
+    fps = {sid: subject_fingerprint(r, spec, plan) for sid, r in rows.items()}
+    reuse = {}  # subjects of the existing cache whose inputs have not changed
     if out.exists():
         info = cache_info(out)
-        same = (info["plan_id"] == plan.identifier and info["spec"] == spec.to_dict()
-                and sorted(info["ids"]) == sorted(map(str, table[spec.id_column])))
-        if same and not overwrite: return out
-        if not overwrite:
-            raise NeurodxDataError(out, f"a cache with plan {info['plan_id']}, {len(info['ids'])} subjects and another table "
-                                   f"spec or subject list exists; pass overwrite=True to rebuild it with plan {plan.identifier}")
-    parts = out.with_name(out.name + ".parts"); parts.mkdir(parents=True, exist_ok=True)
-    _clean_stale_temps(parts); _clean_stale_temps(out.parent)
-    plan_file = parts / "plan.json"
-    if plan_file.exists() and json.loads(plan_file.read_text()).get("plan_id") != plan.identifier:
-        shutil.rmtree(parts); parts.mkdir(parents=True)  # unfinished work of another plan is useless
-    plan_file.write_text(json.dumps({"plan_id": plan.identifier, "plan": plan.to_dict()}))
-    label_cols = list(spec.labels)
+        if info["plan_id"] != plan.identifier or info["spec"] != spec.to_dict():
+            if not overwrite:
+                raise NeurodxDataError(out, f"a cache with plan {info['plan_id']} and another table spec or plan exists; "
+                                       f"pass overwrite=True to rebuild it with plan {plan.identifier}")
+        elif not overwrite:
+            reuse = {s for s, fp in info["fingerprints"].items() if fps.get(s) == fp}
+            if reuse == set(ids) and len(info["ids"]) == len(ids): return out  # up to date
+    parts = out.with_name(out.name + ".parts")
+    _start_parts(parts, plan); clean_stale_temps(out.parent)
     problems = []
-    rows = list(table.itertuples(index=False))
-    for row in tqdm(rows, desc=f"packing {out.name}", disable=not progress):
-        r = dict(zip(table.columns, row))
-        sid = str(r[spec.id_column]); part = parts / f"{sid}.h5"
-        if part.exists() and _part_is_complete(part): continue
-        try:
-            vols = {c: load_nifti(r[c], subject=sid, allow_all_zero=c in spec.mask_columns) for c in spec.path_columns}
-            gp = grid_problems(vols, sid)
-            if gp and grids == "check": problems.extend(gp); continue
-            if gp:
-                ref = vols[spec.path_columns[0]]
-                vols = {c: v if not grid_problems({"ref": ref, c: v}) else resample_like(v, ref, 0 if c in spec.mask_columns else plan.order)
-                        for c, v in vols.items()}
-            prep = preprocess_subject(vols, plan, mask_keys=tuple(spec.mask_columns), brain_key=spec.brain_mask_column)
-        except NeurodxDataError as e:
-            problems.extend(e.problems); continue
-        _write_subject(part, sid, str(r[spec.patient_col]), {c: r[c] for c in label_cols}, prep,
-                       tuple(spec.mask_columns), plan, compression)
+    for sid in tqdm(ids, desc=f"packing {out.name}", disable=not progress):
+        part = parts / f"{sid}.h5"
+        if sid in reuse or _part_fingerprint(part) == fps[sid]: continue
+        r = rows[sid]
+        try: prep = _load_subject(r, sid, spec, plan, grids)
+        except NeurodxDataError as e: problems.extend(e.problems); continue
+        _write_subject(part, sid, str(r[spec.patient_col]), {c: r[c] for c in spec.labels}, prep,
+                       tuple(spec.mask_columns), plan, compression, fps[sid])
         if on_subject: on_subject(sid)
     if problems: raise NeurodxDataError(problems)
-    _merge_parts(table, out, parts, spec, plan)
+    _merge_parts(table, out, parts, spec, plan, reuse)
     shutil.rmtree(parts)
     return out
 
-def _merge_parts(table, out, parts, spec, plan):
-    with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
-        f.attrs["format"] = CACHE_FORMAT
-        f.attrs["neurodx_version"] = neurodx.__version__
-        f.attrs["plan"] = json.dumps(plan.to_dict())
-        f.attrs["plan_id"] = plan.identifier
-        f.attrs["modalities"] = json.dumps(spec.image_columns)
-        f.attrs["masks"] = json.dumps(spec.mask_columns)
-        f.attrs["table"] = table.drop(columns=spec.path_columns).to_json(orient="records")
-        f.attrs["spec"] = json.dumps(spec.to_dict())
-        subjects = f.create_group("subjects")
-        for sid in table[spec.id_column]:
-            with h5py.File(parts / f"{sid}.h5", "r") as p: p.copy(p[str(sid)], subjects, name=str(sid))
+def _merge_parts(table, out, parts, spec, plan, reuse=frozenset()):
+    "One cache from the parts and the reused subjects of the existing `out`, written atomically."
+    old = h5py.File(out, "r") if reuse else None
+    try:
+        with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
+            f.attrs["format"] = CACHE_FORMAT
+            f.attrs["neurodx_version"] = neurodx.__version__
+            f.attrs["plan"] = json.dumps(plan.to_dict())
+            f.attrs["plan_id"] = plan.identifier
+            f.attrs["modalities"] = json.dumps(spec.image_columns)
+            f.attrs["masks"] = json.dumps(spec.mask_columns)
+            f.attrs["table"] = table.drop(columns=spec.path_columns).to_json(orient="records")
+            f.attrs["spec"] = json.dumps(spec.to_dict())
+            subjects = f.create_group("subjects")
+            for sid in map(str, table[spec.id_column]):
+                if sid in reuse: old.copy(old["subjects"][sid], subjects, name=sid); continue
+                with h5py.File(parts / f"{sid}.h5", "r") as p: p.copy(p[sid], subjects, name=sid)
+    finally:
+        if old is not None: old.close()
 
 # %% ../nbs/03_cache.ipynb #91602642
 def cache_info(path: str | os.PathLike) -> dict:
     "Format, plan and subject ids of a cache file; `NeurodxDataError` if it is not a complete neurodx cache."
     path = Path(path)
+    prob = file_problem(path, "cache file")
+    if prob: raise NeurodxDataError(path, prob)
     try:
         with h5py.File(path, "r") as f:
             if f.attrs.get("format") != CACHE_FORMAT: raise NeurodxDataError(path, "not a neurodx cohort cache")
-            return {"plan_id": f.attrs["plan_id"], "plan": json.loads(f.attrs["plan"]), "ids": list(f["subjects"].keys()),
+            subjects = f["subjects"]
+            return {"plan_id": str(f.attrs["plan_id"]), "plan": json.loads(f.attrs["plan"]), "ids": list(subjects.keys()),
                     "modalities": json.loads(f.attrs["modalities"]), "masks": json.loads(f.attrs["masks"]),
-                    "spec": json.loads(f.attrs["spec"])}
-    except OSError as e: raise NeurodxDataError(path, f"unreadable cache file ({e})") from None
+                    "spec": json.loads(f.attrs["spec"]), "table": f.attrs["table"],
+                    "fingerprints": {s: str(g.attrs.get("fingerprint", "")) for s, g in subjects.items()}}
+    except KeyError as e:
+        raise NeurodxDataError(path, f"incomplete neurodx cohort cache: {e.args[0] if e.args else e} is missing") from None
+    except (OSError, ValueError) as e: raise NeurodxDataError(path, f"unreadable cache file ({type(e).__name__}: {e})") from None
 
 class CohortCache:
     "Read access to a packed cohort."
@@ -209,9 +266,8 @@ class CohortCache:
         info = cache_info(self.path)
         self.plan_id, self.plan = info["plan_id"], PreprocessPlan.from_dict(info["plan"])
         self.modalities, self.masks = info["modalities"], info["masks"]
-        with h5py.File(self.path, "r") as f:
-            self.table = pd.read_json(StringIO(f.attrs["table"]), orient="records", dtype=False)
-            self.spec = TableSpec.from_dict(json.loads(f.attrs["spec"]))
+        self.table = pd.read_json(StringIO(info["table"]), orient="records", dtype=False)
+        self.spec = TableSpec.from_dict(info["spec"], str(self.path))
         self.table[self.spec.id_column] = self.table[self.spec.id_column].astype(str)
         self.ids = list(self.table[self.spec.id_column])
         self._f, self._pid = None, None

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #6a57acef
 from __future__ import annotations
-import dataclasses, json, os, random, secrets, types, typing
+import dataclasses, errno, hashlib, json, os, random, re, secrets, socket, types, typing
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -14,8 +14,9 @@ import yaml
 from fastai.torch_core import default_device, set_seed as _fastai_set_seed
 
 # %% auto #0
-__all__ = ['DataProblem', 'NeurodxDataError', 'Config', 'temp_path_for', 'atomic_path', 'write_text_atomic', 'set_seed',
-           'project_root', 'data_samples_dir', 'cache_dir', 'results_dir']
+__all__ = ['TEMP_PREFIX', 'SAFE_ID', 'SAFE_ID_RULE', 'DataProblem', 'NeurodxDataError', 'Config', 'temp_path_for',
+           'clean_stale_temps', 'atomic_path', 'write_text_atomic', 'file_problem', 'check_file', 'id_problem',
+           'resolve_table_path', 'set_seed', 'project_root', 'data_samples_dir', 'cache_dir', 'results_dir']
 
 # %% ../nbs/00_core.ipynb #fd100ba3
 @dataclass(frozen=True)
@@ -110,10 +111,30 @@ class Config:
         return dataclasses.replace(self, **kw)
 
 # %% ../nbs/00_core.ipynb #da14b3df
+TEMP_PREFIX = ".neurodx-tmp"  # every temporary file neurodx writes starts with this
+_HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+_TEMP_NAME = re.compile(rf"^{re.escape(TEMP_PREFIX)}-([0-9a-f]{{8}})-(\d+)-[0-9a-f]{{8}}-")
+
 def temp_path_for(path: str | os.PathLike) -> Path:
-    "A hidden sibling of `path`, unique to this call, with the same suffixes."
+    "A hidden sibling of `path`, unique to this call, with the same suffixes and neurodx's temp prefix."
     path = Path(path)
-    return path.with_name(f".tmp-{os.getpid()}-{secrets.token_hex(4)}-{path.name}")
+    return path.with_name(f"{TEMP_PREFIX}-{_HOST}-{os.getpid()}-{secrets.token_hex(4)}-{path.name}")
+
+def _pid_alive(pid: int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True  # exists, owned by someone else
+    return True
+
+def clean_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    "Remove neurodx temp files in `folder` left by dead processes of this machine; return what was removed."
+    folder, removed = Path(folder), []
+    if not folder.is_dir(): return removed
+    for f in folder.glob(f"{TEMP_PREFIX}-*"):
+        m = _TEMP_NAME.match(f.name)
+        if not m or m.group(1) != _HOST or int(m.group(2)) == os.getpid() or _pid_alive(int(m.group(2))): continue
+        f.unlink(missing_ok=True); removed.append(f)
+    return removed
 
 @contextmanager
 def atomic_path(path: str | os.PathLike):
@@ -130,6 +151,46 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     "Write `text` to `path` atomically."
     with atomic_path(path) as tmp: Path(tmp).write_text(text)
     return Path(path)
+
+# %% ../nbs/00_core.ipynb #4be8d3b5
+def file_problem(path: str | os.PathLike, what: str = "file") -> str | None:
+    "Why `path` cannot be read as a `what` (missing, broken or looping symlink, a folder, unreadable), or None."
+    path = Path(path)
+    try: st = os.stat(path)
+    except FileNotFoundError:
+        return f"{what} is a broken symlink (its target {os.readlink(path)!r} does not exist)" if os.path.islink(path) else f"{what} not found"
+    except OSError as e:
+        if e.errno == errno.ELOOP: return f"{what} is a symlink loop"
+        return f"{what} cannot be accessed ({e.strerror})"
+    import stat
+    if stat.S_ISDIR(st.st_mode): return f"{what} is a folder, not a file"
+    if not os.access(path, os.R_OK): return f"{what} is not readable (permissions)"
+    return None
+
+def check_file(path: str | os.PathLike, what: str = "file", subject: str | None = None) -> Path:
+    "Raise `NeurodxDataError` naming `path` and the problem when it is not a readable file; else return it."
+    prob = file_problem(path, what)
+    if prob: raise NeurodxDataError(path, prob, subject)
+    return Path(path)
+
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+SAFE_ID_RULE = "1–128 letters, digits, '.', '_' or '-', starting with a letter or digit"
+
+def id_problem(sid) -> str | None:
+    "Why `sid` is not a safe subject id (see `SAFE_ID`), or None."
+    s = str(sid)
+    if SAFE_ID.match(s) and ".." not in s: return None
+    return f"subject id {s!r} is not a safe id ({SAFE_ID_RULE}); ids are never used as paths: rename it in the table"
+
+def resolve_table_path(p: str, base: str | os.PathLike, allow_absolute: bool = False) -> tuple[Path, str | None]:
+    "A table's path `p` resolved against `base`, and the problem with it (absolute when not allowed, escaping `base`), if any."
+    p, base = str(p).strip(), Path(base)
+    if os.path.isabs(p):
+        return Path(p), (None if allow_absolute else f"absolute path {p!r} not allowed (pass allow_absolute=True, or write it relative to {base})")
+    root = os.path.abspath(base)
+    full = os.path.normpath(os.path.join(root, p))  # lexical: '..' is judged as written, symlinks are not followed
+    inside = full.startswith(root.rstrip(os.sep) + os.sep)
+    return Path(full), (None if inside else f"path {p!r} leaves the table's folder {base}")
 
 # %% ../nbs/00_core.ipynb #944d7fc0
 def set_seed(seed: int = 42, deterministic: bool = False) -> np.random.Generator:

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from nibabel.spatialimages import HeaderDataError, HeaderTypeError, ImageDataError
 
-from .core import NeurodxDataError, DataProblem, atomic_path
+from .core import NeurodxDataError, DataProblem, atomic_path, file_problem
 
 # %% auto #0
-__all__ = ['Volume', 'volume_problems', 'validate_volume', 'load_nifti', 'save_nifti', 'grid_problems', 'check_same_grid']
+__all__ = ['Volume', 'volume_problems', 'validate_volume', 'max_voxels', 'header_problems', 'read_nifti_header', 'cast_problems',
+           'load_nifti', 'save_nifti', 'grid_problems', 'check_same_grid', 'mask_problems']
 
 # %% ../nbs/01_io.ipynb #f70586c1
 @dataclass(frozen=True, eq=False)
@@ -67,6 +69,8 @@ def volume_problems(data: np.ndarray, affine: np.ndarray, path: str = "<array>",
     probs, ndims = [], (ndim,) if isinstance(ndim, int) else tuple(ndim)
     add = lambda msg: probs.append(DataProblem(str(path), msg, subject))
     if data.ndim not in ndims: add(f"expected a {' or '.join(map(str, ndims))}D volume, got {data.ndim}D with shape {data.shape}")
+    if 0 in data.shape: add(f"has a zero-length axis (shape {data.shape}): no voxels"); check_values = False
+    if np.iscomplexobj(data): add(f"has complex voxels ({data.dtype}): store magnitude (or phase) as a real image"); check_values = False
     if check_values and np.issubdtype(data.dtype, np.floating):
         n_nan, n_inf = int(np.isnan(data).sum()), int(np.isinf(data).sum())
         if n_nan: add(f"contains {n_nan} NaN voxels")
@@ -84,7 +88,67 @@ def validate_volume(vol: Volume, ndim: int | tuple = 3, allow_all_zero: bool = F
     return vol
 
 # %% ../nbs/01_io.ipynb #982cd5a9
-_READ_ERRORS = (OSError, EOFError, ValueError, zlib.error, gzip.BadGzipFile, nib.filebasedimages.ImageFileError)
+_READ_ERRORS = (OSError, EOFError, ValueError, zlib.error, gzip.BadGzipFile, nib.filebasedimages.ImageFileError,
+                HeaderDataError, HeaderTypeError, ImageDataError)
+_DEFAULT_MAX_VOXELS = 2 ** 28
+_MAX_DEFLATE_RATIO = 1032  # deflate's best case: no .gz of s bytes inflates to more than ~1032·s
+
+def max_voxels() -> int:
+    "The voxel limit of one image: `$NEURODX_MAX_VOXELS`, else 2**28 (268 M voxels, 1 GiB as float32)."
+    v = os.environ.get("NEURODX_MAX_VOXELS")
+    try: return int(float(v)) if v else _DEFAULT_MAX_VOXELS
+    except ValueError: raise NeurodxDataError("$NEURODX_MAX_VOXELS", f"not a number: {v!r}") from None
+
+def header_problems(img, path: str, subject: str | None = None, limit: int | None = None) -> list[DataProblem]:
+    "Problems visible in a NIfTI header before any voxel is read: size limit, file size, zero axes, voxel type."
+    probs, add = [], lambda msg: probs.append(DataProblem(str(path), msg, subject))
+    shape, limit = tuple(int(s) for s in img.shape), limit or max_voxels()
+    n = int(np.prod(shape, dtype=object))  # exact, no overflow for 100000³
+    if 0 in shape: add(f"has a zero-length axis (shape {shape}): no voxels")
+    if n > limit: add(f"declares {'×'.join(map(str, shape))} = {n:,} voxels, over the limit of {limit:,} "
+                      f"(raise it with max_voxels= or $NEURODX_MAX_VOXELS if the image is real)")
+    dt = img.get_data_dtype()
+    if dt.fields is not None or dt.kind == "V": add(f"has RGB or structured voxels ({dt}): convert it to a scalar image")
+    elif dt.kind == "c": add(f"has complex voxels ({dt}): store magnitude (or phase) as a real image")
+    if probs: return probs
+    fmap = img.file_map.get("image")
+    fname = getattr(fmap, "filename", None)
+    if fname and os.path.isfile(fname):
+        size, need = os.path.getsize(fname), n * dt.itemsize
+        offset = int(img.header.get_data_offset()) if fname == getattr(img.file_map.get("header"), "filename", fname) else 0
+        if fname.endswith(".gz"):
+            if size * _MAX_DEFLATE_RATIO + 1024 < need:
+                add(f"header declares {need:,} bytes of voxels, more than a {size:,}-byte gzip file can hold: truncated or corrupt header")
+        elif not fname.endswith((".bz2", ".zst")) and size - offset < need:
+            add(f"truncated: the header declares {need:,} bytes of voxels, the file holds {max(size - offset, 0):,}")
+    return probs
+
+def read_nifti_header(path: str | os.PathLike, subject: str | None = None, max_voxels: int | None = None):
+    "The nibabel image of `path` with its header checked (`header_problems`); no voxel is read."
+    path = Path(path)
+    prob = file_problem(path, "NIfTI file")
+    if prob: raise NeurodxDataError(path, prob, subject)
+    try: img = nib.load(str(path))
+    except _READ_ERRORS as e:
+        raise NeurodxDataError(path, f"unreadable NIfTI header ({type(e).__name__}: {e})", subject) from None
+    probs = header_problems(img, str(path), subject, max_voxels)
+    if probs: raise NeurodxDataError(probs)
+    return img
+
+_F32 = np.finfo(np.float32)
+
+def cast_problems(data: np.ndarray, dtype) -> list[str]:
+    "What converting `data` to `dtype` would change silently: float overflow to ±Inf, integers rounded."
+    dtype, src, out = np.dtype(dtype), data.dtype, []
+    if dtype == np.float32 and src.kind == "f" and src.itemsize > 4:
+        fin = data[np.isfinite(data)]
+        big = float(np.abs(fin).max()) if fin.size else 0.0
+        if big > _F32.max: out.append(f"has values up to {big:.3g}, beyond float32's range (±{_F32.max:.3g}): load with dtype=np.float64")
+    if dtype == np.float32 and src.kind in "iu" and src.itemsize >= 4 and data.size:
+        big = max(abs(int(data.min())), abs(int(data.max())))
+        if big > 2 ** 24: out.append(f"has integer values up to {big:,}, beyond float32's exact range (±{2**24:,}): "
+                                      f"they would be rounded; load with dtype=np.float64 or dtype=None")
+    return out
 
 def load_nifti(path: str | os.PathLike,
                canonical: bool = False,  # reorient to closest RAS+
@@ -93,17 +157,22 @@ def load_nifti(path: str | os.PathLike,
                validate: bool = True,  # check NaN/Inf, all-zero, affine
                allow_all_zero: bool = False,  # e.g. masks of lesion-free subjects
                subject: str | None = None,  # for messages
+               max_voxels: int | None = None,  # voxel limit (default `max_voxels()`)
               ) -> Volume:
     "Read a NIfTI file as a `Volume`, with every failure reported as `NeurodxDataError`."
     path = Path(path)
-    if not path.exists(): raise NeurodxDataError(path, "file not found", subject)
+    img = read_nifti_header(path, subject, max_voxels)
     try:
-        img = nib.load(str(path))
         if canonical: img = nib.as_closest_canonical(img)
         data = np.asanyarray(img.dataobj)
-        if dtype is not None: data = data.astype(dtype, copy=False)
     except _READ_ERRORS as e:
         raise NeurodxDataError(path, f"unreadable or truncated NIfTI ({type(e).__name__}: {e})", subject) from None
+    except MemoryError:
+        raise NeurodxDataError(path, f"not enough memory to read {img.shape} voxels", subject) from None
+    if dtype is not None:
+        bad = cast_problems(data, dtype)
+        if bad: raise NeurodxDataError([DataProblem(str(path), b, subject) for b in bad])
+        data = data.astype(dtype, copy=False)
     vol = Volume(np.ascontiguousarray(data), img.affine, str(path), {"subject": subject} if subject else {})
     if validate: validate_volume(vol, ndim, allow_all_zero, subject)
     elif data.ndim not in ((ndim,) if isinstance(ndim, int) else ndim):
@@ -138,3 +207,22 @@ def check_same_grid(volumes: dict[str, Volume], subject: str | None = None, atol
     probs = grid_problems(volumes, subject, atol)
     if probs: raise NeurodxDataError(probs)
     return volumes
+
+# %% ../nbs/01_io.ipynb #bc3f29b9
+def _values(data, n: int = 6) -> str:
+    u = np.unique(data)
+    return "[" + ", ".join(f"{x:.6g}" for x in u[:n]) + (", …]" if len(u) > n else "]")
+
+def mask_problems(data: np.ndarray, path: str, subject: str | None = None, labels: bool = False) -> list[DataProblem]:
+    "Problems of a mask: it must be binary (0/1) or, with `labels=True`, hold non-negative integer labels < 65536."
+    d, add, probs = np.asarray(data), None, []
+    add = lambda msg: probs.append(DataProblem(str(path), msg, subject))
+    if np.iscomplexobj(d) or d.dtype.kind not in "biuf": add(f"mask has voxel type {d.dtype}, not numbers"); return probs
+    if d.dtype.kind == "f" and not np.all(np.isfinite(d)): add("mask contains NaN or infinite values"); return probs
+    if not labels:
+        if not np.all((d == 0) | (d == 1)):
+            add(f"mask is not binary (values {_values(d)}): threshold it, or declare it a label map")
+    elif d.size:
+        if d.dtype.kind == "f" and not np.all(d == np.round(d)): add(f"label map has non-integer values ({_values(d)})")
+        elif d.min() < 0 or d.max() > 65535: add(f"label map values must lie in 0…65535, found {d.min()}…{d.max()}")
+    return probs

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import nibabel as nib
 import numpy as np
-from nibabel.processing import resample_from_to
+from scipy import ndimage
 
 from .core import Config, NeurodxDataError
 from .io import Volume
@@ -31,15 +31,29 @@ def grid_for_spacing(shape: tuple, affine: np.ndarray, spacing: tuple | float) -
     n = np.ceil(np.round(extent / new, 6)).astype(int) + 1
     return tuple(int(i) for i in n), out
 
-def resample_to_grid(vol: Volume, shape: tuple, affine: np.ndarray, order: int = 1, cval: float = 0.0) -> Volume:
+def resample_to_grid(vol: Volume, shape: tuple, affine: np.ndarray, order: int = 1, cval: float = 0.0,
+                     tol: float = 1e-4,  # voxels: how far outside the field of view a source index may round
+                    ) -> Volume:
     "Interpolate `vol` onto the grid (`shape`, `affine`) with spline `order` (0 nearest, 1 linear, 3 cubic)."
     if vol.data.ndim != 3: raise NeurodxDataError(vol.path or "<array>", f"resampling needs a 3D volume, got {vol.data.shape}")
-    dtype = vol.data.dtype
+    shape, affine, dtype = tuple(int(s) for s in shape), np.asarray(affine, np.float64), vol.data.dtype
+    out_dtype = dtype if order == 0 or np.issubdtype(dtype, np.floating) else np.float32
+    if shape == vol.shape and np.allclose(affine, vol.affine, rtol=0, atol=1e-6):  # the same grid: nothing to interpolate
+        return vol.new(vol.data.astype(out_dtype, copy=True), affine, step=f"resample(order={order}, same grid)")
     src = vol.data if order == 0 or np.issubdtype(dtype, np.floating) else vol.data.astype(np.float32)
-    img = nib.Nifti1Image(src, vol.affine)
-    out = np.asarray(resample_from_to(img, (tuple(shape), affine), order=order, mode="constant", cval=cval).dataobj)
-    out = out.astype(dtype if order == 0 else (dtype if np.issubdtype(dtype, np.floating) else np.float32), copy=False)
-    return vol.new(out, affine, step=f"resample(order={order})")
+    M = np.linalg.inv(vol.affine) @ affine  # output voxel index → input voxel index
+    out = ndimage.affine_transform(src, M[:3, :3], M[:3, 3], output_shape=shape, order=order, mode="constant", cval=cval)
+    idx = np.ogrid[tuple(slice(0, s) for s in shape)]
+    strict, near = np.ones(shape, bool), np.ones(shape, bool)
+    for i in range(3):  # one coordinate at a time: one float array of the output's size at most
+        c = M[i, 0] * idx[0] + M[i, 1] * idx[1] + M[i, 2] * idx[2] + M[i, 3]
+        strict &= (c >= 0) & (c <= vol.shape[i] - 1); near &= (c >= -tol) & (c <= vol.shape[i] - 1 + tol)
+    fix = near & ~strict  # on the edge up to rounding: scipy filled them with cval; sample at the clipped index
+    if fix.any():
+        pts = np.stack(np.nonzero(fix)).astype(np.float64)
+        coords = [np.clip(M[i, :3] @ pts + M[i, 3], 0, vol.shape[i] - 1) for i in range(3)]
+        out[fix] = ndimage.map_coordinates(src, coords, order=order, mode="constant", cval=cval)
+    return vol.new(out.astype(out_dtype, copy=False), affine, step=f"resample(order={order})")
 
 def resample_to_spacing(vol: Volume, spacing: tuple | float, order: int = 1, cval: float = 0.0) -> Volume:
     "Resample `vol` to voxel size `spacing` (mm), orientation kept; `order=0` for masks."

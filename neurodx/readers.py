@@ -11,8 +11,8 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from .core import DataProblem, NeurodxDataError
-from .io import Volume, load_nifti, volume_problems, grid_problems, _READ_ERRORS
+from .core import DataProblem, NeurodxDataError, file_problem, resolve_table_path
+from .io import Volume, load_nifti, read_nifti_header, volume_problems, grid_problems, mask_problems
 from .preprocess import resample_like
 from .cache import TableSpec, read_subject_table
 from .synth import connected_lesions
@@ -55,10 +55,7 @@ def _isles_subject_problems(r: dict, require_flair: bool) -> tuple[list, dict]:
         try: v = load_nifti(p, validate=False, subject=sub)
         except NeurodxDataError as e: probs.extend(e.problems); continue
         probs.extend(volume_problems(v.data, v.affine, p, 3, allow_all_zero=key == "mask", subject=sub))
-        if key == "mask":
-            vals = np.unique(v.data)
-            if not np.all(np.isin(vals, (0, 1))):
-                probs.append(DataProblem(p, f"mask is not binary (values {vals[:6].tolist()}{'…' if len(vals) > 6 else ''})", sub))
+        if key == "mask": probs.extend(mask_problems(v.data, p, sub))
         vols[key] = v
     probs.extend(grid_problems({k: vols[k] for k in ("dwi", "adc", "mask") if k in vols}, sub))
     return probs, vols
@@ -81,7 +78,9 @@ def load_isles_subject(row: dict | pd.Series, flair_to_dwi: bool = True) -> dict
     "Volumes of one subject (`dwi`, `adc`, `mask`, and `flair` resampled to DWI space unless `flair_to_dwi=False`)."
     row, sub = dict(row), row["subject"]
     out = {k: load_nifti(row[k], subject=sub, allow_all_zero=k == "mask") for k in ("dwi", "adc", "mask")}
-    out["mask"] = out["mask"].new((out["mask"].data > 0).astype(np.uint8))
+    bad = mask_problems(out["mask"].data, row["mask"], sub)  # ISLES masks are 0/1: anything else is refused, not binarised
+    if bad: raise NeurodxDataError(bad)
+    out["mask"] = out["mask"].new(out["mask"].data.astype(np.uint8))
     if isinstance(row.get("flair"), str):
         fl = load_nifti(row["flair"], subject=sub)
         out["flair"] = resample_like(fl, out["dwi"], order=1) if flair_to_dwi else fl
@@ -90,13 +89,14 @@ def load_isles_subject(row: dict | pd.Series, flair_to_dwi: bool = True) -> dict
 # %% ../nbs/06_readers.ipynb #c41f3127
 def _header_volume(path: str, subject: str) -> Volume:
     "The header as a `Volume` whose data is a zero-stride stand-in of the right shape (voxels not read)."
-    try: img = nib.load(path)
-    except _READ_ERRORS as e: raise NeurodxDataError(path, f"unreadable or truncated NIfTI ({type(e).__name__}: {e})", subject) from None
+    img = read_nifti_header(path, subject)  # size limit, file size, voxel type: refused before any voxel is read
     return Volume(np.broadcast_to(np.float32(1), img.shape), img.affine, path)
 
-def read_nifti_cohort(csv: str | os.PathLike, spec: TableSpec, deep: bool = False, ndim: int | tuple = 3) -> pd.DataFrame:
+def read_nifti_cohort(csv: str | os.PathLike, spec: TableSpec,
+                      deep: bool = False,  # read every voxel (values, masks); default: headers only
+                      ndim: int | tuple = 3, root: str | os.PathLike | None = None, allow_absolute: bool = False) -> pd.DataFrame:
     "Read a NIfTI + CSV cohort and check every file; raise one `NeurodxDataError` listing all problems."
-    table = read_subject_table(csv, spec)
+    table = read_subject_table(csv, spec, root=root, allow_absolute=allow_absolute)
     probs = []
     for r in table.to_dict("records"):
         sid, vols = str(r[spec.id_column]), {}
@@ -107,6 +107,7 @@ def read_nifti_cohort(csv: str | os.PathLike, spec: TableSpec, deep: bool = Fals
             except NeurodxDataError as e: probs.extend(e.problems); continue
             probs.extend(volume_problems(v.data, v.affine, r[col], ndim, allow_all_zero=col in spec.mask_columns, subject=sid,
                                          check_values=deep))
+            if deep and col in spec.mask_columns: probs.extend(mask_problems(v.data, r[col], sid, col in spec.label_map_columns))
             vols[col] = v
         probs.extend(grid_problems(vols, sid))
     if probs: raise NeurodxDataError(probs)
@@ -116,22 +117,51 @@ def read_nifti_cohort(csv: str | os.PathLike, spec: TableSpec, deep: bool = Fals
 def load_matrix(path: str | os.PathLike, variable: str | None = None) -> np.ndarray:
     "A connectivity matrix from `.npy`, `.csv`/`.txt`/`.tsv` or `.mat` (`variable`, or the only array in it)."
     path = Path(path)
-    if not path.exists(): raise NeurodxDataError(path, "matrix file not found")
+    prob = file_problem(path, "matrix file")
+    if prob: raise NeurodxDataError(path, prob)
     try:
-        if path.suffix == ".npy": m = np.load(path, allow_pickle=False)
+        if path.suffix == ".npy": m, name = np.load(path, allow_pickle=False), "array"
         elif path.suffix in (".csv", ".txt", ".tsv"):
-            m = np.loadtxt(path, delimiter="," if path.suffix == ".csv" else ("\t" if path.suffix == ".tsv" else None), ndmin=2)
-        elif path.suffix == ".mat":
-            from scipy.io import loadmat
-            d = {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
-            if variable is None and len(d) != 1: raise NeurodxDataError(path, f"several variables {sorted(d)}: name one")
-            if variable is not None and variable not in d: raise NeurodxDataError(path, f"no variable {variable!r}; has {sorted(d)}")
-            m = d[variable or next(iter(d))]
+            m, name = np.loadtxt(path, delimiter="," if path.suffix == ".csv" else ("\t" if path.suffix == ".tsv" else None), ndmin=2), "table"
+        elif path.suffix == ".mat": m, name = _load_mat(path, variable)
         else: raise NeurodxDataError(path, f"unknown matrix format {path.suffix!r} (use .npy, .csv, .txt, .tsv or .mat)")
-    except (ValueError, OSError) as e:
-        if isinstance(e, NeurodxDataError): raise
+    except NeurodxDataError: raise
+    except (ValueError, OSError, NotImplementedError, TypeError, KeyError) as e:
         raise NeurodxDataError(path, f"unreadable matrix ({type(e).__name__}: {e})") from None
-    return np.asarray(m, dtype=np.float32)
+    m = np.asarray(m)
+    if m.dtype.kind == "c": raise NeurodxDataError(path, f"variable {name!r} is complex: store a real matrix (the imaginary part would be lost)")
+    if m.dtype.kind not in "biuf":
+        what = {"V": "a struct", "O": "a cell array or object", "U": "a string", "S": "a string"}.get(m.dtype.kind, f"of type {m.dtype}")
+        raise NeurodxDataError(path, f"variable {name!r} is {what}, not a numeric matrix")
+    return m.astype(np.float32)
+
+def _load_mat(path: Path, variable: str | None):
+    "The chosen variable of a MATLAB file (v4–v7 with scipy, v7.3 with h5py) and its name."
+    from scipy.io import loadmat
+    try:
+        d = {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
+    except NotImplementedError:  # v7.3: HDF5 with a MATLAB header
+        import h5py
+        with h5py.File(path, "r") as f:
+            names = [k for k in f.keys() if not k.startswith("#")]
+            name = _pick_variable(path, names, variable)
+            ds = f[name]
+            if not isinstance(ds, h5py.Dataset): raise NeurodxDataError(path, f"variable {name!r} is a struct, not a numeric matrix")
+            cls = ds.attrs.get("MATLAB_class", b"")
+            if (cls.decode() if isinstance(cls, bytes) else str(cls)) in ("char", "cell", "struct"):
+                raise NeurodxDataError(path, f"variable {name!r} is a MATLAB {cls.decode() if isinstance(cls, bytes) else cls}, not a numeric matrix")
+            if ds.dtype.names and set(ds.dtype.names) == {"real", "imag"}:
+                raise NeurodxDataError(path, f"variable {name!r} is complex: store a real matrix (the imaginary part would be lost)")
+            return np.asarray(ds[()]).T, name  # MATLAB is column-major
+    name = _pick_variable(path, sorted(d), variable)
+    return d[name], name
+
+def _pick_variable(path, names: list, variable: str | None) -> str:
+    if variable is not None:
+        if variable not in names: raise NeurodxDataError(path, f"no variable {variable!r}; has {sorted(names)}")
+        return variable
+    if len(names) != 1: raise NeurodxDataError(path, f"{'no variables' if not names else f'several variables {sorted(names)}: name one'}")
+    return names[0]
 
 def matrix_problems(m: np.ndarray, path: str, n_regions: int | None, subject: str | None = None, atol: float = 1e-4) -> list:
     "Problems of one connectivity matrix: shape, non-finite values, asymmetry."
@@ -144,15 +174,13 @@ def matrix_problems(m: np.ndarray, path: str, n_regions: int | None, subject: st
     return probs
 
 def read_matrix_cohort(csv: str | os.PathLike, matrix_columns: list = ("fc", "sc"), n_regions: int | None = 246,
-                       id_column: str = "subject_id", labels: dict | None = None, required_columns: list = ()) -> pd.DataFrame:
+                       id_column: str = "subject_id", labels: dict | None = None, required_columns: list = (),
+                       root: str | os.PathLike | None = None, allow_absolute: bool = False) -> pd.DataFrame:
     "Read a matrices + CSV cohort; check every matrix; raise one `NeurodxDataError` listing all problems."
-    spec = TableSpec(id_column=id_column, labels=dict(labels or {}), required_columns=list(required_columns))
-    table = read_subject_table(csv, spec)
-    csv = Path(csv); probs = []
-    missing = [c for c in matrix_columns if c not in table.columns]
-    if missing: raise NeurodxDataError(csv, f"missing matrix columns {missing}")
-    for c in matrix_columns:
-        table[c] = [str(Path(p) if Path(p).is_absolute() else csv.parent / p) for p in table[c]]
+    spec = TableSpec(id_column=id_column, image_columns=list(matrix_columns), labels=dict(labels or {}),
+                     required_columns=list(required_columns))
+    table = read_subject_table(csv, spec, root=root, allow_absolute=allow_absolute)  # paths resolved and checked there
+    probs = []
     for r in table.to_dict("records"):
         for c in matrix_columns:
             try: probs.extend(matrix_problems(load_matrix(r[c]), r[c], n_regions, str(r[id_column])))

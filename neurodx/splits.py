@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_splits.ipynb #e5ee0309
 from __future__ import annotations
-import os
+import os, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,25 +32,56 @@ class Splits(Config):
         sizes = ", ".join("/".join(str(len(f.get(k, []))) for k in ("train", "val", "test")) for f in self.folds[:5])
         return f"Splits({self.method}, seed={self.seed}, {len(self)} folds, train/val/test: {sizes}{'…' if len(self) > 5 else ''})"
 
+def _check_columns(table: pd.DataFrame, **roles):
+    "Every named column exists (roles: id_column=..., stratify=...); else `NeurodxDataError` naming it."
+    for role, col in roles.items():
+        if col is not None and col not in table.columns:
+            raise NeurodxDataError("splits", f"{role}: no column {col!r} in the table; it has {list(table.columns)}")
+
 def _strata(table: pd.DataFrame, stratify: str | None) -> np.ndarray:
     if stratify is None: return np.zeros(len(table), int)
     return table[stratify].astype(str).fillna("<missing>").to_numpy()
 
-def _group_holdout(table, frac, stratify, patient, seed) -> tuple[np.ndarray, np.ndarray]:
-    "Row indices (rest, held) with about `frac` of the patients held out, stratified."
-    idx = np.arange(len(table))
-    if frac <= 0: return idx, idx[:0]
-    n = max(2, int(round(1 / frac)))
-    n_pat = table[patient].nunique()
-    if n_pat < n: raise ValueError(f"{n_pat} patients are too few for a {frac:.0%} hold-out")
-    y, g = _strata(table, stratify), table[patient].astype(str).to_numpy()
-    rest, held = next(_kfold(n, y, seed).split(idx, y, g))
-    return rest, held
+def _patient_strata(table, stratify, patient) -> pd.Series:
+    "One stratum per patient (its most frequent one), indexed by patient id, in sorted order."
+    df = pd.DataFrame({"p": table[patient].astype(str).to_numpy(), "s": _strata(table, stratify)})
+    return df.groupby("p")["s"].agg(lambda s: s.value_counts().sort_index().idxmax()).sort_index()
 
-def _kfold(n, y, seed):
-    # StratifiedGroupKFold needs each stratum to have ≥ n members; fall back to unstratified groups otherwise
-    counts = pd.Series(y).value_counts()
-    return StratifiedGroupKFold(n, shuffle=True, random_state=seed) if counts.min() >= n else GroupKFold(n, shuffle=True, random_state=seed)
+def _hold_out(table, n_held: int, stratify, patient, seed) -> tuple[np.ndarray, np.ndarray]:
+    "Row indices (rest, held) with exactly `n_held` patients held out, allocated to strata by largest remainder."
+    strata = _patient_strata(table, stratify, patient)
+    counts = strata.value_counts().sort_index()
+    quota = counts * n_held / len(strata)
+    take = np.floor(quota).astype(int)
+    extra = (quota - take).sort_values(ascending=False, kind="stable").index[: n_held - int(take.sum())]
+    take[extra] += 1
+    rng, held = np.random.default_rng(seed), []
+    for s, k in take.items():
+        pats = strata.index[strata == s].to_numpy()
+        held += list(rng.permutation(pats)[:k])
+    is_held = table[patient].astype(str).isin(set(held)).to_numpy()
+    idx = np.arange(len(table))
+    return idx[~is_held], idx[is_held]
+
+def _n_held(frac: float, n_patients: int, name: str) -> int:
+    "round(frac · n_patients), refusing fractions that hold out no patient or leave none."
+    if not 0 <= frac < 1: raise NeurodxDataError("splits", f"{name}={frac}: must be in [0, 1) (a hold-out must leave patients to train on)")
+    k = int(round(frac * n_patients))
+    if frac > 0 and not 1 <= k <= n_patients - 1:
+        raise NeurodxDataError("splits", f"{name}={frac} of {n_patients} patients holds out {k}: need at least 1 held out and 1 kept")
+    return k
+
+def _kfold(n, y, groups, seed):
+    "StratifiedGroupKFold when every class has ≥ n patients; else GroupKFold, with the reason (None when stratified)."
+    if n < 2: raise NeurodxDataError("splits", f"n_splits={n}: need at least 2 folds")
+    n_groups = len(set(groups))
+    if n_groups < n: raise NeurodxDataError("splits", f"{n_groups} patients cannot fill {n} folds")
+    per_class = pd.DataFrame({"y": y, "g": groups}).drop_duplicates().groupby("y")["g"].nunique()
+    if len(per_class) > 1 and per_class.min() < n:
+        small = {str(k): int(v) for k, v in per_class[per_class < n].items()}
+        reason = f"classes {small} have fewer patients than the {n} folds: folds made by GroupKFold, not stratified"
+        warnings.warn(reason); return GroupKFold(n, shuffle=True, random_state=seed), reason
+    return StratifiedGroupKFold(n, shuffle=True, random_state=seed), None
 
 def _ids(table, rows, id_column): return sorted(map(str, table[id_column].iloc[rows]))
 
@@ -63,24 +94,32 @@ def kfold_splits(table: pd.DataFrame,  # one row per subject/visit
                  seed: int = 0) -> Splits:
     "Patient-level stratified k-fold: per fold, `test` is one fold and `val` a stratified part of the rest."
     patient = patient_column or id_column
+    _check_columns(table, id_column=id_column, patient_column=patient, stratify=stratify)
     y, g = _strata(table, stratify), table[patient].astype(str).to_numpy()
+    splitter, fallback = _kfold(n_splits, y, g, seed)
     folds = []
-    for train, test in _kfold(n_splits, y, seed).split(np.arange(len(table)), y, g):
+    for train, test in splitter.split(np.arange(len(table)), y, g):
         sub = table.iloc[train].reset_index(drop=True)
-        rest, val = _group_holdout(sub, val_fraction, stratify, patient, seed)
+        k = _n_held(val_fraction, sub[patient].nunique(), "val_fraction")
+        rest, val = _hold_out(sub, k, stratify, patient, seed)
         folds.append({"train": _ids(sub, rest, id_column), "val": _ids(sub, val, id_column), "test": _ids(table, test, id_column)})
-    params = dict(n_splits=n_splits, stratify=stratify, id_column=id_column, patient_column=patient, val_fraction=val_fraction)
+    params = dict(n_splits=n_splits, stratify=stratify, id_column=id_column, patient_column=patient, val_fraction=val_fraction,
+                  stratified=stratify is not None and fallback is None, **({"fallback": fallback} if fallback else {}))
     return Splits("kfold", seed, params, folds)
 
 def holdout_split(table: pd.DataFrame, val_fraction: float = 0.15, test_fraction: float = 0.15,
                   stratify: str | None = None, id_column: str = "subject_id", patient_column: str | None = None,
                   seed: int = 0) -> Splits:
-    "One patient-level stratified train/val/test split."
+    "One patient-level stratified train/val/test split; each fraction is of all patients, delivered to within one patient."
     patient = patient_column or id_column
-    rest, test = _group_holdout(table, test_fraction, stratify, patient, seed)
+    _check_columns(table, id_column=id_column, patient_column=patient, stratify=stratify)
+    n = table[patient].nunique()
+    k_test, k_val = _n_held(test_fraction, n, "test_fraction"), _n_held(val_fraction, n, "val_fraction")
+    if k_test + k_val > n - 1:
+        raise NeurodxDataError("splits", f"val_fraction={val_fraction} + test_fraction={test_fraction} of {n} patients leave none to train")
+    rest, test = _hold_out(table, k_test, stratify, patient, seed)
     sub = table.iloc[rest].reset_index(drop=True)
-    frac = val_fraction / (1 - test_fraction) if test_fraction < 1 else 0
-    train, val = _group_holdout(sub, frac, stratify, patient, seed)
+    train, val = _hold_out(sub, k_val, stratify, patient, seed)
     params = dict(val_fraction=val_fraction, test_fraction=test_fraction, stratify=stratify, id_column=id_column, patient_column=patient)
     return Splits("holdout", seed, params, [{"train": _ids(sub, train, id_column), "val": _ids(sub, val, id_column),
                                              "test": _ids(table, test, id_column)}])
