@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_learner.ipynb #30c11b55
 from __future__ import annotations
-import csv, io, json, math, os, random
+import csv, hashlib, io, json, math, os, random, shutil
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -25,9 +25,11 @@ from .losses import get_loss
 from .metrics import fastai_metrics
 
 # %% auto #0
-__all__ = ['TrainConfig', 'opt_func', 'lr_schedule', 'EpochCallback', 'StepCounter', 'ChannelsLast', 'PlateauWithWarmup',
-           'make_learner', 'rng_state', 'set_rng_state', 'epoch_log', 'save_checkpoint', 'CheckpointCallback',
-           'TensorBoardCallback', 'fit_resumable', 'load_weights']
+__all__ = ['OPTIMIZERS', 'SCHEDULES', 'RESUME_HARMLESS', 'TrainConfig', 'opt_func', 'decay_groups', 'lr_schedule', 'mom_schedule',
+           'EpochCallback', 'StepCounter', 'TrainLossMean', 'FreezeBackbone', 'ChannelsLast', 'PlateauWithWarmup',
+           'make_learner', 'recorded_names', 'check_monitor', 'rng_state', 'set_rng_state', 'config_changes',
+           'config_hash', 'epoch_log', 'save_checkpoint', 'CheckpointCallback', 'TensorBoardCallback',
+           'load_checkpoint', 'fit_resumable', 'load_weights']
 
 # %% ../nbs/13_learner.ipynb #9bcc4039
 @dataclass
@@ -37,45 +39,72 @@ class TrainConfig(Config):
     lr: float = 1e-3  # peak learning rate
     bs: int = 8
     optimizer: str = "adam"  # 'adam' (L2), 'adamw' (decoupled weight decay) or 'sgd'
-    wd: float = 0.0
+    wd: float = 0.0  # weight decay of weight matrices and kernels; biases and normalisation parameters (1-D) get none
     momentum: float = 0.9  # SGD momentum
     schedule: str = "one_cycle"  # 'one_cycle', 'cosine', 'step', 'plateau' or 'constant'
-    warmup_epochs: float = 0.0  # linear warm-up from lr/100, for every schedule
+    warmup_epochs: float = 0.0  # every schedule: linear warm-up from lr/100 to lr over this many epochs (0: start at lr)
     step_size: int = 10  # 'step': epochs between decays
     gamma: float = 0.1  # 'step' and 'plateau': decay factor
     patience: int = 3  # 'plateau': epochs without improvement before a decay
     loss: str = "ce"  # 'ce', 'focal', 'masked_bce'
-    label_smoothing: float = 0.0
-    focal_gamma: float = 2.0
-    focal_alpha: float | None = None
+    label_smoothing: float = 0.0  # ε, for 'ce', 'focal' and 'masked_bce'
+    focal_gamma: float = 2.0  # focal loss γ
+    focal_alpha: float | list | None = None  # focal α: weight of the positive class (two classes; 1 − α for the other) or one per class
     mixed_precision: str = "auto"  # 'auto' (bf16 on a GPU that has it, else fp16; off on CPU), 'bf16', 'fp16', 'off'
     channels_last: str = "auto"  # 'auto' (3D models on a GPU), 'on', 'off'
-    monitor: str = "valid_loss"  # what 'best' means; a metric name is maximised, a loss minimised
+    monitor: str = "valid_loss"  # what 'best' means: a loss is minimised, a metric maximised; must be a recorded name
+    freeze: str | None = None  # submodule (attribute of the model, e.g. 'stages') frozen with its BatchNorm statistics...
+    freeze_epochs: int = 0  # ...for this many first epochs
+    deterministic: bool = False  # deterministic kernels (cuDNN, torch.use_deterministic_algorithms warn-only); slower on a GPU
     tensorboard: bool = True
     histogram_every: int = 0  # epochs between weight/gradient histograms (0: never)
     seed: int = 0
     num_workers: int = 0
 
 # %% ../nbs/13_learner.ipynb #38e7d2d2
+OPTIMIZERS, SCHEDULES = ("adam", "adamw", "sgd"), ("one_cycle", "cosine", "step", "plateau", "constant")
+
 def opt_func(cfg: TrainConfig):
     "The fastai optimiser function for `cfg.optimizer`."
     if cfg.optimizer == "adam": return partial(OptimWrapper, opt=torch.optim.Adam)
     if cfg.optimizer == "adamw": return partial(OptimWrapper, opt=torch.optim.AdamW)
     if cfg.optimizer == "sgd": return partial(OptimWrapper, opt=partial(torch.optim.SGD, momentum=cfg.momentum))
-    raise ValueError(f"unknown optimizer {cfg.optimizer!r}: use 'adam', 'adamw' or 'sgd'")
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}: use one of {OPTIMIZERS}")
+
+def decay_groups(model: nn.Module) -> list[list[nn.Parameter]]:
+    "fastai splitter: [weights (ndim ≥ 2), biases and normalisation parameters (ndim ≤ 1)], the second empty groups dropped."
+    params = list(model.parameters())
+    decay, no_decay = [p for p in params if p.ndim >= 2], [p for p in params if p.ndim <= 1]
+    return [decay, no_decay] if decay and no_decay else [params]
+
+def _wd(cfg: TrainConfig, model: nn.Module) -> list[float]:
+    "Weight decay per parameter group of `decay_groups`."
+    return [cfg.wd, 0.0] if len(decay_groups(model)) == 2 else [cfg.wd]
+
+def _warmup_fraction(cfg: TrainConfig) -> float:
+    return min(max(cfg.warmup_epochs / cfg.epochs, 0.0), 1.0) if cfg.epochs else 0.0
 
 def lr_schedule(cfg: TrainConfig):
-    "The learning-rate function of the training fraction p ∈ [0, 1] (None for 'one_cycle', which fastai builds)."
-    w = min(max(cfg.warmup_epochs / cfg.epochs, 0.0), 1.0) if cfg.epochs else 0.0
-    if cfg.schedule == "one_cycle": return None
+    "The learning-rate function of the training fraction p ∈ [0, 1] (for 'plateau': the warm-up, then constant)."
+    w = _warmup_fraction(cfg)
     if cfg.schedule in ("constant", "plateau"): after = SchedNo(cfg.lr, cfg.lr)
     elif cfg.schedule == "cosine": after = SchedCos(cfg.lr, 0.0)
+    elif cfg.schedule == "one_cycle": after = SchedCos(cfg.lr, cfg.lr / 1e5)
     elif cfg.schedule == "step":
         def after(pos, E=cfg.epochs * (1 - w), s=cfg.step_size, g=cfg.gamma, lr=cfg.lr):
             return lr * g ** math.floor(pos * E / s + 1e-9)
-    else: raise ValueError(f"unknown schedule {cfg.schedule!r}")
+    else: raise ValueError(f"unknown schedule {cfg.schedule!r}: use one of {SCHEDULES}")
     if w <= 0: return after
+    if w >= 1: return SchedLin(cfg.lr / 100, cfg.lr)
     return combine_scheds([w, 1 - w], [SchedLin(cfg.lr / 100, cfg.lr), after])
+
+def mom_schedule(cfg: TrainConfig, moms: tuple = (0.95, 0.85, 0.95)):
+    "'one_cycle' momentum: annealed moms[0] → moms[1] during the warm-up, back to moms[2] after it (None otherwise)."
+    if cfg.schedule != "one_cycle": return None
+    w = _warmup_fraction(cfg)
+    if w <= 0: return SchedCos(moms[1], moms[2])
+    if w >= 1: return SchedCos(moms[0], moms[1])
+    return combine_scheds([w, 1 - w], [SchedCos(moms[0], moms[1]), SchedCos(moms[1], moms[2])])
 
 # %% ../nbs/13_learner.ipynb #0c5416e0
 class EpochCallback(Callback):
@@ -93,6 +122,38 @@ class StepCounter(Callback):
         if not hasattr(self.learn, "global_step"): self.learn.global_step = 0
     def after_batch(self):
         if self.training: self.learn.global_step += 1
+
+class TrainLossMean(Callback):
+    "`learn.epoch_train_loss`: the batch-size-weighted mean of the epoch's raw training losses (one device sync per epoch)."
+    order = 49  # before the Recorder (50) and the checkpoint (65) read it
+    def before_train(self): self.total, self.n = None, 0
+    def after_batch(self):
+        if not self.training: return
+        bs = len(self.learn.yb[0]) if len(self.learn.yb) else 1
+        l = self.learn.loss.detach().float() * bs  # detached: no autograd graph kept, no sync here
+        self.total, self.n = (l if self.total is None else self.total + l), self.n + bs
+    def after_train(self): self.learn.epoch_train_loss = float(self.total / self.n) if self.n else float("nan")
+
+class FreezeBackbone(Callback):
+    "The model's submodule `attr` frozen for the first `freeze_epochs` epochs: no gradients, BatchNorm statistics kept."
+    order = -5  # after fastai's TrainEvalCallback (-10) has put the model in training mode
+    def __init__(self, attr: str = "stages",  # attribute of the model (through a DDP wrapper) to freeze
+                 freeze_epochs: int = 0): self.attr, self.freeze_epochs, self.frozen = attr, freeze_epochs, False
+    def _module(self) -> nn.Module:
+        m = self.learn.model; m = getattr(m, "module", m)
+        sub = getattr(m, self.attr, None)
+        if not isinstance(sub, nn.Module):
+            raise NeurodxDataError("config: train.freeze", f"{type(m).__name__} has no submodule {self.attr!r}; "
+                                   f"it has {[n for n, _ in m.named_children()]}")
+        return sub
+    def before_fit(self): self._module()  # fail before the first step, not after an epoch
+    def before_epoch(self):
+        self.frozen = self.epoch < self.freeze_epochs
+        for p in self._module().parameters(): p.requires_grad_(not self.frozen)
+    def before_train(self):
+        if self.frozen: self._module().eval()  # BatchNorm running statistics and dropout frozen too
+    def after_fit(self):
+        for p in self._module().parameters(): p.requires_grad_(True)
 
 class ChannelsLast(Callback):
     "Model and 5D inputs in channels_last_3d (4D: channels_last) memory format."
@@ -118,7 +179,7 @@ class PlateauWithWarmup(ReduceLROnPlateau):
             self.opt.set_hyper("lr", max(self.opt.hypers[-1]["lr"] / self.factor, self.min_lr)); self.wait = 0
     def before_fit(self):
         super().before_fit()
-        if self.warmup <= 0 and self.start_epoch == 0: self.opt.set_hyper("lr", self.peak)
+        if self.start_epoch == 0: self.opt.set_hyper("lr", self.peak / 100 if self.warmup > 0 else self.peak)
     def before_batch(self):
         if not self.training or self.warmup <= 0: return
         pos = self.epoch + self.iter / max(1, self.n_iter)
@@ -134,18 +195,34 @@ def make_learner(dls, model: nn.Module, cfg: TrainConfig | None = None, loss_fun
                  path: str | Path = ".", cbs: list | None = None) -> Learner:
     "A fastai Learner for `model` on `dls`, configured by `cfg`."
     cfg = cfg or TrainConfig()
+    if cfg.optimizer not in OPTIMIZERS: raise NeurodxDataError("config: train.optimizer", f"unknown {cfg.optimizer!r}; use one of {OPTIMIZERS}")
+    if cfg.schedule not in SCHEDULES: raise NeurodxDataError("config: train.schedule", f"unknown {cfg.schedule!r}; use one of {SCHEDULES}")
     loss = loss_func if loss_func is not None else get_loss(cfg.loss, cfg.label_smoothing, cfg.focal_gamma, cfg.focal_alpha)
-    cbs = [EpochCallback(), StepCounter(), *(cbs or [])]
+    cbs = [EpochCallback(), StepCounter(), TrainLossMean(), *(cbs or [])]
+    if cfg.freeze and cfg.freeze_epochs > 0: cbs.append(FreezeBackbone(cfg.freeze, cfg.freeze_epochs))
+    if cfg.deterministic:
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+        torch.use_deterministic_algorithms(True, warn_only=True)
     cuda = _on_cuda(dls) or (torch.cuda.is_available() and getattr(dls, "device", None) is None)
     if cfg.mixed_precision != "off" and cuda:
         bf16 = cfg.mixed_precision == "bf16" or (cfg.mixed_precision == "auto" and torch.cuda.is_bf16_supported())
         cbs.append(MixedPrecision(amp_mode=AMPMode.BF16 if bf16 else AMPMode.FP16))
     if cfg.channels_last == "on" or (cfg.channels_last == "auto" and cuda and any(isinstance(m, nn.Conv3d) for m in model.modules())):
         cbs.append(ChannelsLast())
-    learn = Learner(dls, model, loss_func=loss, opt_func=opt_func(cfg), lr=cfg.lr, wd=cfg.wd,
+    learn = Learner(dls, model, loss_func=loss, opt_func=opt_func(cfg), lr=cfg.lr, wd=_wd(cfg, model), splitter=decay_groups,
                     metrics=fastai_metrics() if metrics is None else metrics, path=Path(path), model_dir=".", cbs=cbs)
     learn.train_config = cfg
     return learn
+
+def recorded_names(learn: Learner) -> list[str]:
+    "The values a run records each epoch (what `monitor` may name): the losses and the metrics."
+    return ["train_loss", "valid_loss", *[getattr(m, "name", str(m)) for m in learn.metrics]]
+
+def check_monitor(learn: Learner, monitor: str) -> str:
+    "Refuse a `monitor` that the run does not record (a typo would silently give no best.pth)."
+    names = recorded_names(learn)
+    if monitor not in names: raise NeurodxDataError("config: train.monitor", f"{monitor!r} is not recorded by this run; use one of {names}")
+    return monitor
 
 # %% ../nbs/13_learner.ipynb #2f5f98fd
 def rng_state() -> dict:
@@ -165,6 +242,7 @@ def set_rng_state(st: dict):
     if "cuda" in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st["cuda"])
 
 def _dl_state(rng): s = rng.getstate(); return [s[0], list(s[1]), s[2]]  # of the wrapped DataLoader when distributed
+def _set_dl_state(rng, s): rng.setstate((s[0], tuple(s[1]), s[2]))
 
 def _plain_values(o):
     "NumPy scalars as Python numbers (fastai's schedulers put them into `param_groups`; `weights_only` loading refuses them)."
@@ -173,8 +251,26 @@ def _plain_values(o):
     if isinstance(o, np.generic): return o.item()
     return o
 
+# what may change between a run and its resume without changing the result
+RESUME_HARMLESS = ("train.num_workers", "train.tensorboard", "train.histogram_every", "experiment.n_boot")
 
-def _set_dl_state(rng, s): rng.setstate((s[0], tuple(s[1]), s[2]))
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        out.update(_flat(v, key + ".") if isinstance(v, dict) and v else {key: v})
+    return out
+
+def config_changes(old: dict, new: dict, harmless: tuple = RESUME_HARMLESS) -> list[str]:
+    "Fields that differ between two resolved configs, as 'field: old → new' (harmless fields left out)."
+    a, b = _flat(old), _flat(new)
+    return [f"{k}: {a.get(k, '<absent>')!r} → {b.get(k, '<absent>')!r}" for k in sorted(set(a) | set(b))
+            if a.get(k) != b.get(k) and k not in harmless]
+
+def config_hash(resolved: dict, harmless: tuple = RESUME_HARMLESS) -> str:
+    "SHA-256 of a resolved config, harmless fields left out (stored in every checkpoint)."
+    kept = {k: v for k, v in _flat(resolved).items() if k not in harmless}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
 
 def epoch_log(recorder) -> dict:
     "The current epoch's row of fastai's Recorder (losses and metrics, time left out) as {name: float | None}."
@@ -186,11 +282,17 @@ def save_checkpoint(path: str | Path, obj: dict) -> Path:
     with atomic_path(path) as tmp: torch.save(obj, tmp)
     return Path(path)
 
+def _bare(model: nn.Module) -> nn.Module:
+    "The model inside a DDP wrapper (the same state_dict keys as a single-process run)."
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
 class CheckpointCallback(Callback):
-    "latest.pth every epoch (everything for an exact resume), best.pth on improvement, history.csv."
+    "latest.pth every epoch (everything for an exact resume, and the config it belongs to), best.pth on improvement, history.csv."
     order = 65  # after the Recorder (50) has the epoch's metrics and the trackers (60-62) have acted on them
-    def __init__(self, out_dir: str | Path, monitor: str = "valid_loss", start_epoch: int = 0, best: float | None = None):
+    def __init__(self, out_dir: str | Path, monitor: str = "valid_loss", start_epoch: int = 0, best: float | None = None,
+                 config: dict | None = None):
         self.out_dir, self.monitor, self.start_epoch = Path(out_dir), monitor, start_epoch
+        self.config = config or {}
         self.lower_is_better = "loss" in monitor
         self.best = best if best is not None else (np.inf if self.lower_is_better else -np.inf)
 
@@ -200,17 +302,20 @@ class CheckpointCallback(Callback):
         if self.epoch < self.start_epoch or rank_distrib() or any(isinstance(c, LRFinder) for c in self.learn.cbs): return
         row = {"epoch": self.epoch, "global_step": self.learn.global_step, "lr": getattr(self, "epoch_lr", float("nan")),
                **epoch_log(self.recorder)}
+        if hasattr(self.learn, "epoch_train_loss"): row["train_loss"] = self.learn.epoch_train_loss  # the epoch mean, not fastai's smoothed value
         value = row.get(self.monitor)
         improved = value is not None and np.isfinite(value) and (value < self.best if self.lower_is_better else value > self.best)
         if improved: self.best = float(value)
         plateau = next((c for c in self.learn.cbs if isinstance(c, ReduceLROnPlateau)), None)
-        state = {"model": self.learn.model.state_dict(), "opt": _plain_values(self.learn.opt.state_dict()), "epoch": self.epoch,
+        scaler = getattr(self.learn, "scaler", None)
+        state = {"model": _bare(self.learn.model).state_dict(), "opt": _plain_values(self.learn.opt.state_dict()), "epoch": self.epoch,
                  "global_step": self.learn.global_step, "rng": rng_state(), "best": self.best, "monitor": self.monitor,
+                 "hypers": _plain_values([dict(h) for h in self.learn.opt.hypers]),
                  "dl_rng": {k: _dl_state(getattr(dl, "dl", dl).rng) for k, dl in (("train", self.dls.train), ("valid", self.dls.valid))},
-                 "plateau": None if plateau is None else {"best": float(plateau.best), "wait": int(plateau.wait)}}
+                 "plateau": None if plateau is None else {"best": float(plateau.best), "wait": int(plateau.wait)},
+                 "scaler": _plain_values(scaler.state_dict()) if scaler is not None and scaler.is_enabled() else None,
+                 "config_hash": config_hash(self.config), "config_json": json.dumps(self.config, default=str)}
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        if hasattr(self.learn.model, "module") and isinstance(self.learn.model, nn.parallel.DistributedDataParallel):
-            state["model"] = self.learn.model.module.state_dict()  # the same keys as a single-process run
         save_checkpoint(self.out_dir / "latest.pth", state)
         if improved:
             save_checkpoint(self.out_dir / "best.pth", {"model": state["model"], "epoch": self.epoch, self.monitor: self.best})
@@ -240,6 +345,8 @@ class TensorBoardCallback(Callback):
 
     def _hist_epoch(self): return self.histogram_every and (self.epoch + 1) % self.histogram_every == 0
 
+    def before_train(self): self.steps = []  # (step, detached loss tensor, lr): written at the epoch's end, one device sync
+
     def before_step(self):
         if self.writer is None or not self._hist_epoch() or self.iter != self.n_iter - 1: return
         for n, p in self.learn.model.named_parameters():
@@ -247,8 +354,14 @@ class TensorBoardCallback(Callback):
 
     def after_batch(self):
         if self.writer is None or not self.training: return
-        self.writer.add_scalar("train/loss", float(self.learn.loss), self.learn.global_step)
-        self.writer.add_scalar("train/lr", float(self.opt.hypers[-1]["lr"]), self.learn.global_step)
+        self.steps.append((self.learn.global_step, self.learn.loss.detach(), float(self.opt.hypers[-1]["lr"])))
+
+    def after_train(self):
+        if self.writer is None or not self.steps: return
+        losses = torch.stack([l.float() for _, l, _ in self.steps]).cpu().tolist()
+        for (step, _, lr), loss in zip(self.steps, losses):
+            self.writer.add_scalar("train/loss", loss, step); self.writer.add_scalar("train/lr", lr, step)
+        self.steps = []
 
     def after_epoch(self):
         if self.writer is None or self.epoch < self.start_epoch: return
@@ -262,39 +375,77 @@ class TensorBoardCallback(Callback):
         if self.writer is not None: self.writer.close(); self.writer = None
 
 # %% ../nbs/13_learner.ipynb #4ba35859
-def fit_resumable(learn: Learner, out_dir: str | Path, cfg: TrainConfig | None = None, resume: bool = True,
+def load_checkpoint(learn: Learner, path: str | Path) -> dict:
+    "Restore model, optimiser, global step, RNG and DataLoader states from `path` (the model first moved to the DataLoaders' device)."
+    path = Path(path)
+    try: ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e: raise NeurodxDataError(path, f"not a loadable checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
+    if learn.opt is None: learn.create_opt()
+    dev = getattr(learn.dls, "device", None)
+    if dev is not None: learn.model.to(dev)  # the optimiser state takes its parameters' device and dtype as it loads
+    try:
+        learn.model.load_state_dict(ck["model"]); learn.opt.load_state_dict(ck["opt"])
+    except (RuntimeError, KeyError, ValueError) as e:
+        raise NeurodxDataError(path, f"checkpoint does not fit this model or optimiser ({type(e).__name__}: {str(e)[:300]})") from None
+    learn.global_step = ck["global_step"]
+    _set_dl_state(learn.dls.train.rng, ck["dl_rng"]["train"]); _set_dl_state(learn.dls.valid.rng, ck["dl_rng"]["valid"])
+    set_rng_state(ck["rng"])
+    return ck
+
+class _RestoreState(Callback):
+    "At the start of a resumed fit, put back what fastai's before_fit resets: hyper-parameters, plateau tracker, gradient scaler."
+    order = 63  # after MixedPrecision (10) made a new scaler and ReduceLROnPlateau (62) reset its tracker
+    def __init__(self, ck: dict): self.ck = ck
+    def before_fit(self):
+        hypers = self.ck.get("hypers") or []
+        if len(hypers) == len(self.opt.hypers):
+            for k in hypers[0]: self.opt.set_hyper(k, [h[k] for h in hypers])
+        pl, st = next((c for c in self.learn.cbs if isinstance(c, ReduceLROnPlateau)), None), self.ck.get("plateau")
+        if pl is not None and st: pl.best, pl.wait = st["best"], st["wait"]
+        scaler = getattr(self.learn, "scaler", None)
+        if scaler is not None and self.ck.get("scaler"): scaler.load_state_dict(self.ck["scaler"])
+
+def _clear_run(out_dir: Path):
+    "Remove an earlier run's checkpoints, history and TensorBoard events (starting afresh)."
+    for name in ("latest.pth", "best.pth", "history.csv"): (out_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(out_dir / "tensorboard", ignore_errors=True)
+
+def fit_resumable(learn: Learner, out_dir: str | Path, cfg: TrainConfig | None = None,
+                  resume: bool = True,  # continue from out_dir/latest.pth if it exists (False: start afresh, clearing it)
                   extra_config: dict | None = None) -> Learner:
     "Train by `cfg` with checkpoints, TensorBoard and exact resume from `out_dir/latest.pth`."
     cfg = cfg or learn.train_config; out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
+    check_monitor(learn, cfg.monitor)
     resolved = {"train": cfg.to_dict(), **(extra_config or {})}
-    import yaml
-    if not rank_distrib(): write_text_atomic(out_dir / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
-    if learn.opt is None: learn.create_opt()
-    start, best, purge, plateau_state = 0, None, None, None
-    latest = out_dir / "latest.pth"
+    latest, ck = out_dir / "latest.pth", None
     if resume and latest.exists():
-        ck = torch.load(latest, map_location="cpu", weights_only=True)
-        learn.model.load_state_dict(ck["model"]); learn.opt.load_state_dict(ck["opt"])  # a torch optimiser's state
+        head = torch.load(latest, map_location="cpu", weights_only=True)
+        if "config_json" not in head:
+            raise NeurodxDataError(latest, "checkpoint records no config (an older neurodx): resume refused; start afresh with resume=False")
+        changes = config_changes(json.loads(head["config_json"]), json.loads(json.dumps(resolved, default=str)))
+        if changes:
+            raise NeurodxDataError(latest, f"resume refused: the config differs from the run's ({'; '.join(changes)}); "
+                                   f"start afresh with resume=False (neurodx train --no-resume) or use another out_dir")
+        ck = load_checkpoint(learn, latest)
+    elif not rank_distrib(): _clear_run(out_dir)
+    import yaml
+    if not rank_distrib(): write_text_atomic(out_dir / "config.yaml", yaml.safe_dump(json.loads(json.dumps(resolved, default=str)), sort_keys=False))
+    if learn.opt is None: learn.create_opt()
+    start, best, purge = 0, None, 0  # a fresh run purges nothing it did not write (the folder was cleared)
+    if ck is not None:
         start, best, purge = ck["epoch"] + 1, ck["best"], ck["global_step"] + 1  # purge what a killed run logged after it
-        learn.global_step = ck["global_step"]; plateau_state = ck.get("plateau")
-        _set_dl_state(learn.dls.train.rng, ck["dl_rng"]["train"]); _set_dl_state(learn.dls.valid.rng, ck["dl_rng"]["valid"])
-        set_rng_state(ck["rng"])
         if start >= cfg.epochs: return learn
-    cbs = [CheckpointCallback(out_dir, cfg.monitor, start, best)]
+    cbs = [CheckpointCallback(out_dir, cfg.monitor, start, best, json.loads(json.dumps(resolved, default=str)))]
+    if ck is not None: cbs.append(_RestoreState(ck))
     if cfg.tensorboard: cbs.append(TensorBoardCallback(out_dir / "tensorboard", cfg.histogram_every, purge, start))
-    if cfg.schedule == "one_cycle":
-        learn.fit_one_cycle(cfg.epochs, cfg.lr, pct_start=max(cfg.warmup_epochs / cfg.epochs, 0.25), wd=cfg.wd, cbs=cbs,
-                            start_epoch=start)
-    elif cfg.schedule == "plateau":
+    wd = _wd(cfg, learn.model)
+    if cfg.schedule == "plateau":
         pl = PlateauWithWarmup(cfg.lr, cfg.warmup_epochs, start, monitor=cfg.monitor, patience=cfg.patience, factor=1 / cfg.gamma)
-        if plateau_state:  # fastai resets its tracker in before_fit: restore it right after
-            class _Restore(Callback):
-                order = pl.order + 1
-                def before_fit(s): pl.best, pl.wait = plateau_state["best"], plateau_state["wait"]
-            cbs += [_Restore()]
-        learn.fit(cfg.epochs, cfg.lr if not start else None, wd=cfg.wd, cbs=[pl, *cbs], start_epoch=start)
+        learn.fit(cfg.epochs, cfg.lr, wd=wd, cbs=[pl, *cbs], start_epoch=start)
     else:
-        learn.fit(cfg.epochs, cfg.lr, wd=cfg.wd, cbs=[ParamScheduler({"lr": lr_schedule(cfg)}), *cbs], start_epoch=start)
+        scheds = {"lr": lr_schedule(cfg)}
+        if mom_schedule(cfg) is not None: scheds["mom"] = mom_schedule(cfg)
+        learn.fit(cfg.epochs, cfg.lr, wd=wd, cbs=[ParamScheduler(scheds), *cbs], start_epoch=start)
     return learn
 
 # %% ../nbs/13_learner.ipynb #5f16f968
