@@ -93,7 +93,7 @@ def main(argv: list | None = None) -> int:
                 print(json.dumps({"folds": s["folds"], "mean": s["mean"], "pooled_auc": s["pooled"]["auc"]}, indent=1))
             else:
                 s = run_experiment(cfg, args.fold, args.resume, base)
-                print(json.dumps({k: s.get(k) for k in ("experiment", "fold", "best_epoch", "epochs_run", "seconds")}, indent=1))
+                if s: print(json.dumps({k: s.get(k) for k in ("experiment", "fold", "best_epoch", "epochs_run", "seconds")}, indent=1))  # rank 0
     except (NeurodxDataError, FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"neurodx {args.command}: error: {e}", file=sys.stderr); return 1
     return 0

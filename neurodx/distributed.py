@@ -4,6 +4,7 @@
 
 # %% ../nbs/17_distributed.ipynb #fb9865b0
 from __future__ import annotations
+import os
 from contextlib import contextmanager
 
 import torch
@@ -11,7 +12,7 @@ from fastai.callback.progress import ProgressCallback
 from fastai.torch_core import num_distrib, rank_distrib
 
 # %% auto #0
-__all__ = ['is_main_process', 'distributed']
+__all__ = ['is_main_process', 'weights_in_sync', 'distributed', 'local_only']
 
 # %% ../nbs/17_distributed.ipynb #deac6cc0
 def _fastai_distributed():
@@ -37,15 +38,42 @@ def is_main_process() -> bool:
     "True in rank 0 (or when not distributed): the process that writes files."
     return rank_distrib() == 0
 
+def weights_in_sync(model: torch.nn.Module) -> dict:
+    "Compare every parameter across the ranks (a collective call: every rank must make it); {'world_size', 'in_sync', 'max_abs_diff'}."
+    model = getattr(model, "module", model)
+    with torch.no_grad():
+        flat = torch.cat([p.detach().reshape(-1).double().cpu() for p in model.parameters()])
+        dev = "cuda" if torch.distributed.get_backend() == "nccl" else "cpu"
+        lo, hi = flat.to(dev).clone(), flat.to(dev).clone()
+        torch.distributed.all_reduce(lo, torch.distributed.ReduceOp.MIN); torch.distributed.all_reduce(hi, torch.distributed.ReduceOp.MAX)
+        diff = float((hi - lo).max()) if flat.numel() else 0.0
+    return {"world_size": num_distrib(), "in_sync": diff == 0.0, "max_abs_diff": diff}
+
 @contextmanager
-def distributed(learn, sync_bn: bool = True):
+def distributed(learn, sync_bn: bool = True,
+                find_unused_parameters: bool = False,  # DDP searches for parameters without gradients (frozen parts)
+               ):
     "Data-parallel training for the duration of the block when launched by torchrun with >1 process; else a no-op."
     if num_distrib() <= 1:
         yield learn; return
+    from accelerate.utils import DistributedDataParallelKwargs
     _, Trainer = _classes()
     gpu = torch.cuda.is_available()
-    cb = Trainer(sync_bn=sync_bn and gpu, cpu=not gpu)  # SyncBatchNorm exists on GPUs only
+    cb = Trainer(sync_bn=sync_bn and gpu, cpu=not gpu,  # SyncBatchNorm exists on GPUs only
+                 kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=find_unused_parameters)])
     learn.add_cb(cb)
     if rank_distrib(): learn.remove_cb(ProgressCallback)
-    try: yield learn
+    try:
+        yield learn
+        learn.distributed_check = weights_in_sync(learn.model)  # every rank, before any rank goes its own way
     finally: learn.remove_cb(cb)
+
+@contextmanager
+def local_only():
+    "Run a block in this process alone (rank 0's evaluation after training): fastai's gathering across ranks is off."
+    old = os.environ.get("WORLD_SIZE")
+    os.environ["WORLD_SIZE"] = "1"  # fastai's num_distrib(): `get_preds` would all_gather with ranks that have finished
+    try: yield
+    finally:
+        if old is None: os.environ.pop("WORLD_SIZE", None)
+        else: os.environ["WORLD_SIZE"] = old

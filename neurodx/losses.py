@@ -19,12 +19,16 @@ class SmoothedFocalLoss(nn.Module):
     "Focal loss over softmax classes with label smoothing; γ=0, α=None gives cross-entropy."
     y_int = True
     def __init__(self, gamma: float = 2.0,  # focusing parameter γ
-                 alpha: float | Sequence[float] | None = None,  # scalar factor or per-class weights α_c
+                 alpha: float | Sequence[float] | None = None,  # α of the positive class (two classes; 1 − α for class 0) or one weight per class
                  label_smoothing: float = 0.0,  # ε
                  reduction: str = "mean"):
         super().__init__()
         self.gamma, self.label_smoothing, self.reduction = gamma, label_smoothing, reduction
-        self.register_buffer("alpha", None if alpha is None else torch.as_tensor(alpha, dtype=torch.float32))
+        a = None if alpha is None else torch.as_tensor(alpha, dtype=torch.float32)
+        if a is not None and a.ndim == 0:
+            if not 0 <= float(a) <= 1: raise ValueError(f"focal α={float(a)} must lie in [0, 1] (the positive class's weight)")
+            a = torch.stack([1 - a, a])  # Lin et al.'s α_t: α for class 1, 1 − α for class 0
+        self.register_buffer("alpha", a)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         logp = F.log_softmax(logits.float(), dim=-1)
@@ -32,7 +36,10 @@ class SmoothedFocalLoss(nn.Module):
         q = F.one_hot(target.long(), n_cls).float()
         if self.label_smoothing: q = q * (1 - self.label_smoothing) + self.label_smoothing / n_cls
         w = q * (1 - logp.exp()).pow(self.gamma) if self.gamma else q
-        if self.alpha is not None: w = w * self.alpha
+        if self.alpha is not None:
+            if len(self.alpha) != n_cls:
+                raise ValueError(f"focal α has {len(self.alpha)} weights for {n_cls} classes (a scalar α is for two classes)")
+            w = w * self.alpha
         loss = -(w * logp).sum(-1)
         return loss.mean() if self.reduction == "mean" else loss.sum() if self.reduction == "sum" else loss
 
@@ -48,9 +55,11 @@ class MaskedBCEWithLogits(nn.Module):
     "Multitask binary cross-entropy on logits (N, T) that ignores targets equal to `ignore_value`."
     def __init__(self, ignore_value: float = 2,  # target value meaning 'unknown'
                  task_weights: Sequence[float] | None = None,  # w_t, one per task
-                 pos_weight: Sequence[float] | None = None):  # per-task positive-class weight (class imbalance)
+                 pos_weight: Sequence[float] | None = None,  # per-task positive-class weight (class imbalance)
+                 label_smoothing: float = 0.0):  # ε: known targets become (1 − ε)·y + ε/2
         super().__init__()
-        self.ignore_value = ignore_value
+        if not 0 <= label_smoothing < 1: raise ValueError(f"label_smoothing={label_smoothing} must lie in [0, 1)")
+        self.ignore_value, self.label_smoothing = ignore_value, label_smoothing
         self.register_buffer("task_weights", None if task_weights is None else torch.as_tensor(task_weights, dtype=torch.float32))
         self.register_buffer("pos_weight", None if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float32))
 
@@ -59,7 +68,9 @@ class MaskedBCEWithLogits(nn.Module):
         if logits.shape != target.shape: raise ValueError(f"logits {tuple(logits.shape)} and targets {tuple(target.shape)} differ")
         mask = (target != self.ignore_value).float()
         if self.task_weights is not None: mask = mask * self.task_weights
-        per = F.binary_cross_entropy_with_logits(logits, target.clamp(0, 1) * (target != self.ignore_value),
+        y = target.clamp(0, 1) * (target != self.ignore_value)
+        if self.label_smoothing: y = y * (1 - self.label_smoothing) + self.label_smoothing / 2
+        per = F.binary_cross_entropy_with_logits(logits, y,
                                                  pos_weight=self.pos_weight, reduction="none")
         return (per * mask).sum() / mask.sum().clamp_min(1.0)
 
@@ -68,8 +79,8 @@ class MaskedBCEWithLogits(nn.Module):
 
 # %% ../nbs/11_losses.ipynb #7a8067e2
 def get_loss(name: str = "ce", label_smoothing: float = 0.0, gamma: float = 2.0, alpha=None, **kwargs):
-    "Loss by name: 'ce' (fastai CrossEntropyLossFlat), 'focal', 'masked_bce'; smoothing applies to ce and focal."
+    "Loss by name: 'ce' (fastai CrossEntropyLossFlat), 'focal', 'masked_bce'; label smoothing applies to all three."
     if name == "ce": return CrossEntropyLossFlat(label_smoothing=label_smoothing, **kwargs)
     if name == "focal": return FocalLossFlat(gamma=gamma, alpha=alpha, label_smoothing=label_smoothing, **kwargs)
-    if name == "masked_bce": return MaskedBCEWithLogits(**kwargs)
+    if name == "masked_bce": return MaskedBCEWithLogits(label_smoothing=label_smoothing, **kwargs)
     raise ValueError(f"unknown loss {name!r}: use 'ce', 'focal' or 'masked_bce'")

@@ -4,6 +4,7 @@
 
 # %% ../nbs/12_metrics.ipynb #b8acbfeb
 from __future__ import annotations
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -34,10 +35,12 @@ def _probs(probs) -> np.ndarray:
     return np.c_[1 - p, p] if p.ndim == 1 else p / p.sum(1, keepdims=True)  # float32 softmax rows drift from 1
 
 def auc_score(y_true, probs) -> float:
-    "ROC AUC from probabilities (binary: of class 1; multi-class: one-vs-rest macro). NaN when only one class is present."
+    "ROC AUC from probabilities (binary: of class 1; multi-class: one-vs-rest macro). NaN, with a warning, when only one class is present."
     p, y = _probs(probs), np.asarray(y_true)
     present = np.unique(y)
-    if len(present) < 2: return float("nan")
+    if len(present) < 2:
+        warnings.warn(f"AUC is undefined: only class {present.tolist()} among the {len(y)} targets; reported as NaN", stacklevel=2)
+        return float("nan")
     if p.shape[1] == 2: return float(skm.roc_auc_score(y, p[:, 1]))
     if len(present) < p.shape[1]:  # a class absent from this set: average over the classes present
         return float(np.mean([skm.roc_auc_score(y == c, p[:, c]) for c in present]))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/16_train.ipynb #d050bf25
 from __future__ import annotations
-import json, time
+import importlib, json, time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -17,18 +17,19 @@ from torch import nn
 from .core import Config, NeurodxDataError, set_seed, default_device
 from .cache import CohortCache
 from .cv import run_cv
-from .distributed import distributed, is_main_process
+from .distributed import distributed, is_main_process, local_only
 from .data import SliceDataset, VolumeDataset, default_augment, make_dataloaders
 from .learner import TrainConfig, fit_resumable, load_weights, make_learner
 from .report import plot_history, predict, write_split_report, write_summary, _savefig
 from .splits import Splits, check_splits
 
 # %% auto #0
-__all__ = ['MODELS', 'register_model', 'build_model', 'monai_resnet', 'mlp', 'DataConfig', 'ModelConfig', 'ExperimentConfig',
-           'run_experiment', 'run_experiment_cv']
+__all__ = ['MODELS', 'PAPER_MODULES', 'register_model', 'build_model', 'monai_resnet', 'mlp', 'DataConfig', 'ModelConfig',
+           'ExperimentConfig', 'run_experiment', 'run_experiment_cv']
 
 # %% ../nbs/16_train.ipynb #97873d0b
 MODELS: dict[str, Callable[..., nn.Module]] = {}
+PAPER_MODULES = ("neurodx.papers.alzheimerdl",)  # imported when a config names a model that is not registered yet
 
 def register_model(name: str):
     "Decorator: make a model factory available to configs under `name`."
@@ -36,8 +37,10 @@ def register_model(name: str):
     return deco
 
 def build_model(name: str, **kwargs) -> nn.Module:
-    "The model `name` from `MODELS`, built with `kwargs`."
-    if name not in MODELS: raise ValueError(f"unknown model {name!r}; registered: {sorted(MODELS)}")
+    "The model `name` from `MODELS` (the papers' models included), built with `kwargs`."
+    if name not in MODELS:  # a paper's networks register when their module is imported
+        for m in PAPER_MODULES: importlib.import_module(m)
+    if name not in MODELS: raise NeurodxDataError("config: model.name", f"unknown model {name!r}; registered: {sorted(MODELS)}")
     return MODELS[name](**kwargs)
 
 @register_model("monai_resnet")
@@ -117,28 +120,32 @@ def run_experiment(cfg: ExperimentConfig, fold: int | None = None, resume: bool 
     ids = splits[fold]
     if not ids.get("val"): raise NeurodxDataError(rel(cfg.data.splits), f"fold {fold} has no validation ids (needed to pick the best epoch)")
     out = Path(rel(cfg.out_dir)) / f"fold{fold}"
-    set_seed(cfg.train.seed)
+    set_seed(cfg.train.seed, cfg.train.deterministic)
     ds = _datasets(cfg, cache, ids)
     dls = make_dataloaders(ds["train"], ds["val"], bs=cfg.train.bs, seed=cfg.train.seed, num_workers=cfg.train.num_workers, drop_last=True,
                            device=default_device())
     model = build_model(cfg.model.name, **cfg.model.kwargs)
     learn = make_learner(dls, model, cfg.train, path=out, cbs=cbs)
-    with distributed(learn):  # data-parallel when launched by torchrun with several processes
-        fit_resumable(learn, out, cfg.train, resume=resume, extra_config={"experiment": cfg.to_dict(), "fold": fold})
+    experiment = {k: v for k, v in cfg.to_dict().items() if k != "train"}  # train is recorded once, under 'train'
+    # data-parallel when launched by torchrun with several processes; a frozen submodule gets no gradients for a while
+    with distributed(learn, find_unused_parameters=bool(cfg.train.freeze and cfg.train.freeze_epochs)):
+        fit_resumable(learn, out, cfg.train, resume=resume, extra_config={"experiment": experiment, "fold": fold})
     if not is_main_process(): return {}  # rank 0 evaluates and reports
     best = out / "best.pth"
     if best.exists(): load_weights(learn.model, best)  # strict: the weights must be this model's
     names = cfg.data.class_names
     reports = {}
-    for split, d in (("valid", ds["val"]), ("test", ds.get("test"))):
-        if d is None: continue
-        dl = dls.valid if split == "valid" else make_dataloaders(d, d, bs=cfg.train.bs, device=dls.device).valid
-        pr = predict(learn, dl)
-        reports[split] = write_split_report(out, split, pr["y"], pr["probs"], names, pr["ids"], n_boot=cfg.n_boot, seed=cfg.train.seed)
+    with local_only():  # the other ranks have finished: no gathering across processes
+        for split, d in (("valid", ds["val"]), ("test", ds.get("test"))):
+            if d is None: continue
+            dl = dls.valid if split == "valid" else make_dataloaders(d, d, bs=cfg.train.bs, device=dls.device).valid
+            pr = predict(learn, dl)
+            reports[split] = write_split_report(out, split, pr["y"], pr["probs"], names, pr["ids"], n_boot=cfg.n_boot, seed=cfg.train.seed)
     if (out / "history.csv").exists(): _savefig(plot_history(out / "history.csv"), out / "training_curves.png")
+    extra = {"distributed": learn.distributed_check} if hasattr(learn, "distributed_check") else {}
     return write_summary(out, out / "history.csv", cfg.train.monitor, test=reports.get("test"), valid=reports.get("valid"),
                          experiment=cfg.name, fold=fold, seconds=round(time.time() - t0, 1), device=str(default_device()),
-                         n_parameters=sum(p.numel() for p in model.parameters()))
+                         n_parameters=sum(p.numel() for p in model.parameters()), **extra)
 
 def run_experiment_cv(cfg: ExperimentConfig, resume: bool = True, base: str | Path = ".") -> dict:
     "Every fold of the experiment's splits, with the pooled and per-fold CV report in out_dir."

@@ -9,13 +9,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from fastai.callback.core import Callback
 
-from ..learner import TrainConfig, load_weights
+from ..learner import FreezeBackbone, TrainConfig, load_weights
 from ..train import DataConfig, ExperimentConfig, ModelConfig, MODELS, monai_resnet, register_model, run_experiment
 
 # %% auto #0
-__all__ = ['ResNetStages', 'alzheimerdl_resnet', 'Mosa', 'alzheimerdl_mosa', 'FreezeBackbone', 'run_stages']
+__all__ = ['ResNetStages', 'alzheimerdl_resnet', 'Mosa', 'alzheimerdl_mosa', 'run_stages']
 
 # %% ../../nbs/40_papers.alzheimerdl.ipynb #107cca4e
 class ResNetStages(nn.Module):
@@ -52,6 +51,7 @@ class Mosa(nn.Module):
                  head_dims: tuple = (256, 128)):
         super().__init__()
         self.stages = backbone if isinstance(backbone, ResNetStages) else ResNetStages(backbone)
+        if hasattr(self.stages.resnet, "fc"): self.stages.resnet.fc = nn.Identity()  # stage 1's classifier: unused here
         with torch.no_grad():
             was = self.stages.training; self.stages.eval()
             shapes = [f.shape[1:] for f in self.stages(torch.zeros(1, in_channels, *input_size))]
@@ -99,13 +99,6 @@ def alzheimerdl_mosa(backbone_weights: str | None, input_size: tuple = (128, 128
     return Mosa(resnet, tuple(input_size), in_channels, num_classes, tuple(patch_sizes), dim, transformer_depth, heads,
                 dropout=dropout, shared=shared)
 
-class FreezeBackbone(Callback):
-    "Backbone (`model.stages`) frozen for the first `freeze_epochs` epochs, trainable afterwards."
-    order = -5
-    def __init__(self, freeze_epochs: int = 0): self.freeze_epochs = freeze_epochs
-    def before_epoch(self):
-        frozen = self.epoch < self.freeze_epochs
-        for p in self.learn.model.stages.parameters(): p.requires_grad_(not frozen)
 
 # %% ../../nbs/40_papers.alzheimerdl.ipynb #fe795043
 def run_stages(cache: str | Path, splits: str | Path, out_dir: str | Path, fold: int = 0,
@@ -126,6 +119,6 @@ def run_stages(cache: str | Path, splits: str | Path, out_dir: str | Path, fold:
     if resnet.get("dropout"): arch["backbone_dropout"] = resnet["dropout"]  # stage 1's classifier layout, for the strict load
     c2 = ExperimentConfig("alzheimerdl-mosa", str(out_dir / "mosa"), data,
                           ModelConfig("alzheimerdl_mosa", {"backbone_weights": str(backbone), "input_size": list(input_size), **arch, **mosa}),
-                          train2 or TrainConfig(), n_boot)
-    s2 = run_experiment(c2, fold, resume, cbs=[FreezeBackbone(freeze_epochs)])
+                          (train2 or TrainConfig()).replace(freeze="stages" if freeze_epochs else None, freeze_epochs=freeze_epochs), n_boot)
+    s2 = run_experiment(c2, fold, resume)
     return {"resnet": s1, "mosa": s2}
