@@ -4,7 +4,7 @@
 
 # %% ../nbs/17_distributed.ipynb #fb9865b0
 from __future__ import annotations
-import os
+import atexit, os
 from contextlib import contextmanager
 
 import torch
@@ -38,6 +38,10 @@ def is_main_process() -> bool:
     "True in rank 0 (or when not distributed): the process that writes files."
     return rank_distrib() == 0
 
+def _shutdown():
+    "Destroy the process group before the interpreter exits: gloo's threads torn down at exit can abort the process."
+    if torch.distributed.is_available() and torch.distributed.is_initialized(): torch.distributed.destroy_process_group()
+
 def weights_in_sync(model: torch.nn.Module) -> dict:
     "Compare every parameter across the ranks (a collective call: every rank must make it); {'world_size', 'in_sync', 'max_abs_diff'}."
     model = getattr(model, "module", model)
@@ -57,6 +61,7 @@ def distributed(learn, sync_bn: bool = True,
     if num_distrib() <= 1:
         yield learn; return
     from accelerate.utils import DistributedDataParallelKwargs
+    atexit.unregister(_shutdown); atexit.register(_shutdown)  # once per process
     _, Trainer = _classes()
     gpu = torch.cuda.is_available()
     cb = Trainer(sync_bn=sync_bn and gpu, cpu=not gpu,  # SyncBatchNorm exists on GPUs only

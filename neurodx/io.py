@@ -135,7 +135,7 @@ def read_nifti_header(path: str | os.PathLike, subject: str | None = None, max_v
     if probs: raise NeurodxDataError(probs)
     return img
 
-_F32 = np.finfo(np.float32)
+_F32_MAX = float(np.finfo(np.float32).max)
 
 def cast_problems(data: np.ndarray, dtype) -> list[str]:
     "What converting `data` to `dtype` would change silently: float overflow to ±Inf, integers rounded."
@@ -143,7 +143,7 @@ def cast_problems(data: np.ndarray, dtype) -> list[str]:
     if dtype == np.float32 and src.kind == "f" and src.itemsize > 4:
         fin = data[np.isfinite(data)]
         big = float(np.abs(fin).max()) if fin.size else 0.0
-        if big > _F32.max: out.append(f"has values up to {big:.3g}, beyond float32's range (±{_F32.max:.3g}): load with dtype=np.float64")
+        if big > _F32_MAX: out.append(f"has values up to {big:.3g}, beyond float32's range (±{_F32_MAX:.3g}): load with dtype=np.float64")
     if dtype == np.float32 and src.kind in "iu" and src.itemsize >= 4 and data.size:
         big = max(abs(int(data.min())), abs(int(data.max())))
         if big > 2 ** 24: out.append(f"has integer values up to {big:,}, beyond float32's exact range (±{2**24:,}): "
