@@ -1,5 +1,5 @@
 # neurodx: the two commands of the README, and the environment they build when it is missing.
-#   make figures   reproduce every figure notebook (nbs/papers/*.ipynb) into results/
+#   make figures   reproduce every figure notebook (nbs/figures/*.ipynb) into results/
 #   make test      export check, nbdev_test, pytest
 # Environment: .venv built by uv against constraints.txt (the locked stack). Where the machine offers a
 # local CPU torch wheel (/opt/wheels) it is used; elsewhere torch==2.13.0 comes from the registry

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 from scipy.ndimage import zoom
 
-from neurodx.cache import CohortCache, TableSpec, pack_cohort, read_subject_table
-from neurodx.preprocess import PreprocessPlan
+from neurodx.data.cache import CohortCache, TableSpec, pack_cohort, read_subject_table
+from neurodx.data.preprocess import PreprocessPlan
 
 
 def make_volumes(folder: Path, n: int, resolution: int) -> Path:

@@ -19,9 +19,10 @@ from torch import nn
 from fastai.callback.core import Callback
 
 from neurodx.core import default_device, set_seed
-from neurodx.data import ItemDataset, make_dataloaders
-from neurodx.learner import TrainConfig, make_learner
-from neurodx.train import build_model
+from neurodx.data.datasets import ItemDataset, make_dataloaders
+from neurodx.train.config import TrainConfig
+from neurodx.train.learner import make_learner
+from neurodx.nets.registry import build_model
 
 
 def sync(dev):

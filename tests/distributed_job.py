@@ -7,10 +7,11 @@ from fastai.torch_core import rank_distrib
 from torch import nn
 
 from neurodx.core import set_seed
-from neurodx.data import make_dataloaders
+from neurodx.data.datasets import make_dataloaders
 from toy_data import blobs  # beside this script
-from neurodx.distributed import distributed
-from neurodx.learner import TrainConfig, fit_resumable, make_learner
+from neurodx.train.distributed import distributed
+from neurodx.train.config import TrainConfig
+from neurodx.train.learner import fit_resumable, make_learner
 
 
 

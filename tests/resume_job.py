@@ -7,9 +7,10 @@ from fastai.callback.core import Callback
 from torch import nn
 
 from neurodx.core import set_seed
-from neurodx.data import make_dataloaders
+from neurodx.data.datasets import make_dataloaders
 from toy_data import blobs  # beside this script
-from neurodx.learner import TrainConfig, fit_resumable, make_learner
+from neurodx.train.config import TrainConfig
+from neurodx.train.learner import fit_resumable, make_learner
 
 
 

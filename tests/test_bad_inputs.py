@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neurodx.cache import CACHE_FORMAT, TableSpec, cache_info, pack_cohort, read_subject_table
+from neurodx.data.cache import CACHE_FORMAT, TableSpec, cache_info, pack_cohort, read_subject_table
 from neurodx.core import NeurodxDataError
-from neurodx.io import load_nifti
-from neurodx.preprocess import PreprocessPlan
-from neurodx.readers import check_isles, load_isles_subject, load_matrix, read_matrix_cohort, read_nifti_cohort
-from neurodx.splits import holdout_split, kfold_splits
+from neurodx.data.io import load_nifti
+from neurodx.data.preprocess import PreprocessPlan
+from neurodx.data.readers import check_isles, load_isles_subject, load_matrix, read_matrix_cohort, read_nifti_cohort
+from neurodx.data.splits import holdout_split, kfold_splits
 
 CASES = {}
 

@@ -6,8 +6,8 @@ import h5py
 import numpy as np
 import pytest
 
-from neurodx.cache import CohortCache, TableSpec, pack_cohort, read_subject_table
-from neurodx.preprocess import PreprocessPlan
+from neurodx.data.cache import CohortCache, TableSpec, pack_cohort, read_subject_table
+from neurodx.data.preprocess import PreprocessPlan
 
 SPEC = TableSpec(patient_column="patient_id", image_columns=["T1", "GM"], mask_columns=["brain"],
                  brain_mask_column="brain", labels={"label": [0, 1]})
@@ -15,8 +15,8 @@ PLAN = PreprocessPlan(spacing=(4, 4, 4), shape=(40, 48, 40))
 
 PACKER = textwrap.dedent("""
     import sys, time
-    from neurodx.cache import TableSpec, read_subject_table, pack_cohort
-    from neurodx.preprocess import PreprocessPlan
+    from neurodx.data.cache import TableSpec, read_subject_table, pack_cohort
+    from neurodx.data.preprocess import PreprocessPlan
     spec = TableSpec.from_dict({spec!r}); plan = PreprocessPlan.from_dict({plan!r})
     def slow(sid):
         print("done", sid, flush=True); time.sleep({pause})

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import yaml
 
-from neurodx.cache import TableSpec, pack_cohort, read_subject_table
-from neurodx.preprocess import PreprocessPlan
-from neurodx.splits import kfold_splits
-from neurodx.synth import make_ad_cohort
+from neurodx.data.cache import TableSpec, pack_cohort, read_subject_table
+from neurodx.data.preprocess import PreprocessPlan
+from neurodx.data.splits import kfold_splits
+from neurodx.synth.ad import make_ad_cohort
 
 
 def _train(config: Path):

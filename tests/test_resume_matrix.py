@@ -14,8 +14,9 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).parent))
 from toy_data import blobs  # noqa: E402
 from neurodx.core import set_seed  # noqa: E402
-from neurodx.data import make_dataloaders  # noqa: E402
-from neurodx.learner import SCHEDULES, OPTIMIZERS, TrainConfig, fit_resumable, make_learner  # noqa: E402
+from neurodx.data.datasets import make_dataloaders  # noqa: E402
+from neurodx.train.config import SCHEDULES, OPTIMIZERS, TrainConfig  # noqa: E402
+from neurodx.train.learner import fit_resumable, make_learner  # noqa: E402
 
 
 class Killed(Exception): pass

@@ -3,7 +3,7 @@ import hashlib
 from pathlib import Path
 
 from neurodx.core import data_samples_dir
-from neurodx.synth import SAMPLE_SIZES, write_samples
+from neurodx.synth.cohorts import SAMPLE_SIZES, write_samples
 
 
 def _digest(root: Path) -> dict:

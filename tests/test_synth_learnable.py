@@ -1,5 +1,5 @@
 """Each synthetic cohort is learnable: a small model (logistic regression on simple image or matrix features) reaches
-above-chance accuracy on held-out patients. Splits are by patient (neurodx.splits)."""
+above-chance accuracy on held-out patients. Splits are by patient (neurodx.data.splits)."""
 import json
 
 import numpy as np
@@ -10,10 +10,14 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from neurodx.io import load_nifti
-from neurodx.readers import check_isles
-from neurodx.splits import check_splits, holdout_split
-from neurodx.synth import make_ad_cohort, make_als_cohort, make_glioma_cohort, make_isles_cohort, make_stroke_outcome_cohort
+from neurodx.data.io import load_nifti
+from neurodx.data.readers import check_isles
+from neurodx.data.splits import check_splits, holdout_split
+from neurodx.synth.ad import make_ad_cohort
+from neurodx.synth.als import make_als_cohort
+from neurodx.synth.glioma import make_glioma_cohort
+from neurodx.synth.isles import make_isles_cohort
+from neurodx.synth.outcome import make_stroke_outcome_cohort
 
 
 def held_out_balanced_accuracy(X, y, table, id_col, patient_col=None, seed=0, C=1.0):

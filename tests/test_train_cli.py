@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from neurodx.cache import TableSpec, pack_cohort, read_subject_table
-from neurodx.learner import TrainConfig
-from neurodx.preprocess import PreprocessPlan
-from neurodx.splits import kfold_splits
-from neurodx.synth import make_glioma_cohort
-from neurodx.train import DataConfig, ExperimentConfig, ModelConfig
+from neurodx.data.cache import TableSpec, pack_cohort, read_subject_table
+from neurodx.train.config import TrainConfig
+from neurodx.data.preprocess import PreprocessPlan
+from neurodx.data.splits import kfold_splits
+from neurodx.synth.glioma import make_glioma_cohort
+from neurodx.train.experiment import DataConfig, ExperimentConfig, ModelConfig
 
 
 def test_train_cli_cross_validation(tmp_path):

@@ -1,7 +1,7 @@
 """Toy data shared by the subprocess jobs of the tests (resume_job.py, distributed_job.py)."""
 import numpy as np
 
-from neurodx.data import ItemDataset
+from neurodx.data.datasets import ItemDataset
 
 
 def blobs(n: int, seed: int) -> ItemDataset:
