@@ -65,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--spacing", type=float, default=None, help="voxel size in mm (image cohorts)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--samples", action="store_true", help="regenerate data_samples/ (all cohorts, small)")
+    r = sub.add_parser("prepare", help="table → cache + splits + dataset summary from a CohortConfig YAML/JSON (neurodx.data.prepare)")
+    r.add_argument("config", help="CohortConfig file; relative paths in it are taken from its folder")
+    r.add_argument("--overwrite", action="store_true", help="rebuild a cache made with another plan or spec")
+    r.add_argument("--jobs", type=int, default=None, help="processes packing in parallel (default: the config's n_jobs)")
     t = sub.add_parser("train", help="train and evaluate an experiment from a YAML/JSON config (neurodx.train.experiment)")
     t.add_argument("config", help="ExperimentConfig file; relative paths in it are taken from its folder")
     t.add_argument("--fold", type=int, default=None, help="fold to run (default: the config's)")
@@ -85,6 +89,13 @@ def main(argv: list | None = None) -> int:
             if not (args.cohort and args.out): _parser().error("synth needs COHORT and OUT (or --samples)")
             kw = {} if args.spacing is None else {"spacing": args.spacing}
             print(f"wrote {make_cohort(args.cohort, args.out, n=args.n, seed=args.seed, **kw)}")
+        elif args.command == "prepare":
+            from neurodx.data.prepare import CohortConfig, prepare_cohort
+            cfg = CohortConfig.load(args.config)
+            if args.jobs: cfg = cfg.replace(n_jobs=args.jobs)
+            res = prepare_cohort(cfg, Path(args.config).resolve().parent, overwrite=args.overwrite)
+            print(json.dumps({"cache": res["cache"], "splits": res["splits"], "subjects": res["summary"]["subjects"],
+                              "labels": res["summary"]["labels"]}, indent=1))
         elif args.command == "train":
             from neurodx.train.experiment import ExperimentConfig, run_experiment, run_experiment_cv
             cfg, base = ExperimentConfig.load(args.config), Path(args.config).resolve().parent

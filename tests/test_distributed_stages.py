@@ -37,7 +37,7 @@ def test_alzheimerdl_two_stages_on_two_processes(tmp_path):
     best = tmp_path / "runs/resnet/fold0/best.pth"
     stage2 = {"name": "mosa", "out_dir": "runs/mosa", "data": data, "n_boot": 20,
               "train": {**train, "freeze": "stages", "freeze_epochs": 1},
-              "model": {"name": "alzheimerdl_mosa", "kwargs": {"backbone_weights": str(best), "input_size": [24, 24, 24], "widths": widths,
+              "model": {"name": "alzheimerdl_mosa", "kwargs": {"backbone_run": str(best.parent), "input_size": [24, 24, 24],
                                                              "patch_sizes": [1, 1, 1, 1, 1], "dim": 16, "heads": 2}}}
     (tmp_path / "stage2.yaml").write_text(yaml.safe_dump(stage2))
     out2 = _train(tmp_path / "stage2.yaml")

@@ -18,7 +18,8 @@ from ..core import write_text_atomic, atomic_path
 from .metrics import bootstrap_cis, classification_metrics, per_class_metrics
 
 # %% auto #0
-__all__ = ['CI_METRICS', 'predict', 'plot_confusion', 'plot_roc_pr', 'write_split_report', 'plot_history', 'write_summary']
+__all__ = ['CI_METRICS', 'predict', 'plot_confusion', 'plot_roc_pr', 'write_split_report', 'plot_history', 'write_summary',
+           'pool_predictions', 'pooled_probs', 'mean_sd_table']
 
 # %% ../../nbs/31_evaluate.report.ipynb #95e93b3b
 def predict(learn, dl=None) -> dict:
@@ -35,18 +36,25 @@ def _savefig(fig, path: Path):
     with atomic_path(path) as tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight", format=path.suffix[1:])
     plt.close(fig)
 
-def plot_confusion(y, probs, class_names, title="") -> plt.Figure:
+def _axes(ax, figsize):
+    "The given axes (and its figure), or a new figure of `figsize`."
+    if ax is not None: return ax.figure, ax
+    return plt.subplots(figsize=figsize)
+
+def plot_confusion(y, probs, class_names, title="", ax=None) -> plt.Figure:
+    "Row-normalised confusion matrix with counts, on `ax` (or a new figure); returns the figure."
     cm = skm.confusion_matrix(y, np.asarray(probs).argmax(1), labels=range(len(class_names)))
-    fig, ax = plt.subplots(figsize=(1.2 * len(class_names) + 2, 1.1 * len(class_names) + 1.5))
+    fig, ax = _axes(ax, (1.2 * len(class_names) + 2, 1.1 * len(class_names) + 1.5))
     norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     sns.heatmap(norm, annot=np.array([[f"{c}\n{p:.0%}" for c, p in zip(r, q)] for r, q in zip(cm, norm)]), fmt="", cmap="Blues",
                 vmin=0, vmax=1, xticklabels=class_names, yticklabels=class_names, cbar=False, ax=ax)
     ax.set(xlabel="predicted", ylabel="true", title=title or "confusion matrix (row-normalised)")
     return fig
 
-def plot_roc_pr(y, probs, class_names, kind="roc", title="") -> plt.Figure:
+def plot_roc_pr(y, probs, class_names, kind="roc", title="", ax=None) -> plt.Figure:
+    "ROC (`kind='roc'`) or precision–recall curves per class (binary: of the positive class), on `ax` (or a new figure)."
     y, p = np.asarray(y), np.asarray(probs)
-    fig, ax = plt.subplots(figsize=(4.2, 4))
+    fig, ax = _axes(ax, (4.2, 4))
     pairs = [(1, class_names[1])] if p.shape[1] == 2 else list(enumerate(class_names))
     for c, name in pairs:
         yc = (y == c).astype(int)
@@ -82,16 +90,19 @@ def write_split_report(out_dir: str | Path, split: str, y, probs, class_names: l
     return m
 
 # %% ../../nbs/31_evaluate.report.ipynb #79613e94
-def plot_history(history: str | Path | pd.DataFrame, metrics: tuple = ("auc", "balanced_accuracy")) -> plt.Figure:
-    "Loss and metric curves from a run's history.csv."
+def plot_history(history: str | Path | pd.DataFrame, metrics: tuple = ("auc", "balanced_accuracy"), axes=None,
+                 title: str = "") -> plt.Figure:
+    "Loss and metric curves from a run's history.csv, on two `axes` (or a new figure)."
     h = pd.read_csv(history) if not isinstance(history, pd.DataFrame) else history
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
+    if axes is None: fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
+    else: (a, b), fig = axes, axes[0].figure
     for col in ("train_loss", "valid_loss"):
         if col in h: a.plot(h.epoch, h[col], marker=".", label=col.replace("_", " "))
-    a.set(xlabel="epoch", ylabel="loss"); a.legend()
+    a.set(xlabel="epoch", ylabel="loss", title=f"{title}: loss" if title else ""); a.legend()
     for col in metrics:
         if col in h: b.plot(h.epoch, h[col], marker=".", label=f"valid {col}")
-    b.set(xlabel="epoch", ylim=(0, 1.02)); b.legend(); fig.tight_layout()
+    b.set(xlabel="epoch", ylim=(0, 1.02), title=f"{title}: validation" if title else ""); b.legend()
+    if axes is None: fig.tight_layout()
     return fig
 
 def write_summary(out_dir: str | Path, history: str | Path | None = None, monitor: str = "valid_loss",
@@ -110,3 +121,28 @@ def write_summary(out_dir: str | Path, history: str | Path | None = None, monito
     s.update(extra)
     write_text_atomic(out / "summary_all.json", json.dumps(s, indent=2, default=str))
     return s
+
+# %% ../../nbs/31_evaluate.report.ipynb #5f0a1e22
+def pool_predictions(fold_dirs: list, split: str = "test") -> pd.DataFrame:
+    "The `predictions_<split>.csv` of several run folders (one per fold) as one table with a `fold` column."
+    frames = []
+    for k, f in enumerate(fold_dirs):
+        p = Path(f) / f"predictions_{split}.csv"
+        if not p.exists(): raise FileNotFoundError(f"{p}: no predictions (has the fold run?)")
+        frames.append(pd.read_csv(p, dtype={"id": str}).assign(fold=k))
+    return pd.concat(frames, ignore_index=True)
+
+def pooled_probs(pred: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list]:
+    "Targets, probabilities (N, C) and class names of a predictions table."
+    cols = [c for c in pred.columns if c.startswith("prob_")]
+    return pred["target"].to_numpy(), pred[cols].to_numpy(), [c[5:] for c in cols]
+
+def mean_sd_table(summaries: dict, metrics: tuple = ("auc", "accuracy", "balanced_accuracy"), split: str = "test",
+                  paper: dict | None = None) -> pd.DataFrame:
+    "One row per model: 'mean ± sd' over its folds' `summary_all.json` dicts ({model: [fold summaries]}), and the paper's value."
+    rows = []
+    for model, folds in summaries.items():
+        vals = pd.DataFrame([f[split] for f in folds])[list(metrics)]
+        rows.append({"model": model, "folds": len(folds), **{m: f"{vals[m].mean():.3f} ± {vals[m].std(ddof=1):.3f}" for m in metrics},
+                     "paper reports": (paper or {}).get(model, "—")})
+    return pd.DataFrame(rows)

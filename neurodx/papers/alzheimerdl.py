@@ -4,21 +4,28 @@
 
 # %% ../../nbs/60_papers.alzheimerdl.ipynb #c7bb1a1e
 from __future__ import annotations
+import copy
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..core import Config
+from ..data.cache import TableSpec
+from ..data.prepare import CohortConfig, SplitConfig
+from ..data.preprocess import PreprocessPlan
 from ..train.callbacks import FreezeBackbone
 from ..train.config import TrainConfig
 from ..train.checkpoint import load_weights
-from ..train.experiment import DataConfig, ExperimentConfig, ModelConfig, run_experiment
+from ..train.experiment import DataConfig, ExperimentConfig, ModelConfig, load_run, run_experiment
 from ..nets.registry import MODELS, register_model
 from ..nets.common import monai_resnet
 
 # %% auto #0
-__all__ = ['ResNetStages', 'alzheimerdl_resnet', 'Mosa', 'alzheimerdl_mosa', 'run_stages']
+__all__ = ['PRESETS', 'ResNetStages', 'alzheimerdl_resnet', 'Mosa', 'alzheimerdl_mosa', 'ResNetSettings', 'MosaSettings',
+           'AlzheimerDlConfig', 'preset', 'stage_configs', 'run_stages']
 
 # %% ../../nbs/60_papers.alzheimerdl.ipynb #107cca4e
 class ResNetStages(nn.Module):
@@ -38,12 +45,19 @@ class ResNetStages(nn.Module):
 @register_model("alzheimerdl_resnet")
 def alzheimerdl_resnet(in_channels: int = 1, num_classes: int = 2, depth: int = 18, widths: tuple = (64, 128, 256, 512),
                        dropout: float = 0.0) -> nn.Module:
-    "Stage 1: the 3D ResNet-18/50 classifier (MONAI) that Mosa is built on."
+    """Stage 1 of AlzheimerDl (the authors' reference code; PAPERS.md §5): a 3D ResNet-18/50 AD/CN classifier, MONAI's
+    `ResNet` — He, Zhang, Ren & Sun, *Deep residual learning for image recognition*, CVPR 2016
+    (https://arxiv.org/abs/1512.03385), in 3D as Hara, Kataoka & Satoh, *Can spatiotemporal 3D CNNs retrace the history
+    of 2D CNNs and ImageNet?*, CVPR 2018 (https://arxiv.org/abs/1711.09577): residual blocks y = F(x) + x."""
     return monai_resnet(3, in_channels, num_classes, depth, widths, dropout)
 
 # %% ../../nbs/60_papers.alzheimerdl.ipynb #7c08740b
 class Mosa(nn.Module):
-    "Multi-scale attention over a 3D ResNet's stage feature maps (AlzheimerDl's Mosa), positions sized from the input."
+    """AlzheimerDl's Mosa (the authors' reference code; PAPERS.md §5): multi-scale attention over a 3D ResNet's five stage
+    feature maps. For scale s, tokens T_s = PatchEmbed_s(F_s) (a Conv3d with kernel = stride = patch size, as ViT's
+    patch embedding: Dosovitskiy et al., ICLR 2021, https://arxiv.org/abs/2010.11929), z_s = Transformer_s([c_s; T_s] + E_s)_0
+    (pre-norm encoder: Vaswani et al., NeurIPS 2017, https://arxiv.org/abs/1706.03762), ŷ = MLP([z_1; …; z_5]).
+    Positional embeddings E_s are sized from the input (the authors hard-code 65 positions, i.e. 128³ inputs only)."""
     def __init__(self, backbone: nn.Module,  # a MONAI ResNet (stage 1), wrapped in `ResNetStages`
                  input_size: tuple = (128, 128, 128),  # spatial size of the inputs (any; sets the token grids)
                  in_channels: int = 1,
@@ -93,36 +107,92 @@ class Mosa(nn.Module):
 
 # %% ../../nbs/60_papers.alzheimerdl.ipynb #918d1a3f
 @register_model("alzheimerdl_mosa")
-def alzheimerdl_mosa(backbone_weights: str | None, input_size: tuple = (128, 128, 128), in_channels: int = 1, num_classes: int = 2,
-                     depth: int = 18, widths: tuple = (64, 128, 256, 512), patch_sizes: tuple = (8, 8, 4, 2, 1), dim: int = 256,
+def alzheimerdl_mosa(backbone_run: str | None = None,  # stage 1's run folder (its ResNet and weights, rebuilt by `load_run`); None: random
+                     input_size: tuple = (128, 128, 128), num_classes: int = 2, patch_sizes: tuple = (8, 8, 4, 2, 1), dim: int = 256,
                      heads: int = 8, transformer_depth: int = 2, dropout: float = 0.1, shared: bool = True,
-                     backbone_dropout: float = 0.0) -> Mosa:
-    "Stage 2: Mosa on the stage-1 ResNet, whose weights are loaded strictly from `backbone_weights` (None: random, for tests)."
-    resnet = alzheimerdl_resnet(in_channels, num_classes, depth, widths, backbone_dropout)  # stage 1's exact architecture
-    if backbone_weights is not None: load_weights(resnet, backbone_weights, strict=True)
-    return Mosa(resnet, tuple(input_size), in_channels, num_classes, tuple(patch_sizes), dim, transformer_depth, heads,
+                     depth: int = 18, widths: tuple = (64, 128, 256, 512),  # the random backbone's, when backbone_run is None
+                     ) -> Mosa:
+    "Stage 2: Mosa on stage 1's trained ResNet, rebuilt with its weights from its run folder (strict), or a random ResNet."
+    if backbone_run is not None:
+        resnet = load_run(backbone_run, "best").model.train()  # architecture and weights from the stage-1 run alone
+    else:
+        resnet = alzheimerdl_resnet(1, num_classes, depth, widths)
+    return Mosa(resnet, tuple(input_size), resnet.conv1.in_channels, num_classes, tuple(patch_sizes), dim, transformer_depth, heads,
                 dropout=dropout, shared=shared)
 
+# %% ../../nbs/60_papers.alzheimerdl.ipynb #df1389fc
+@dataclass
+class ResNetSettings(Config):
+    "Stage 1's ResNet (`alzheimerdl_resnet`)."
+    depth: int = 18  # 18 or 50
+    widths: tuple = (64, 128, 256, 512)
+    dropout: float = 0.0  # before the classifier
+    in_channels: int = 1
+
+@dataclass
+class MosaSettings(Config):
+    "Stage 2's Mosa (`alzheimerdl_mosa`)."
+    patch_sizes: tuple = (8, 8, 4, 2, 1)  # one per stage
+    dim: int = 256
+    heads: int = 8
+    transformer_depth: int = 2
+    dropout: float = 0.1
+    shared: bool = True  # one transformer for all scales (the 'shard' variant)
+
+def _ad_cohort(spacing: float, shape: tuple, folds: int) -> CohortConfig:
+    return CohortConfig(name="ad-vs-cn", spec=TableSpec(id_column="subject_id", patient_column="patient_id", image_columns=["T1"],
+                                                        labels={"diagnosis": [0, 1]}),
+                        plan=PreprocessPlan(spacing=(spacing,) * 3, shape=tuple(shape), normalize="zscore"),
+                        splits=SplitConfig(n_splits=folds, stratify="diagnosis", val_fraction=0.2))
+
+@dataclass
+class AlzheimerDlConfig(Config):
+    "AlzheimerDl from cohort to reports: the cohort (table spec, plan, splits), both networks, both trainings."
+    cohort: CohortConfig = field(default_factory=lambda: _ad_cohort(1.5, (128, 128, 128), 5))
+    resnet: ResNetSettings = field(default_factory=ResNetSettings)
+    mosa: MosaSettings = field(default_factory=MosaSettings)
+    stage1: TrainConfig = field(default_factory=TrainConfig)
+    stage2: TrainConfig = field(default_factory=TrainConfig)
+    label: str = "diagnosis"
+    class_names: tuple = ("CN", "AD")
+    n_boot: int = 1000  # bootstrap resamples for the CIs
+    synthetic_subjects: int = 400  # size of the synthetic cohort the figure notebook generates
+
+    @property
+    def input_size(self) -> tuple: return tuple(self.cohort.plan.shape)
+
+PRESETS = {
+    "paper": AlzheimerDlConfig(
+        resnet=ResNetSettings(depth=18), mosa=MosaSettings(),
+        stage1=TrainConfig(epochs=50, bs=16, lr=1e-4, optimizer="adamw", wd=1e-2, schedule="cosine", warmup_epochs=2, label_smoothing=0.1),
+        stage2=TrainConfig(epochs=30, bs=8, lr=5e-5, optimizer="adamw", wd=1e-2, schedule="cosine", warmup_epochs=2, loss="focal",
+                           focal_alpha=0.25, focal_gamma=2.0, label_smoothing=0.1, freeze="stages", freeze_epochs=5)),
+    "fast": AlzheimerDlConfig(
+        cohort=_ad_cohort(4.0, (40, 48, 40), 3), resnet=ResNetSettings(widths=(8, 16, 32, 64), dropout=0.2),
+        mosa=MosaSettings(patch_sizes=(2, 2, 1, 1, 1), dim=32, heads=4, dropout=0.1),
+        stage1=TrainConfig(epochs=8, bs=8, lr=3e-3, warmup_epochs=2),
+        stage2=TrainConfig(epochs=6, bs=8, lr=1e-3, warmup_epochs=1.5, freeze="stages", freeze_epochs=2),
+        n_boot=200, synthetic_subjects=48)}
+
+def preset(name: str) -> AlzheimerDlConfig:
+    "A copy of the 'paper' or 'fast' preset."
+    if name not in PRESETS: raise KeyError(f"unknown preset {name!r}; use one of {sorted(PRESETS)}")
+    return copy.deepcopy(PRESETS[name])
 
 # %% ../../nbs/60_papers.alzheimerdl.ipynb #fe795043
-def run_stages(cache: str | Path, splits: str | Path, out_dir: str | Path, fold: int = 0,
-               input_size: tuple = (128, 128, 128),
-               resnet: dict | None = None,  # alzheimerdl_resnet kwargs: depth, widths, dropout, in_channels
-               mosa: dict | None = None,  # Mosa kwargs: patch_sizes, dim, heads, transformer_depth, dropout, shared
-               train1: TrainConfig | None = None, train2: TrainConfig | None = None, freeze_epochs: int = 0,
-               label: str = "diagnosis", class_names: tuple = ("CN", "AD"), n_boot: int = 1000, resume: bool = True) -> dict:
-    "Stage 1 (ResNet) then stage 2 (Mosa on stage 1's best checkpoint) for one fold; both summaries."
-    out_dir, resnet, mosa = Path(out_dir).resolve(), dict(resnet or {}), dict(mosa or {})
-    data = DataConfig(cache=str(Path(cache).resolve()), splits=str(Path(splits).resolve()), fold=fold, label=label,
-                      class_names=list(class_names), augment=True)
-    c1 = ExperimentConfig("alzheimerdl-resnet", str(out_dir / "resnet"), data, ModelConfig("alzheimerdl_resnet", resnet),
-                          train1 or TrainConfig(), n_boot)
-    s1 = run_experiment(c1, fold, resume)
-    backbone = out_dir / "resnet" / f"fold{fold}" / "best.pth"
-    arch = {k: resnet[k] for k in ("depth", "widths", "in_channels") if k in resnet}
-    if resnet.get("dropout"): arch["backbone_dropout"] = resnet["dropout"]  # stage 1's classifier layout, for the strict load
-    c2 = ExperimentConfig("alzheimerdl-mosa", str(out_dir / "mosa"), data,
-                          ModelConfig("alzheimerdl_mosa", {"backbone_weights": str(backbone), "input_size": list(input_size), **arch, **mosa}),
-                          (train2 or TrainConfig()).replace(freeze="stages" if freeze_epochs else None, freeze_epochs=freeze_epochs), n_boot)
-    s2 = run_experiment(c2, fold, resume)
-    return {"resnet": s1, "mosa": s2}
+def stage_configs(cfg: AlzheimerDlConfig, cache: str | Path, splits: str | Path, out_dir: str | Path, fold: int = 0) -> tuple:
+    "The two experiments of one fold: stage 1 into out_dir/resnet, stage 2 (Mosa on stage 1's run folder) into out_dir/mosa."
+    out_dir = Path(out_dir).resolve()
+    data = DataConfig(cache=str(Path(cache).resolve()), splits=str(Path(splits).resolve()), fold=fold, label=cfg.label,
+                      class_names=list(cfg.class_names), augment=True)
+    c1 = ExperimentConfig("alzheimerdl-resnet", str(out_dir / "resnet"), data, ModelConfig("alzheimerdl_resnet", cfg.resnet.to_dict()),
+                          cfg.stage1, cfg.n_boot)
+    mosa = {"backbone_run": str(out_dir / "resnet" / f"fold{fold}"), "input_size": list(cfg.input_size), **cfg.mosa.to_dict()}
+    c2 = ExperimentConfig("alzheimerdl-mosa", str(out_dir / "mosa"), data, ModelConfig("alzheimerdl_mosa", mosa), cfg.stage2, cfg.n_boot)
+    return c1, c2
+
+def run_stages(cfg: AlzheimerDlConfig, cache: str | Path, splits: str | Path, out_dir: str | Path, fold: int = 0,
+               resume: bool = True) -> dict:
+    "Stage 1 (ResNet) then stage 2 (Mosa on stage 1's trained run) for one fold; both summaries."
+    c1, c2 = stage_configs(cfg, cache, splits, out_dir, fold)
+    return {"resnet": run_experiment(c1, fold, resume), "mosa": run_experiment(c2, fold, resume)}

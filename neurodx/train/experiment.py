@@ -25,9 +25,11 @@ from .checkpoint import load_weights
 from ..evaluate.report import plot_history, predict, write_split_report, write_summary, _savefig
 from ..data.splits import Splits, check_splits
 from ..nets.registry import build_model
+import neurodx
+from ..core import check_file, write_text_atomic
 
 # %% auto #0
-__all__ = ['DataConfig', 'ModelConfig', 'ExperimentConfig', 'run_experiment', 'run_experiment_cv']
+__all__ = ['DataConfig', 'ModelConfig', 'ExperimentConfig', 'run_experiment', 'run_experiment_cv', 'TrainedRun', 'load_run']
 
 # %% ../../nbs/47_train.experiment.ipynb #5cdbad9f
 @dataclass
@@ -108,6 +110,8 @@ def run_experiment(cfg: ExperimentConfig, fold: int | None = None, resume: bool 
             dl = dls.valid if split == "valid" else make_dataloaders(d, d, bs=cfg.train.bs, device=dls.device).valid
             pr = predict(learn, dl)
             reports[split] = write_split_report(out, split, pr["y"], pr["probs"], names, pr["ids"], n_boot=cfg.n_boot, seed=cfg.train.seed)
+    write_text_atomic(out / "run.json", json.dumps({"experiment": cfg.name, "fold": fold, "plan_id": cache.plan_id,
+                                                     "neurodx_version": neurodx.__version__, "model": cfg.model.to_dict()}, indent=1))
     if (out / "history.csv").exists(): _savefig(plot_history(out / "history.csv"), out / "training_curves.png")
     extra = {"distributed": learn.distributed_check} if hasattr(learn, "distributed_check") else {}
     return write_summary(out, out / "history.csv", cfg.train.monitor, test=reports.get("test"), valid=reports.get("valid"),
@@ -124,3 +128,34 @@ def run_experiment_cv(cfg: ExperimentConfig, resume: bool = True, base: str | Pa
         p = pd.read_csv(fold_dir / "predictions_test.csv", dtype={"id": str})
         return {"ids": list(p["id"]), "y": p["target"].to_numpy(), "probs": p.filter(like="prob_").to_numpy()}
     return run_cv(splits, cache.table, fold_fn, rel(cfg.out_dir), cfg.data.class_names, n_boot=cfg.n_boot, resume=resume)
+
+# %% ../../nbs/47_train.experiment.ipynb #fe10f2d9
+@dataclass
+class TrainedRun:
+    "A trained run rebuilt from its folder: the network with its weights (eval mode), its config, and what made it."
+    path: Path  # the run folder (one fold)
+    config: ExperimentConfig  # the resolved experiment config
+    fold: int
+    model: nn.Module
+    info: dict  # run.json: plan_id, neurodx_version, model
+
+    @property
+    def plan_id(self) -> str | None: return self.info.get("plan_id")
+
+def load_run(run_dir: str | Path,
+             weights: str = "best",  # 'best' (best validation epoch) or 'latest'
+            ) -> TrainedRun:
+    "Rebuild the trained model of a run folder (weights included) from the folder alone."
+    import yaml
+    run_dir = Path(run_dir)
+    cfg_file = check_file(run_dir / "config.yaml", "run config")
+    raw = yaml.safe_load(cfg_file.read_text())
+    if not isinstance(raw, dict) or "experiment" not in raw or "train" not in raw:
+        raise NeurodxDataError(cfg_file, "not a run config (needs 'experiment' and 'train', as run_experiment writes them)")
+    exp = ExperimentConfig.from_dict({**raw["experiment"], "train": raw["train"]}, str(cfg_file))
+    model = build_model(exp.model.name, **exp.model.kwargs)
+    w = run_dir / f"{weights}.pth"
+    if weights not in ("best", "latest"): raise NeurodxDataError(run_dir, f"weights={weights!r}: use 'best' or 'latest'")
+    load_weights(model, w)  # strict: names the file and the mismatched keys
+    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
+    return TrainedRun(run_dir, exp, int(raw.get("fold", exp.data.fold)), model.eval(), info)
