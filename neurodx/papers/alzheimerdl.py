@@ -24,7 +24,7 @@ from ..nets.registry import MODELS, register_model
 from ..nets.common import monai_resnet
 
 # %% auto #0
-__all__ = ['PRESETS', 'ResNetStages', 'alzheimerdl_resnet', 'Mosa', 'alzheimerdl_mosa', 'ResNetSettings', 'MosaSettings',
+__all__ = ['PRESETS', 'SMOKE', 'ResNetStages', 'alzheimerdl_resnet', 'Mosa', 'alzheimerdl_mosa', 'ResNetSettings', 'MosaSettings',
            'AlzheimerDlConfig', 'preset', 'stage_configs', 'run_stages']
 
 # %% ../../nbs/60_papers.alzheimerdl.ipynb #107cca4e
@@ -196,3 +196,11 @@ def run_stages(cfg: AlzheimerDlConfig, cache: str | Path, splits: str | Path, ou
     "Stage 1 (ResNet) then stage 2 (Mosa on stage 1's trained run) for one fold; both summaries."
     c1, c2 = stage_configs(cfg, cache, splits, out_dir, fold)
     return {"resnet": run_experiment(c1, fold, resume), "mosa": run_experiment(c2, fold, resume)}
+
+# %% ../../nbs/60_papers.alzheimerdl.ipynb #663d238c
+# Tiny arguments of each network this module registers, for the smoke test that trains every paper model through
+# `neurodx train` (tests/test_paper_models.py): 24³ inputs, narrow widths. `after`: the model whose run folder this one
+# takes as `backbone_run`.
+SMOKE = {"alzheimerdl_resnet": {"kwargs": {"widths": [4, 8, 16, 32]}},
+         "alzheimerdl_mosa": {"kwargs": {"input_size": [24, 24, 24], "patch_sizes": [1, 1, 1, 1, 1], "dim": 16, "heads": 2},
+                              "after": "alzheimerdl_resnet"}}
