@@ -45,6 +45,8 @@ test: export
 bench: $(STAMP)
 	$(PY) bench/bench_data_path.py
 	$(PY) bench/bench_train_step.py
+	$(PY) bench/bench_features.py
+	$(PY) bench/bench_pack.py
 
 # Re-pin the stack (needs the registry): writes constraints.txt with the local '+cpu' label dropped.
 lock:

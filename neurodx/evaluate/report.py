@@ -19,7 +19,7 @@ from .metrics import bootstrap_cis, classification_metrics, per_class_metrics
 
 # %% auto #0
 __all__ = ['CI_METRICS', 'predict', 'plot_confusion', 'plot_roc_pr', 'write_split_report', 'plot_history', 'write_summary',
-           'pool_predictions', 'pooled_probs', 'mean_sd_table']
+           'pool_predictions', 'pooled_probs', 'mean_sd_table', 'prior_baseline']
 
 # %% ../../nbs/31_evaluate.report.ipynb #95e93b3b
 def predict(learn, dl=None) -> dict:
@@ -146,3 +146,10 @@ def mean_sd_table(summaries: dict, metrics: tuple = ("auc", "accuracy", "balance
         rows.append({"model": model, "folds": len(folds), **{m: f"{vals[m].mean():.3f} ± {vals[m].std(ddof=1):.3f}" for m in metrics},
                      "paper reports": (paper or {}).get(model, "—")})
     return pd.DataFrame(rows)
+
+def prior_baseline(y_train, y_test, n_classes: int | None = None) -> dict:
+    "The trivial reference: every test subject gets the training set's class prevalence (AUC 0.5, accuracy of the majority class)."
+    y_train, y_test = np.asarray(y_train).astype(int), np.asarray(y_test).astype(int)
+    k = n_classes or int(max(y_train.max(), y_test.max()) + 1)
+    prior = np.bincount(y_train, minlength=k) / len(y_train)
+    return classification_metrics(y_test, np.tile(prior, (len(y_test), 1)))

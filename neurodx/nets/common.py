@@ -16,7 +16,9 @@ __all__ = ['monai_resnet', 'mlp']
 @register_model("monai_resnet")
 def monai_resnet(spatial_dims: int = 3, in_channels: int = 1, num_classes: int = 2, depth: int = 18,
                  widths: tuple = (64, 128, 256, 512), dropout: float = 0.0, conv1_stride: int = 2) -> nn.Module:
-    "MONAI ResNet-{10,18,34,50} with stage widths `widths` and dropout before the classifier."
+    """MONAI's ResNet-{10,18,34,50}, 2D or 3D, with stage widths `widths` and dropout before the classifier: He, Zhang, Ren &
+    Sun, *Deep residual learning for image recognition*, CVPR 2016 (https://arxiv.org/abs/1512.03385), residual blocks
+    y = F(x, {W_i}) + x; in 3D as Hara, Kataoka & Satoh, CVPR 2018 (https://arxiv.org/abs/1711.09577)."""
     from monai.networks.nets import ResNet
     layers = {10: [1, 1, 1, 1], 18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3]}
     if depth not in layers: raise ValueError(f"depth must be one of {sorted(layers)}")
@@ -27,7 +29,8 @@ def monai_resnet(spatial_dims: int = 3, in_channels: int = 1, num_classes: int =
 
 @register_model("mlp")
 def mlp(in_features: int, num_classes: int = 2, hidden: tuple = (64,), dropout: float = 0.0) -> nn.Module:
-    "Linear → ReLU → Dropout blocks, then a linear classifier."
+    """A multilayer perceptron for tabular or matrix features: blocks h ← Dropout(ReLU(W h + b)), then a linear classifier
+    (the generic baseline of several papers' fusion comparisons; no single paper)."""
     layers, d = [nn.Flatten()], in_features
     for h in hidden: layers += [nn.Linear(d, h), nn.ReLU(), nn.Dropout(dropout)]; d = h
     return nn.Sequential(*layers, nn.Linear(d, num_classes))

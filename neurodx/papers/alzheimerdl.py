@@ -112,7 +112,8 @@ def alzheimerdl_mosa(backbone_run: str | None = None,  # stage 1's run folder (i
                      heads: int = 8, transformer_depth: int = 2, dropout: float = 0.1, shared: bool = True,
                      depth: int = 18, widths: tuple = (64, 128, 256, 512),  # the random backbone's, when backbone_run is None
                      ) -> Mosa:
-    "Stage 2: Mosa on stage 1's trained ResNet, rebuilt with its weights from its run folder (strict), or a random ResNet."
+    """Stage 2 of AlzheimerDl (the authors' reference code; PAPERS.md §5): `Mosa` (its equation in that class's docstring) on
+    stage 1's trained ResNet, rebuilt with its weights from its run folder (strict), or on a random ResNet."""
     if backbone_run is not None:
         resnet = load_run(backbone_run, "best").model.train()  # architecture and weights from the stage-1 run alone
     else:

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/45_train.distributed.ipynb #fb9865b0
 from __future__ import annotations
-import atexit, os
+import atexit, gc, os
 from contextlib import contextmanager
 
 import torch
@@ -40,6 +40,7 @@ def is_main_process() -> bool:
 
 def _shutdown():
     "Destroy the process group before the interpreter exits: gloo's threads torn down at exit can abort the process."
+    gc.collect()  # a DDP wrapper caught in a reference cycle would keep the process group alive until interpreter teardown
     if torch.distributed.is_available() and torch.distributed.is_initialized(): torch.distributed.destroy_process_group()
 
 def weights_in_sync(model: torch.nn.Module) -> dict:
@@ -71,7 +72,9 @@ def distributed(learn, sync_bn: bool = True,
     try:
         yield learn
         learn.distributed_check = weights_in_sync(learn.model)  # every rank, before any rank goes its own way
-    finally: learn.remove_cb(cb)
+    finally:
+        learn.remove_cb(cb)
+        cb.accelerator.free_memory()  # drop accelerate's references to the DDP wrapper (and through it the process group)
 
 @contextmanager
 def local_only():
