@@ -53,8 +53,10 @@ class _Base(Dataset):
     def __len__(self): return len(self.ids)
 
 def _label_tensor(values):
-    v = np.asarray(values)
-    return torch.as_tensor(v.astype(np.float32)) if v.ndim else torch.as_tensor(int(v))
+    "One label as an integer tensor; several as a float vector, an unknown label (None) as NaN (masked out by the loss)."
+    if isinstance(values, (list, tuple)):
+        return torch.as_tensor(np.array([np.nan if v is None else v for v in values], dtype=np.float32))
+    return torch.as_tensor(int(values))
 
 class VolumeDataset(_Base):
     "Channels-first volumes (and label or mask) of `ids` from a cohort cache."

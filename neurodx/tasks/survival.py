@@ -4,15 +4,23 @@
 
 # %% ../../nbs/35_tasks.survival.ipynb #5f3a4a5b
 from __future__ import annotations
-import warnings
+import json, warnings
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
+from torch import nn
+from fastai.metrics import AccumMetric
+
+from ..core import write_text_atomic
+from ..evaluate.report import _savefig
+from .core import Task, TaskConfig, get_task, register_task
 
 # %% auto #0
 __all__ = ['cox_ph_loss', 'ranking_loss', 'concordance_index', 'time_dependent_auc', 'risk_groups', 'km_by_risk_group',
-           'bootstrap_survival', 'survival_report']
+           'bootstrap_survival', 'survival_report', 'CoxLoss', 'RankingLoss', 'c_index_metric', 'Survival']
 
 # %% ../../nbs/35_tasks.survival.ipynb #e22660b6
 def _as_tensors(risk, time, event):
@@ -151,3 +159,40 @@ def survival_report(time, event, risk, horizons=(), groups=None, n_boot: int = 1
     return {"c_index": bootstrap_survival(concordance_index, time, event, risk, groups, n_boot, seed=seed),
             "td_auc": time_dependent_auc(time, event, risk, horizons) if len(horizons) else {},
             "logrank_p_tertiles": km["p_value"], "n": int(len(np.asarray(time))), "events": int(np.asarray(event).sum())}
+
+# %% ../../nbs/35_tasks.survival.ipynb #5b439eb7
+class CoxLoss(nn.Module):
+    "`cox_ph_loss` as a fastai loss: predictions (N, 1) risks, targets (N, 2) = (time, event)."
+    def __init__(self, ties: str = "efron"): super().__init__(); self.ties = ties
+    def forward(self, pred, target): return cox_ph_loss(pred.reshape(-1), target[:, 0], target[:, 1], self.ties)
+
+class RankingLoss(nn.Module):
+    "`ranking_loss` as a fastai loss: predictions (N, 1) risks, targets (N, 2) = (time, event)."
+    def forward(self, pred, target): return ranking_loss(pred.reshape(-1), target[:, 0], target[:, 1])
+
+def c_index_metric() -> AccumMetric:
+    "Harrell's C of the whole validation set, as a fastai metric named 'c_index'."
+    def c_index(preds, targs): return concordance_index(targs[:, 0], targs[:, 1], preds.reshape(-1))
+    return AccumMetric(c_index, flatten=False, to_np=True)
+
+@register_task("survival")
+class Survival(Task):
+    "Time to event: (time, event) targets from two label columns, Cox or ranking loss, C-index, a survival report."
+    curve_metrics = ("c_index",)
+    def __init__(self, time: str = "time", event: str = "event",
+                 loss: str = "cox",  # 'cox' (partial likelihood) or 'ranking'
+                 ties: str = "efron",  # Cox ties: 'efron' or 'breslow'
+                 horizons: tuple = ()):  # times of the time-dependent AUC in the report
+        if loss not in ("cox", "ranking"): raise ValueError(f"survival loss {loss!r}: use 'cox' or 'ranking'")
+        self.time, self.event, self.loss_name, self.ties, self.horizons = time, event, loss, ties, tuple(horizons)
+    def targets(self, data) -> list: return [self.time, self.event]
+    def loss(self, train): return CoxLoss(self.ties) if self.loss_name == "cox" else RankingLoss()
+    def metrics(self) -> list: return [c_index_metric()]
+    def report(self, out_dir, split, outputs, targets, ids, class_names=None, n_boot=1000, seed=0) -> dict:
+        out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+        y = np.asarray(targets, np.float64); t, e, r = y[:, 0], y[:, 1].astype(int), np.asarray(outputs, np.float64).reshape(-1)
+        rep = survival_report(t, e, r, self.horizons, n_boot=n_boot, seed=seed)
+        write_text_atomic(out / f"predictions_{split}.csv", pd.DataFrame({"id": list(ids), "time": t, "event": e, "risk": r}).to_csv(index=False))
+        write_text_atomic(out / f"survival_{split}.json", json.dumps(rep, indent=2))
+        km = km_by_risk_group(t, e, r); _savefig(km["figure"], out / f"km_{split}.png")
+        return rep

@@ -25,6 +25,7 @@ from .checkpoint import load_weights
 from ..evaluate.report import plot_history, predict, write_split_report, write_summary, _savefig
 from ..data.splits import Splits, check_splits
 from ..nets.registry import build_model
+from ..tasks.core import TaskConfig, get_task
 import neurodx
 from ..core import check_file, write_text_atomic
 
@@ -61,20 +62,21 @@ class ExperimentConfig(Config):
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     n_boot: int = 1000  # bootstrap resamples for the CIs
+    task: TaskConfig = field(default_factory=TaskConfig)  # the learning problem: 'classification', 'survival', 'multitask', …
 
 # %% ../../nbs/47_train.experiment.ipynb #95d615b9
 def _resolve(base: str | Path, p: str) -> str:
     "A config path: absolute as given, relative to the config's folder otherwise."
     return p if Path(p).is_absolute() else str(Path(base) / p)
 
-def _datasets(cfg: ExperimentConfig, cache: CohortCache, ids: dict):
-    d = cfg.data
+def _datasets(cfg: ExperimentConfig, cache: CohortCache, ids: dict, label=None):
+    d = cfg.data; label = d.label if label is None else label
     spatial = 3 if d.kind == "volume" else 2
     aug = default_augment(spatial, seed=cfg.train.seed) if d.augment else None
     if d.kind == "volume":
-        mk = lambda i, a: VolumeDataset(cache, i, d.label, d.modalities, augment=a)
+        mk = lambda i, a: VolumeDataset(cache, i, label, d.modalities, augment=a)
     elif d.kind == "slice":
-        mk = lambda i, a: SliceDataset(cache, i, d.label, d.modalities, d.axis, d.brain_key, d.min_fraction, augment=a)
+        mk = lambda i, a: SliceDataset(cache, i, label, d.modalities, d.axis, d.brain_key, d.min_fraction, augment=a)
     else: raise ValueError(f"unknown data kind {d.kind!r}: use 'volume' or 'slice'")
     return {k: mk(v, aug if k == "train" else None) for k, v in ids.items() if v}
 
@@ -90,11 +92,12 @@ def run_experiment(cfg: ExperimentConfig, fold: int | None = None, resume: bool 
     if not ids.get("val"): raise NeurodxDataError(rel(cfg.data.splits), f"fold {fold} has no validation ids (needed to pick the best epoch)")
     out = Path(rel(cfg.out_dir)) / f"fold{fold}"
     set_seed(cfg.train.seed, cfg.train.deterministic)
-    ds = _datasets(cfg, cache, ids)
+    task = get_task(cfg.task)  # what the targets are, the loss, the metrics, the report
+    ds = _datasets(cfg, cache, ids, task.targets(cfg.data))
     dls = make_dataloaders(ds["train"], ds["val"], bs=cfg.train.bs, seed=cfg.train.seed, num_workers=cfg.train.num_workers, drop_last=True,
                            device=default_device())
     model = build_model(cfg.model.name, **cfg.model.kwargs)
-    learn = make_learner(dls, model, cfg.train, path=out, cbs=cbs)
+    learn = make_learner(dls, model, cfg.train, loss_func=task.loss(cfg.train), metrics=task.metrics(), path=out, cbs=cbs)
     experiment = {k: v for k, v in cfg.to_dict().items() if k != "train"}  # train is recorded once, under 'train'
     # data-parallel when launched by torchrun with several processes; a frozen submodule gets no gradients for a while
     with distributed(learn, find_unused_parameters=bool(cfg.train.freeze and cfg.train.freeze_epochs)):
@@ -109,10 +112,10 @@ def run_experiment(cfg: ExperimentConfig, fold: int | None = None, resume: bool 
             if d is None: continue
             dl = dls.valid if split == "valid" else make_dataloaders(d, d, bs=cfg.train.bs, device=dls.device).valid
             pr = predict(learn, dl)
-            reports[split] = write_split_report(out, split, pr["y"], pr["probs"], names, pr["ids"], n_boot=cfg.n_boot, seed=cfg.train.seed)
+            reports[split] = task.report(out, split, pr["probs"], pr["y"], pr["ids"], names, n_boot=cfg.n_boot, seed=cfg.train.seed)
     write_text_atomic(out / "run.json", json.dumps({"experiment": cfg.name, "fold": fold, "plan_id": cache.plan_id,
                                                      "neurodx_version": neurodx.__version__, "model": cfg.model.to_dict()}, indent=1))
-    if (out / "history.csv").exists(): _savefig(plot_history(out / "history.csv"), out / "training_curves.png")
+    if (out / "history.csv").exists(): _savefig(plot_history(out / "history.csv", task.curve_metrics), out / "training_curves.png")
     extra = {"distributed": learn.distributed_check} if hasattr(learn, "distributed_check") else {}
     return write_summary(out, out / "history.csv", cfg.train.monitor, test=reports.get("test"), valid=reports.get("valid"),
                          experiment=cfg.name, fold=fold, seconds=round(time.time() - t0, 1), device=str(default_device()),
@@ -121,6 +124,8 @@ def run_experiment(cfg: ExperimentConfig, fold: int | None = None, resume: bool 
 def run_experiment_cv(cfg: ExperimentConfig, resume: bool = True, base: str | Path = ".") -> dict:
     "Every fold of the experiment's splits, with the pooled and per-fold CV report in out_dir."
     rel = partial(_resolve, base)
+    if cfg.task.name != "classification":
+        raise NeurodxDataError("config: task.name", f"cross-validation pools class probabilities; task {cfg.task.name!r}: run each fold with --fold")
     cache = CohortCache(rel(cfg.data.cache)); splits = Splits.load(rel(cfg.data.splits))
     def fold_fn(k, fold, fold_dir):
         run_experiment(cfg, k, resume, base)

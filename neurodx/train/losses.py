@@ -66,9 +66,10 @@ class MaskedBCEWithLogits(nn.Module):
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         logits, target = logits.float(), target.float()
         if logits.shape != target.shape: raise ValueError(f"logits {tuple(logits.shape)} and targets {tuple(target.shape)} differ")
-        mask = (target != self.ignore_value).float()
+        known = (target != self.ignore_value) & ~torch.isnan(target)  # the ignore code, or NaN: unknown
+        mask = known.float()
         if self.task_weights is not None: mask = mask * self.task_weights
-        y = target.clamp(0, 1) * (target != self.ignore_value)
+        y = torch.where(known, target.clamp(0, 1), torch.zeros_like(target))
         if self.label_smoothing: y = y * (1 - self.label_smoothing) + self.label_smoothing / 2
         per = F.binary_cross_entropy_with_logits(logits, y,
                                                  pos_weight=self.pos_weight, reduction="none")
