@@ -15,8 +15,9 @@ from fastai.torch_core import default_device, set_seed as _fastai_set_seed
 
 # %% auto #0
 __all__ = ['TEMP_PREFIX', 'SAFE_ID', 'SAFE_ID_RULE', 'DataProblem', 'NeurodxDataError', 'Config', 'temp_path_for',
-           'clean_stale_temps', 'atomic_path', 'write_text_atomic', 'file_problem', 'check_file', 'id_problem',
-           'resolve_table_path', 'set_seed', 'project_root', 'data_samples_dir', 'cache_dir', 'results_dir']
+           'clean_stale_temps', 'atomic_path', 'write_text_atomic', 'file_problem', 'file_sha256', 'check_file',
+           'id_problem', 'resolve_table_path', 'set_seed', 'project_root', 'data_samples_dir', 'cache_dir',
+           'results_dir']
 
 # %% ../nbs/00_core.ipynb #fd100ba3
 @dataclass(frozen=True)
@@ -166,6 +167,13 @@ def file_problem(path: str | os.PathLike, what: str = "file") -> str | None:
     if stat.S_ISDIR(st.st_mode): return f"{what} is a folder, not a file"
     if not os.access(path, os.R_OK): return f"{what} is not readable (permissions)"
     return None
+
+def file_sha256(path: str | os.PathLike) -> str:
+    "SHA-256 of a file's bytes, read in 1 MiB blocks (fingerprints of inputs and weights)."
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
+    return h.hexdigest()
 
 def check_file(path: str | os.PathLike, what: str = "file", subject: str | None = None) -> Path:
     "Raise `NeurodxDataError` naming `path` and the problem when it is not a readable file; else return it."

@@ -17,7 +17,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 import neurodx
-from ..core import (Config, DataProblem, NeurodxDataError, atomic_path, clean_stale_temps, file_problem, id_problem,
+from ..core import (Config, DataProblem, NeurodxDataError, atomic_path, clean_stale_temps, file_problem, file_sha256, id_problem,
                           resolve_table_path, write_text_atomic)
 from .io import Volume, load_nifti, grid_problems, mask_problems
 from .preprocess import PreprocessPlan, preprocess_subject, resample_like
@@ -109,19 +109,13 @@ def _jsonable(v):
     if isinstance(v, float) and np.isnan(v): return None
     return v
 
-def _file_digest(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
-    return h.hexdigest()
-
 def subject_fingerprint(row: dict, spec: TableSpec, plan: PreprocessPlan) -> str:
     "SHA-256 of what makes one subject's packed data: plan, spec, patient, labels and the bytes of its input files."
     h = hashlib.sha256(json.dumps({"plan": plan.identifier, "spec": spec.to_dict(), "patient": str(row[spec.patient_col]),
                                    "labels": {c: _jsonable(row[c]) for c in spec.labels}}, sort_keys=True, default=str).encode())
     for col in spec.path_columns:
         h.update(f"\0{col}\0".encode())
-        try: h.update(_file_digest(row[col]).encode())
+        try: h.update(file_sha256(row[col]).encode())
         except OSError as e: raise NeurodxDataError(row[col], f"{col} file cannot be read ({e.strerror})", str(row[spec.id_column])) from None
     return h.hexdigest()
 

@@ -14,7 +14,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 import neurodx
-from ..core import NeurodxDataError, default_device
+from ..core import NeurodxDataError, default_device, file_sha256
 from ..data.cache import CohortCache
 from .experiment import load_run
 
@@ -34,12 +34,6 @@ def _capture(model: nn.Module, layer: str | None):
     if layer not in mods:
         raise NeurodxDataError("layer", f"{type(model).__name__} has no module {layer!r}; e.g. {[n for n in mods if n and n.count('.') < 1][:12]}")
     return store, mods[layer].register_forward_hook(lambda m, a, out: store.__setitem__("x", out)), layer
-
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
-    return h.hexdigest()
 
 def extract_features(run_dir: str | Path,  # a trained run folder (see `load_run`)
                      cache: str | Path | CohortCache,  # a cohort cache made with the run's preprocessing plan
@@ -62,7 +56,7 @@ def extract_features(run_dir: str | Path,  # a trained run folder (see `load_run
     if time_column and time_column not in cache.table.columns:
         raise NeurodxDataError(cache.path, f"time_column {time_column!r} is not a column of the cohort table")
     mods, label = run.config.data.modalities or cache.modalities, run.config.data.label
-    key = {"run": str(run.path.resolve()), "weights": _digest(run.path / f"{weights}.pth"), "layer": layer, "pool": pool,
+    key = {"run": str(run.path.resolve()), "weights": file_sha256(run.path / f"{weights}.pth"), "layer": layer, "pool": pool,
            "ids": hashlib.sha256("\n".join(ids).encode()).hexdigest(), "plan_id": cache.plan_id}
     if out.exists():
         with h5py.File(out, "r") as f:
