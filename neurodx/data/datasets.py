@@ -16,8 +16,8 @@ from fastai.data.load import DataLoader
 from .cache import CohortCache
 
 # %% auto #0
-__all__ = ['Augment', 'default_augment', 'VolumeDataset', 'SliceDataset', 'BagDataset', 'ItemDataset', 'TableDataset',
-           'SequenceDataset', 'make_dataloaders']
+__all__ = ['Augment', 'default_augment', 'VolumeDataset', 'SliceDataset', 'BagDataset', 'bags_by_patient', 'ItemDataset',
+           'TableDataset', 'SequenceDataset', 'make_dataloaders']
 
 # %% ../../nbs/07_data.datasets.ipynb #f94f36f0
 class Augment:
@@ -107,13 +107,30 @@ class SliceDataset(_Base):
         return x.float(), y
 
 class BagDataset(_Base):
-    "One bag of instances (K, F) per id, with its label(s)."
-    def __init__(self, bags: dict, labels: dict, ids: Sequence[str] | None = None):
+    """One bag of instances (K, F) per id, padded to the largest bag (or `max_instances`) with a 0/1 instance mask, and
+    its label(s): `(x, mask, y)`, so bags of different sizes batch together. A bag larger than `max_instances` gives a
+    subset drawn from (seed, epoch, index), like the augmentation."""
+    def __init__(self, bags: dict, labels: dict, ids: Sequence[str] | None = None, max_instances: int | None = None, seed: int = 0):
         self.ids = list(map(str, ids if ids is not None else bags))
-        self.bags, self.labels = bags, labels
+        self.bags, self.labels, self.seed = bags, labels, seed
+        self.max_len = max_instances or max(len(np.asarray(bags[s])) for s in self.ids)
     def __getitem__(self, i):
         sid = self.ids[i]
-        return torch.as_tensor(np.asarray(self.bags[sid]), dtype=torch.float32), _label_tensor(self.labels[sid])
+        b = np.asarray(self.bags[sid], np.float32)
+        if len(b) > self.max_len:
+            rng = np.random.default_rng([self.seed, self.epoch, i])
+            b = b[np.sort(rng.choice(len(b), self.max_len, replace=False))]
+        x = np.zeros((self.max_len, *b.shape[1:]), np.float32); x[:len(b)] = b
+        mask = np.zeros(self.max_len, np.float32); mask[:len(b)] = 1
+        return torch.from_numpy(x), torch.from_numpy(mask), _label_tensor(self.labels[sid])
+
+def bags_by_patient(ids: Sequence[str], features: np.ndarray, patient_of: dict) -> dict:
+    "Rows of `features` (one per item id) grouped into one bag per patient through the id → patient map, never by row order."
+    groups = {}
+    for k, sid in enumerate(map(str, ids)):
+        if sid not in patient_of: raise KeyError(f"id {sid!r} has no patient in the map")
+        groups.setdefault(str(patient_of[sid]), []).append(k)
+    return {p: np.asarray(features)[sorted(rows, key=lambda r: str(ids[r]))] for p, rows in groups.items()}
 
 class ItemDataset(_Base):
     "Inputs made by `getters` (one function of the id per input) and the target by `get_y`."
