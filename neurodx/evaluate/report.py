@@ -19,7 +19,7 @@ from .metrics import bootstrap_cis, classification_metrics, per_class_metrics
 
 # %% auto #0
 __all__ = ['CI_METRICS', 'predict', 'plot_confusion', 'plot_roc_pr', 'write_split_report', 'plot_history', 'write_summary',
-           'pool_predictions', 'pooled_probs', 'mean_sd_table', 'prior_baseline']
+           'pool_predictions', 'pooled_probs', 'read_predictions', 'mean_sd_table', 'prior_baseline']
 
 # %% ../../nbs/31_evaluate.report.ipynb #95e93b3b
 def predict(learn, dl=None) -> dict:
@@ -136,6 +136,12 @@ def pooled_probs(pred: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list]:
     "Targets, probabilities (N, C) and class names of a predictions table."
     cols = [c for c in pred.columns if c.startswith("prob_")]
     return pred["target"].to_numpy(), pred[cols].to_numpy(), [c[5:] for c in cols]
+
+def read_predictions(run_dir: str | Path, split: str = "test") -> dict:
+    "A run folder's `predictions_<split>.csv` as {'ids', 'y', 'probs'} (what a CV fold function returns)."
+    p = pd.read_csv(Path(run_dir) / f"predictions_{split}.csv", dtype={"id": str})
+    y, probs, _ = pooled_probs(p)
+    return {"ids": list(p["id"]), "y": y, "probs": probs}
 
 def mean_sd_table(summaries: dict, metrics: tuple = ("auc", "accuracy", "balanced_accuracy"), split: str = "test",
                   paper: dict | None = None) -> pd.DataFrame:

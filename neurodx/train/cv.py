@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..core import NeurodxDataError, write_text_atomic
 from ..evaluate.metrics import METRIC_NAMES
-from ..evaluate.report import write_split_report
+from ..evaluate.report import read_predictions, write_split_report
 from ..data.splits import Splits, check_splits
 
 # %% auto #0
@@ -33,8 +33,7 @@ def run_cv(splits: Splits, table: pd.DataFrame, fold_fn: Callable, out_dir: str 
         if folds is not None and k not in folds: continue
         fdir = out / f"fold{k}"; pred_file = fdir / "predictions_test.csv"
         if resume and pred_file.exists():
-            p = pd.read_csv(pred_file, dtype={"id": str})
-            res = {"ids": list(p["id"]), "y": p["target"].to_numpy(), "probs": p.filter(like="prob_").to_numpy()}
+            res = read_predictions(fdir, "test")
         else:
             res = fold_fn(k, fold, fdir)
         ids = [str(i) for i in res["ids"]]

@@ -22,7 +22,7 @@ from ..data.datasets import SliceDataset, VolumeDataset, default_augment, make_d
 from .config import TrainConfig
 from .learner import fit_resumable, make_learner
 from .checkpoint import load_weights
-from ..evaluate.report import plot_history, predict, write_split_report, write_summary, _savefig
+from ..evaluate.report import plot_history, predict, read_predictions, write_split_report, write_summary, _savefig
 from ..data.splits import Splits, check_splits
 from ..nets.registry import build_model
 from ..tasks.core import TaskConfig, get_task
@@ -129,9 +129,7 @@ def run_experiment_cv(cfg: ExperimentConfig, resume: bool = True, base: str | Pa
     cache = CohortCache(rel(cfg.data.cache)); splits = Splits.load(rel(cfg.data.splits))
     def fold_fn(k, fold, fold_dir):
         run_experiment(cfg, k, resume, base)
-        import pandas as pd
-        p = pd.read_csv(fold_dir / "predictions_test.csv", dtype={"id": str})
-        return {"ids": list(p["id"]), "y": p["target"].to_numpy(), "probs": p.filter(like="prob_").to_numpy()}
+        return read_predictions(fold_dir, "test")
     return run_cv(splits, cache.table, fold_fn, rel(cfg.out_dir), cfg.data.class_names, n_boot=cfg.n_boot, resume=resume)
 
 # %% ../../nbs/47_train.experiment.ipynb #fe10f2d9
