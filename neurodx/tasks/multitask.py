@@ -20,19 +20,22 @@ __all__ = ['head_auc_metric', 'mean_auc_metric', 'Multitask']
 # %% ../../nbs/34_tasks.multitask.ipynb #3937e47a
 def _known(y: np.ndarray) -> np.ndarray: return ~np.isnan(y) & (y != 2)
 
+def _head_auc(preds, targs, k: int) -> float:
+    "AUC of head `k` over its known labels (NaN when a class is missing among them)."
+    p, y = np.asarray(preds)[:, k], np.asarray(targs)[:, k]
+    m = _known(y)
+    return auc_score(y[m].astype(int), p[m]) if m.any() and len(np.unique(y[m])) == 2 else float("nan")
+
 def head_auc_metric(k: int, name: str) -> AccumMetric:
-    "AUC of head `k` over its known labels, as a fastai metric named `auc_<name>` (NaN when a class is missing)."
-    def auc(preds, targs):
-        p, y = np.asarray(preds)[:, k], np.asarray(targs)[:, k]
-        m = _known(y)
-        return auc_score(y[m].astype(int), p[m]) if m.any() and len(np.unique(y[m])) == 2 else float("nan")
+    "AUC of head `k` over its known labels, as a fastai metric named `auc_<name>`."
+    def auc(preds, targs): return _head_auc(preds, targs, k)
     auc.__name__ = f"auc_{name}"
     return AccumMetric(auc, flatten=False, to_np=True)
 
 def mean_auc_metric(n: int) -> AccumMetric:
     "Mean of the heads' AUCs (those defined), as a fastai metric named `auc_mean`."
     def auc_mean(preds, targs):
-        vals = [head_auc_metric(k, str(k)).func(preds, targs) for k in range(n)]
+        vals = [_head_auc(preds, targs, k) for k in range(n)]
         vals = [v for v in vals if np.isfinite(v)]
         return float(np.mean(vals)) if vals else float("nan")
     return AccumMetric(auc_mean, flatten=False, to_np=True)
