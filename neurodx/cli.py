@@ -101,7 +101,7 @@ def main(argv: list | None = None) -> int:
             cfg, base = ExperimentConfig.load(args.config), Path(args.config).resolve().parent
             if args.cv:
                 s = run_experiment_cv(cfg, args.resume, base)
-                print(json.dumps({"folds": s["folds"], "mean": s["mean"], "pooled_auc": s["pooled"]["auc"]}, indent=1))
+                print(json.dumps({"folds": s["folds"], "mean": s["mean"], "pooled": s["pooled_metrics"], "pooled_ci95": s["pooled_ci95"]}, indent=1))
             else:
                 s = run_experiment(cfg, args.fold, args.resume, base)
                 if s: print(json.dumps({k: s.get(k) for k in ("experiment", "fold", "best_epoch", "epochs_run", "seconds")}, indent=1))  # rank 0

@@ -37,7 +37,12 @@ def test_multitask_with_unknown_labels_trains_from_yaml(tmp_path):
                      ModelConfig("monai_resnet", {"in_channels": 3, "depth": 10, "widths": [4, 8, 16, 32], "num_classes": 3}),
                      TrainConfig(epochs=2, bs=4, lr=3e-3, wd=1e-4, label_smoothing=0.1, monitor="auc_mean", tensorboard=False),
                      n_boot=30, task=TaskConfig("multitask", {"heads": heads})).save(tmp_path / "heads.yaml")
-    _run("train", tmp_path / "heads.yaml")
+    _run("train", tmp_path / "heads.yaml", "--cv")
+    cv = json.loads((tmp_path / "runs/heads/cv_summary.json").read_text())  # both folds, pooled per head over the known labels
+    assert cv["task"] == "multitask" and cv["folds"] == 2 and set(cv["pooled_metrics"]) == {"auc_grade", "auc_idh", "auc_codeletion", "auc_mean"}
+    pooled = pd.read_csv(tmp_path / "runs/heads/predictions_pooled.csv", dtype={"id": str})
+    assert len(pooled) == len(meta) and pooled["target_codeletion"].isna().sum() == int((meta["codeletion"] == 2).sum())
+    assert cv["pooled"]["heads"]["codeletion"]["n_known"] == int((meta["codeletion"] != 2).sum())
     fold = tmp_path / "runs/heads/fold0"
     s = json.loads((fold / "summary_all.json").read_text())
     assert set(s["test"]["heads"]) == set(heads) and s["monitor"] == "auc_mean"

@@ -1,4 +1,4 @@
-"""The survival task end to end through the stages from YAML: `neurodx prepare` on the AD cohort's baseline scans with
+"""The survival task end to end through the stages from YAML, cross-validated: `neurodx prepare` on the AD cohort's baseline scans with
 their conversion times, `neurodx train` of a 3D ResNet with one risk output, Cox loss (Efron) and the C-index as
 the monitored metric; the run reports survival (C-index with CI, time-dependent AUC, Kaplan–Meier by risk tertile)
 and rebuilds itself with `load_run`, giving its own test risks."""
@@ -39,7 +39,12 @@ def test_survival_task_trains_from_yaml(tmp_path):
                      ModelConfig("monai_resnet", {"depth": 10, "widths": [4, 8, 16, 32], "num_classes": 1}),
                      TrainConfig(epochs=2, bs=4, lr=3e-3, monitor="c_index", tensorboard=False), n_boot=50,
                      task=TaskConfig("survival", {"time": "time_months", "event": "event", "horizons": [24, 48]})).save(tmp_path / "conv.yaml")
-    _run("train", tmp_path / "conv.yaml")
+    _run("train", tmp_path / "conv.yaml", "--cv")
+    cv = json.loads((tmp_path / "runs/conv/cv_summary.json").read_text())  # both folds, pooled through the survival task
+    assert cv["task"] == "survival" and cv["folds"] == 2 and 0 <= cv["pooled_metrics"]["c_index"] <= 1
+    assert set(cv["pooled_ci95"]["c_index"]) >= {"lo", "hi"} and "td_auc_24.0" in cv["mean"]
+    pooled = pd.read_csv(tmp_path / "runs/conv/predictions_pooled.csv", dtype={"id": str})
+    assert sorted(pooled["id"]) == sorted(visits["subject_id"].astype(str)) and (tmp_path / "runs/conv/km_pooled.png").exists()
     fold = tmp_path / "runs/conv/fold0"
     s = json.loads((fold / "summary_all.json").read_text())
     assert 0 <= s["test"]["c_index"]["value"] <= 1 and set(s["test"]["td_auc"]) == {"24.0", "48.0"} and s["monitor"] == "c_index"

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 import neurodx
 from ..core import (Config, DataProblem, NeurodxDataError, atomic_path, clean_stale_temps, file_problem, file_sha256, id_problem,
                           resolve_table_path, write_text_atomic)
-from .io import Volume, load_nifti, grid_problems, mask_problems
+from .io import Volume, load_nifti, grid_problems, mask_problems, read_nifti_header
 from .preprocess import PreprocessPlan, preprocess_subject, resample_like
 
 # %% auto #0
@@ -145,12 +145,15 @@ def _write_subject(path: Path, sid: str, patient: str, labels: dict, vols: dict[
             ds.attrs["affine"] = vol.affine
             ds.attrs["spacing"] = np.asarray(vol.spacing)
             ds.attrs["source"] = vol.path or ""
+            if "source_grid" in vol.meta:  # the file's own grid, before any resampling or cropping
+                ds.attrs["source_shape"], ds.attrs["source_affine"] = np.asarray(vol.meta["source_grid"][0]), vol.meta["source_grid"][1]
         f.attrs["fingerprint"] = fingerprint
         f.attrs["complete"] = True
 
 def _load_subject(r: dict, sid: str, spec: TableSpec, plan: PreprocessPlan, grids: str) -> dict[str, Volume]:
     "Read, check (grids, masks) and preprocess one subject; `NeurodxDataError` lists its problems."
     vols = {c: load_nifti(r[c], subject=sid, allow_all_zero=c in spec.mask_columns) for c in spec.path_columns}
+    for v in vols.values(): v.meta["source_grid"] = (tuple(v.shape[:3]), v.affine.copy())  # where predictions go back to
     probs = [p for c in spec.mask_columns for p in mask_problems(vols[c].data, vols[c].path, sid, c in spec.label_map_columns)]
     gp = grid_problems(vols, sid)
     if gp and grids == "check": probs += gp
@@ -307,6 +310,21 @@ class CohortCache:
         out = np.empty((len(mods), *first.shape), first.dtype)
         for i, m in enumerate(mods): g[m].read_direct(out[i])  # straight into the channel, no intermediate copy
         return out
+
+    def source_file(self, sid: str, modality: str) -> str | None:
+        "The file a stored volume was read from, where it still exists (None otherwise)."
+        src = str(self.file["subjects"][sid][modality].attrs.get("source", ""))
+        return src if src and Path(src).is_file() else None
+
+    def source_grid(self, sid: str, modality: str) -> tuple[tuple, np.ndarray]:
+        "(shape, affine) of the file a stored volume came from: the grid its predictions are written back to."
+        ds = self.file["subjects"][sid][modality]
+        if "source_affine" in ds.attrs: return tuple(int(i) for i in ds.attrs["source_shape"]), np.asarray(ds.attrs["source_affine"])
+        src = str(ds.attrs.get("source", ""))
+        if not src or not Path(src).exists():  # a cache packed before grids were recorded, its source files moved
+            raise NeurodxDataError(self.path, f"{sid}/{modality}: the source grid is not recorded and its file {src!r} is gone; repack the cohort")
+        img = read_nifti_header(src, sid)
+        return tuple(int(i) for i in img.shape[:3]), np.asarray(img.affine)
 
     def shape(self, sid: str, modality: str) -> tuple:
         "Shape of one stored volume (read from the file's metadata, not its voxels)."

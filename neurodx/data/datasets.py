@@ -4,53 +4,129 @@
 
 # %% ../../nbs/07_data.datasets.ipynb #8ed10180
 from __future__ import annotations
-import random
+import json, random
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 from torch.utils.data import Dataset
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 
+from ..core import Config, NeurodxDataError, write_text_atomic
 from .cache import CohortCache
 
 # %% auto #0
-__all__ = ['Augment', 'default_augment', 'VolumeDataset', 'SliceDataset', 'BagDataset', 'bags_by_patient', 'ItemDataset',
-           'TableDataset', 'SequenceDataset', 'make_dataloaders']
+__all__ = ['AugmentConfig', 'Augment', 'make_augment', 'default_augment', 'TabularScaler', 'VolumeDataset', 'SliceDataset',
+           'BagDataset', 'bags_by_patient', 'ItemDataset', 'TableDataset', 'visit_times', 'SequenceDataset',
+           'make_dataloaders']
 
 # %% ../../nbs/07_data.datasets.ipynb #f94f36f0
+@dataclass
+class AugmentConfig(Config):
+    "Training-time augmentation of one paper (MONAI), applied to image and mask together; every field 0/None switches its step off."
+    flip_axes: tuple = (0,)  # spatial axes flipped, each with p = 0.5 (0: left–right in RAS volumes)
+    rotate_deg: float = 10.0  # ± rotation (about every axis in 3D)
+    scale: float = 0.1  # ± isotropic scaling of the affine step
+    affine_prob: float = 0.8  # probability of the rotation/scaling step
+    resized_crop: tuple | None = None  # (min, max) fraction of each side: a random crop resized back to the input size (RandomResizedCrop)
+    intensity: float = 0.1  # ± multiplicative intensity change, p = 0.5
+    intensity_shift: float = 0.0  # ± additive intensity offset (in z-score units), p = 0.5
+    noise_std: float = 0.0  # Gaussian noise σ, p = 0.5
+    patch_size: tuple | None = None  # training patches of this size; with a mask, centred on foreground with `pos_fraction`
+    pos_fraction: float = 0.5  # share of patches centred on a foreground (lesion) voxel
+
 class Augment:
     "MONAI dictionary transforms applied to `image` (and `mask`) with randomness from (seed, epoch, index)."
-    def __init__(self, transform, seed: int = 0):
-        self.transform, self.seed = transform, seed
+    def __init__(self, transform, seed: int = 0,
+                 resize_back: bool = False):  # resize the result to the input's spatial size (after a random crop)
+        self.transform, self.seed, self.resize_back = transform, seed, resize_back
 
     def __call__(self, sample: dict, epoch: int, index: int) -> dict:
         s = int(np.random.default_rng([self.seed, epoch, index]).integers(2**31 - 1))
         self.transform.set_random_state(seed=s)
         out = self.transform(sample)
+        if isinstance(out, list): out = out[0]  # patch samplers return a list of samples; one is drawn per item
+        if self.resize_back:
+            from monai.transforms import Resized
+            keys = [k for k in ("image", "mask") if k in out]
+            out = Resized(keys, spatial_size=tuple(sample["image"].shape[1:]), mode=["trilinear" if len(out["image"].shape) == 4 else "bilinear",
+                                                                                        "nearest"][: len(keys)])(out)
         return {k: (v.as_tensor() if hasattr(v, "as_tensor") else torch.as_tensor(v)) for k, v in out.items()}
 
-def default_augment(spatial_dims: int = 3, with_mask: bool = False, flip: bool = True, rotate_deg: float = 10.0,
-                    scale: float = 0.1, intensity: float = 0.1, noise_std: float = 0.0, seed: int = 0) -> Augment:
-    "Flips, a small rotation/scaling, intensity scaling and noise (MONAI), image and mask together."
-    from monai.transforms import Compose, RandAffined, RandFlipd, RandGaussianNoised, RandScaleIntensityd
+def make_augment(cfg: AugmentConfig, spatial_dims: int = 3, with_mask: bool = False, seed: int = 0) -> Augment:
+    "The MONAI pipeline of an `AugmentConfig`: patch → resized crop → flips → rotation/scaling → intensity → noise."
+    from monai.transforms import (Compose, RandAffined, RandCropByPosNegLabeld, RandFlipd, RandGaussianNoised, RandScaleCropd,
+                                  RandScaleIntensityd, RandShiftIntensityd, RandSpatialCropd)
     keys = ["image", "mask"] if with_mask else ["image"]
     modes = ["bilinear", "nearest"] if with_mask else ["bilinear"]
-    rot = np.deg2rad(rotate_deg)
     t = []
-    if flip: t += [RandFlipd(keys, prob=0.5, spatial_axis=0)]
-    if rotate_deg or scale:
-        t += [RandAffined(keys, prob=0.8, rotate_range=(rot,) * (3 if spatial_dims == 3 else 1), scale_range=(scale,) * spatial_dims,
-                          mode=modes, padding_mode="zeros")]
-    if intensity: t += [RandScaleIntensityd(["image"], factors=intensity, prob=0.5)]
-    if noise_std: t += [RandGaussianNoised(["image"], prob=0.5, std=noise_std)]
-    return Augment(Compose(t), seed)
+    if cfg.patch_size:
+        patch = tuple(cfg.patch_size)
+        if len(patch) != spatial_dims: raise ValueError(f"patch_size {patch} needs {spatial_dims} sides")
+        if with_mask:
+            p = float(cfg.pos_fraction)
+            if not 0 <= p <= 1: raise ValueError(f"pos_fraction must lie in [0, 1], got {p}")
+            t += [RandCropByPosNegLabeld(keys, label_key="mask", spatial_size=patch, pos=p, neg=1 - p, num_samples=1, allow_smaller=True)]
+        else: t += [RandSpatialCropd(keys, roi_size=patch, random_size=False)]
+    if cfg.resized_crop:
+        lo, hi = cfg.resized_crop
+        if not 0 < lo <= hi <= 1: raise ValueError(f"resized_crop (min, max) must satisfy 0 < min ≤ max ≤ 1, got {cfg.resized_crop}")
+        t += [RandScaleCropd(keys, roi_scale=lo, max_roi_scale=hi, random_size=True)]
+    for ax in cfg.flip_axes or ():
+        if not 0 <= ax < spatial_dims: raise ValueError(f"flip axis {ax} is not a spatial axis of a {spatial_dims}D image")
+        t += [RandFlipd(keys, prob=0.5, spatial_axis=ax)]
+    if cfg.rotate_deg or cfg.scale:
+        rot = np.deg2rad(cfg.rotate_deg)
+        t += [RandAffined(keys, prob=cfg.affine_prob, rotate_range=(rot,) * (3 if spatial_dims == 3 else 1),
+                          scale_range=(cfg.scale,) * spatial_dims, mode=modes, padding_mode="zeros")]
+    if cfg.intensity: t += [RandScaleIntensityd(["image"], factors=cfg.intensity, prob=0.5)]
+    if cfg.intensity_shift: t += [RandShiftIntensityd(["image"], offsets=cfg.intensity_shift, prob=0.5)]
+    if cfg.noise_std: t += [RandGaussianNoised(["image"], prob=0.5, std=cfg.noise_std)]
+    return Augment(Compose(t), seed, resize_back=bool(cfg.resized_crop) and not cfg.patch_size)
+
+def default_augment(spatial_dims: int = 3, with_mask: bool = False, seed: int = 0, **kw) -> Augment:
+    "Flips, a small rotation/scaling and intensity scaling (the defaults of `AugmentConfig`; `kw` changes fields)."
+    return make_augment(AugmentConfig(**kw), spatial_dims, with_mask, seed)
 
 # %% ../../nbs/07_data.datasets.ipynb #54bcad0a
 class _Base(Dataset):
     epoch: int = 0
     def __len__(self): return len(self.ids)
+
+@dataclass
+class TabularScaler(Config):
+    """z-scores of numeric columns with the training fold's mean and sd (NaN ignored), missing values as 0 (the
+    training mean) plus one 0/1 indicator per column: x → [(x − μ)/σ with NaN → 0, isnan(x)]."""
+    columns: list  # the tabular input columns, in order
+    mean: list | None = None  # fitted on the training ids only
+    sd: list | None = None
+
+    @classmethod
+    def fit(cls, table: pd.DataFrame, columns: Sequence[str], source: str = "subject table") -> "TabularScaler":
+        "Fit on `table` (the training rows only): refuses absent, non-numeric or all-missing columns, naming them."
+        absent = [c for c in columns if c not in table.columns]
+        if absent: raise NeurodxDataError(source, f"missing tabular columns {absent}")
+        bad = [c for c in columns if not pd.api.types.is_numeric_dtype(table[c])]
+        if bad: raise NeurodxDataError(source, f"non-numeric tabular columns {bad}: encode them first")
+        v = table[list(columns)].to_numpy(np.float64)
+        empty = [c for c, k in zip(columns, np.isnan(v).all(0)) if k]
+        if empty: raise NeurodxDataError(source, f"tabular columns {empty} have no value in the training rows")
+        if np.isinf(v).any(): raise NeurodxDataError(source, f"infinite values in {[c for c, k in zip(columns, np.isinf(v).any(0)) if k]}")
+        sd = np.nanstd(v, 0)
+        return cls(list(columns), np.nanmean(v, 0).tolist(), np.where(sd > 0, sd, 1.0).tolist())
+
+    @property
+    def n_features(self) -> int: return 2 * len(self.columns)
+
+    def transform(self, values) -> np.ndarray:
+        "One row's values (in `columns` order) → 2 × n features: z-scores (missing = 0) and missing indicators."
+        v = np.asarray(values, np.float64)
+        z = (v - np.asarray(self.mean)) / np.asarray(self.sd)
+        return np.concatenate([np.nan_to_num(z, nan=0.0), np.isnan(v)]).astype(np.float32)
 
 def _label_tensor(values):
     "One label as an integer tensor; several as a float vector, an unknown label (None) as NaN (masked out by the loss)."
@@ -62,12 +138,21 @@ class VolumeDataset(_Base):
     "Channels-first volumes (and label or mask) of `ids` from a cohort cache."
     def __init__(self, cache: CohortCache | str, ids: Sequence[str], label: str | list | None = None,
                  modalities: list | None = None, target: str = "label",  # 'label' or the name of a mask modality
-                 augment: Augment | None = None):
+                 augment: Augment | None = None,
+                 tabular: TabularScaler | None = None):  # tabular columns of the cache's table as a second input: (x, tab, y)
         self.cache = cache if isinstance(cache, CohortCache) else CohortCache(cache)
         self.ids, self.label, self.modalities, self.target, self.augment = list(map(str, ids)), label, modalities, target, augment
         unknown = sorted(set(self.ids) - set(self.cache.ids))
         if unknown: raise KeyError(f"ids not in {self.cache.path.name}: {unknown[:5]}")
         if target == "label" and label is None: raise ValueError("a label column is needed when target='label'")
+        if target != "label" and target not in self.cache.masks:
+            raise NeurodxDataError(self.cache.path, f"target {target!r} is not a mask modality of the cache ({self.cache.masks})")
+        self.tabular = tabular
+        if tabular is not None:
+            t = self.cache.table.set_index(self.cache.spec.id_column)
+            absent = [c for c in tabular.columns if c not in t.columns]
+            if absent: raise NeurodxDataError(self.cache.path, f"tabular columns {absent} are not in the cohort table")
+            self._tab = {sid: torch.from_numpy(tabular.transform(t.loc[sid, tabular.columns].to_numpy(np.float64))) for sid in self.ids}
 
     def __getitem__(self, i):
         sid = self.ids[i]
@@ -76,7 +161,7 @@ class VolumeDataset(_Base):
             labs = self.cache.labels(sid)
             y = _label_tensor([labs[c] for c in self.label] if isinstance(self.label, list) else labs[self.label])
             if self.augment: x = self.augment({"image": x}, self.epoch, i)["image"]
-            return x.float(), y
+            return (x.float(), self._tab[sid], y) if self.tabular is not None else (x.float(), y)
         m = torch.from_numpy(self.cache.array(sid, [self.target]).astype(np.int64))
         if self.augment:
             out = self.augment({"image": x, "mask": m}, self.epoch, i); x, m = out["image"], out["mask"].round().long()
@@ -145,9 +230,9 @@ class TableDataset(_Base):
     """Inputs straight from a subject table: each entry of `inputs` is a list of numeric columns (one float vector;
     missing values become 0 with one 0/1 indicator column each when `missing='indicator'`) or the name of a path
     column (the NIfTI file, channels first)."""
-    def __init__(self, table, id_column: str, inputs: Sequence, label: str | list, missing: str = "indicator"):
-        import pandas as pd
-        from neurodx.core import NeurodxDataError
+    def __init__(self, table, id_column: str, inputs: Sequence, label: str | list, missing: str = "indicator",
+                 scaler: TabularScaler | None = None):  # z-scores fitted on the training rows, for the input list equal to its columns
+        self.scaler = scaler
         self.table = table.set_index(table[id_column].astype(str))
         self.ids, self.inputs, self.label, self.missing = list(self.table.index), list(inputs), label, missing
         for spec in self.inputs:
@@ -163,6 +248,7 @@ class TableDataset(_Base):
     def _get(self, spec, row):
         from neurodx.data.io import load_nifti
         if isinstance(spec, (list, tuple)):
+            if self.scaler is not None and list(spec) == list(self.scaler.columns): return self.scaler.transform(row[list(spec)].to_numpy(np.float64))
             v = row[list(spec)].to_numpy(dtype=np.float32)
             if self.missing == "indicator": return np.concatenate([np.nan_to_num(v, nan=0.0), np.isnan(v).astype(np.float32)])
             return v
@@ -173,6 +259,24 @@ class TableDataset(_Base):
         row = self.table.loc[self.ids[i]]
         xs = [torch.as_tensor(np.ascontiguousarray(self._get(s, row)), dtype=torch.float32) for s in self.inputs]
         return (*xs, _label_tensor(row[self.label].to_numpy(np.float32) if isinstance(self.label, list) else row[self.label]))
+
+def visit_times(table: pd.DataFrame, patient_column: str, date_column: str, id_column: str,
+                unit_days: float = 365.25,  # 365.25: times in years; 30.4375: in months
+                source: str = "visit table") -> dict:
+    """Per patient: its visit ids in date order, the time of each visit since the first (`t`) and since the previous
+    one (`dt`, 0 at the first visit), from the visit dates; unparseable or repeated dates are refused, naming the visits."""
+    for c in (patient_column, date_column, id_column):
+        if c not in table.columns: raise NeurodxDataError(source, f"missing column {c!r}")
+    dates = pd.to_datetime(table[date_column], errors="coerce")
+    if dates.isna().any():
+        raise NeurodxDataError(source, f"column {date_column!r}: unreadable dates for visits {table.loc[dates.isna(), id_column].astype(str).tolist()[:5]}")
+    out = {}
+    for pid, g in table.assign(_d=dates).sort_values([patient_column, "_d"]).groupby(patient_column, sort=True):
+        dup = g["_d"].duplicated()
+        if dup.any(): raise NeurodxDataError(source, f"patient {pid}: two visits on one date ({g.loc[dup, id_column].astype(str).tolist()})")
+        t = ((g["_d"] - g["_d"].iloc[0]).dt.total_seconds() / 86400.0 / unit_days).to_numpy()
+        out[str(pid)] = {"ids": g[id_column].astype(str).tolist(), "t": t, "dt": np.diff(t, prepend=t[0])}
+    return out
 
 class SequenceDataset(_Base):
     "Per id: features (K, F) of its visits, their times, padded to `max_len`, a visit mask, and the target."

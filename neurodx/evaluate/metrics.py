@@ -14,7 +14,7 @@ from sklearn import metrics as skm
 
 # %% auto #0
 __all__ = ['METRIC_NAMES', 'specificity_score', 'auc_score', 'classification_metrics', 'fastai_metrics', 'per_class_metrics',
-           'bootstrap_cis', 'bootstrap_ci']
+           'bootstrap_cis', 'bootstrap_ci', 'bootstrap_interval']
 
 # %% ../../nbs/30_evaluate.metrics.ipynb #5de40af8
 def specificity_score(y_true, y_pred, labels=None, average: str | None = "binary") -> float | np.ndarray:
@@ -101,6 +101,22 @@ def bootstrap_ci(y_true, probs, metric: str | Callable = "auc", n_boot: int = 10
     p, y = _probs(probs), np.asarray(y_true).astype(int)
     name = getattr(metric, "__name__", "metric")
     return _bootstrap(y, p, lambda yy, pp: {name: metric(yy, pp)}, [name], n_boot, alpha, seed, groups)[name]
+
+def bootstrap_interval(stat: Callable, *arrays, groups=None, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> dict:
+    "Point value and (1-α) percentile interval of `stat(*arrays)`, resampling rows (or whole `groups`, e.g. patients); NaN resamples skipped."
+    arrays = [np.asarray(a) for a in arrays]
+    units = np.arange(len(arrays[0])) if groups is None else np.unique(np.asarray(groups))
+    rows = None if groups is None else {u: np.flatnonzero(np.asarray(groups) == u) for u in units}
+    rng, vals = np.random.default_rng(seed), []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # degenerate resamples are skipped, not reported one by one
+        for _ in range(n_boot):
+            pick = rng.integers(0, len(units), len(units))
+            idx = pick if rows is None else np.concatenate([rows[units[k]] for k in pick])
+            v = stat(*(a[idx] for a in arrays))
+            if np.isfinite(v): vals.append(v)
+    lo, hi = np.percentile(vals, [100 * alpha / 2, 100 * (1 - alpha / 2)]) if vals else (np.nan, np.nan)
+    return {"value": float(stat(*arrays)), "lo": float(lo), "hi": float(hi), "level": 1 - alpha, "n_boot": n_boot, "used": len(vals)}
 
 def _bootstrap(y, p, evaluate: Callable, names: list, n_boot, alpha, seed, groups) -> dict:
     "Resample samples (or whole `groups`) `n_boot` times; `evaluate(y, P)` gives every metric of a resample at once."

@@ -5,12 +5,15 @@
 # %% ../../nbs/21_nets.common.ipynb #3d5ffb4c
 from __future__ import annotations
 
+import numpy as np
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .registry import register_model
 
 # %% auto #0
-__all__ = ['monai_resnet', 'mlp']
+__all__ = ['monai_resnet', 'mlp', 'DivisiblePadded', 'monai_unet', 'ImageTabularNet', 'image_tabular']
 
 # %% ../../nbs/21_nets.common.ipynb #1f24d47c
 @register_model("monai_resnet")
@@ -34,3 +37,46 @@ def mlp(in_features: int, num_classes: int = 2, hidden: tuple = (64,), dropout: 
     layers, d = [nn.Flatten()], in_features
     for h in hidden: layers += [nn.Linear(d, h), nn.ReLU(), nn.Dropout(dropout)]; d = h
     return nn.Sequential(*layers, nn.Linear(d, num_classes))
+
+# %% ../../nbs/21_nets.common.ipynb #49684f2d
+class DivisiblePadded(nn.Module):
+    "Runs `net` on its input zero-padded (at the far end) to a multiple of `k` per spatial axis and crops the output back: any size goes in."
+    def __init__(self, net: nn.Module, k: int):
+        super().__init__(); self.net, self.k = net, int(k)
+    def forward(self, x):
+        size = x.shape[2:]
+        pad = [(-s) % self.k for s in size]
+        if any(pad): x = F.pad(x, [p for q in reversed(pad) for p in (0, q)])
+        y = self.net(x)
+        return y[(slice(None), slice(None), *(slice(0, s) for s in size))]
+
+@register_model("monai_unet")
+def monai_unet(spatial_dims: int = 3, in_channels: int = 1, out_channels: int = 2, channels: tuple = (16, 32, 64, 128),
+               strides: tuple = (2, 2, 2), num_res_units: int = 2, dropout: float = 0.0, norm: str = "instance") -> nn.Module:
+    """MONAI's residual U-Net: Ronneberger, Fischer & Brox, *U-Net*, MICCAI 2015 (https://arxiv.org/abs/1505.04597),
+    with the residual units of Kerfoot et al., *Left-ventricle quantification using residual U-Net*, STACOM 2018;
+    `out_channels` = background + classes (softmax), inputs of any size (padded to a multiple of ∏ strides)."""
+    from monai.networks.nets import UNet
+    if len(strides) != len(channels) - 1: raise ValueError(f"{len(channels)} channel levels need {len(channels) - 1} strides, got {len(strides)}")
+    net = UNet(spatial_dims, in_channels, out_channels, list(channels), list(strides), num_res_units=num_res_units, norm=norm, dropout=dropout)
+    return DivisiblePadded(net, int(np.prod(strides)))
+
+class ImageTabularNet(nn.Module):
+    "Late fusion by concatenation: an image trunk's pooled features ⊕ an MLP of the tabular features → a linear classifier."
+    def __init__(self, trunk: nn.Module, image_features: int, tab_features: int, num_classes: int, tab_hidden: int = 32, dropout: float = 0.0):
+        super().__init__()
+        self.trunk = trunk
+        self.tab = nn.Sequential(nn.Linear(tab_features, tab_hidden), nn.ReLU())
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(image_features + tab_hidden, num_classes))
+    def forward(self, x, tab): return self.head(torch.cat([self.trunk(x), self.tab(tab)], 1))
+
+@register_model("image_tabular")
+def image_tabular(tab_features: int, spatial_dims: int = 3, in_channels: int = 1, num_classes: int = 2, depth: int = 18,
+                  widths: tuple = (64, 128, 256, 512), tab_hidden: int = 32, dropout: float = 0.0) -> nn.Module:
+    """An image + tabular baseline: `monai_resnet`'s pooled features concatenated with a one-layer MLP of the tabular
+    inputs (`tab_features` = 2 × columns: z-scores and missing indicators), then a linear classifier — the plain
+    concatenation fusion that DAFT (Pölsterl et al., MICCAI 2021, https://arxiv.org/abs/2107.05990) is compared with."""
+    trunk = monai_resnet(spatial_dims, in_channels, 1, depth, widths)
+    trunk.fc = nn.Identity()
+    feats = widths[-1] * (4 if depth >= 50 else 1)
+    return ImageTabularNet(trunk, feats, tab_features, num_classes, tab_hidden, dropout)

@@ -6,10 +6,14 @@
 from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 from ..core import Config, NeurodxDataError
-from ..evaluate.metrics import fastai_metrics
-from ..evaluate.report import write_split_report
+from ..evaluate.metrics import METRIC_NAMES, fastai_metrics
+from ..evaluate.report import predict, read_predictions, write_split_report
 from ..train.losses import get_loss
 
 # %% auto #0
@@ -23,7 +27,8 @@ class TaskConfig(Config):
     kwargs: dict = field(default_factory=dict)
 
 TASKS: dict[str, type] = {}
-TASK_PROVIDERS = ("neurodx.tasks.survival", "neurodx.tasks.multitask")  # imported on the first look-up of an unknown task: they register theirs
+# imported on the first look-up of an unknown task: they register theirs
+TASK_PROVIDERS = ("neurodx.tasks.survival", "neurodx.tasks.multitask", "neurodx.tasks.segmentation")
 
 def register_task(name: str):
     "Class decorator: make a `Task` available to configs under `name`."
@@ -37,23 +42,44 @@ def get_task(cfg: TaskConfig | None = None) -> "Task":
         for m in TASK_PROVIDERS: importlib.import_module(m)
     if cfg.name not in TASKS: raise NeurodxDataError("config: task.name", f"unknown task {cfg.name!r}; registered: {sorted(TASKS)}")
     try: return TASKS[cfg.name](**cfg.kwargs)
-    except TypeError as e: raise NeurodxDataError("config: task.kwargs", f"{cfg.name}: {e}") from None
+    except (TypeError, ValueError) as e: raise NeurodxDataError("config: task.kwargs", f"{cfg.name}: {e}") from None
 
 class Task:
-    "A kind of learning problem: its targets, loss, per-epoch metrics and report (see the table above)."
+    "A kind of learning problem: its targets, loss, per-epoch metrics, predictions and report (see the table above)."
     name = "task"
-    curve_metrics: tuple = ()
+    curve_metrics: tuple = ()  # metrics drawn by the training-curve figure
+    fold_metrics: tuple = ()  # scalar metrics of a report listed per fold by cross-validation
+    target_modality: str | None = None  # a mask modality of the cache as target (segmentation); None: label columns
     def targets(self, data) -> str | list: return data.label
     def loss(self, train): raise NotImplementedError
     def metrics(self) -> list: return []
-    def report(self, out_dir, split: str, outputs, targets, ids, class_names=None, n_boot: int = 1000, seed: int = 0) -> dict:
+    def predict(self, learn, dl, out_dir=None, split: str = "test", cache=None) -> dict:
+        "The network's activations on `dl` (probabilities, risks) as {'ids', 'outputs', 'targets'}."
+        p = predict(learn, dl)
+        return {"ids": p["ids"], "outputs": p["probs"], "targets": p["y"]}
+    def report(self, out_dir, split: str, outputs, targets, ids, class_names=None, n_boot: int = 1000, seed: int = 0,
+               groups=None) -> dict:
         raise NotImplementedError
+    def read_predictions(self, run_dir, split: str = "test") -> dict: raise NotImplementedError
+    def fold_row(self, report: dict) -> dict: return {m: report[m] for m in self.fold_metrics}
+    def cis(self, report: dict) -> dict:
+        "The 95 % intervals ({'lo', 'hi'}) of a report's `fold_row` metrics, where it has them."
+        return {m: v for m, v in report.get("ci95", {}).items() if m in self.fold_row(report)}
+    def pool(self, results: list) -> dict:
+        "Several folds' predictions as one."
+        return {"ids": [str(i) for r in results for i in r["ids"]],
+                "outputs": np.concatenate([np.asarray(r["outputs"]) for r in results]),
+                "targets": np.concatenate([np.asarray(r["targets"]) for r in results])}
 
 @register_task("classification")
 class Classification(Task):
     "Single-label classification: integer labels, CE or focal loss (with label smoothing), the metric set from probabilities."
     curve_metrics = ("auc", "balanced_accuracy")
+    fold_metrics = METRIC_NAMES
     def loss(self, train): return get_loss(train.loss, train.label_smoothing, train.focal_gamma, train.focal_alpha)
     def metrics(self) -> list: return fastai_metrics()
-    def report(self, out_dir, split, outputs, targets, ids, class_names=None, n_boot=1000, seed=0) -> dict:
-        return write_split_report(out_dir, split, targets, outputs, class_names, ids, n_boot=n_boot, seed=seed)
+    def report(self, out_dir, split, outputs, targets, ids, class_names=None, n_boot=1000, seed=0, groups=None) -> dict:
+        return write_split_report(out_dir, split, targets, outputs, class_names, ids, groups=groups, n_boot=n_boot, seed=seed)
+    def read_predictions(self, run_dir, split="test") -> dict:
+        p = read_predictions(run_dir, split)
+        return {"ids": p["ids"], "outputs": p["probs"], "targets": p["y"]}

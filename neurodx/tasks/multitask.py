@@ -7,8 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from fastai.metrics import AccumMetric
 
+from ..core import write_text_atomic
 from ..evaluate.metrics import auc_score
 from ..evaluate.report import write_split_report
 from .core import Task, TaskConfig, get_task, register_task
@@ -51,13 +53,26 @@ class Multitask(Task):
     def targets(self, data) -> list: return list(self.heads)
     def loss(self, train): return MaskedBCEWithLogits(task_weights=self.task_weights, pos_weight=self.pos_weight, label_smoothing=train.label_smoothing)
     def metrics(self) -> list: return [head_auc_metric(k, h) for k, h in enumerate(self.heads)] + [mean_auc_metric(len(self.heads))]
-    def report(self, out_dir, split, outputs, targets, ids, class_names=None, n_boot=1000, seed=0) -> dict:
-        p, y, ids = np.asarray(outputs, np.float64), np.asarray(targets, np.float64), np.asarray(list(ids))
+    def report(self, out_dir, split, outputs, targets, ids, class_names=None, n_boot=1000, seed=0, groups=None) -> dict:
+        p, y, ids = np.asarray(outputs, np.float64), np.asarray(targets, np.float64), np.asarray(list(map(str, ids)))
+        g = None if groups is None else np.asarray(list(groups))
         heads = {}
         for k, h in enumerate(self.heads):
             m = _known(y[:, k])
             if len(np.unique(y[m, k])) < 2: heads[h] = {"n_known": int(m.sum()), "note": "one class among the known labels"}; continue
-            heads[h] = {**write_split_report(Path(out_dir) / h, split, y[m, k].astype(int), p[m, k], None, list(ids[m]), n_boot=n_boot, seed=seed),
+            heads[h] = {**write_split_report(Path(out_dir) / h, split, y[m, k].astype(int), p[m, k], None, list(ids[m]),
+                                             groups=None if g is None else g[m], n_boot=n_boot, seed=seed),
                         "n_known": int(m.sum()), "n_unknown": int((~m).sum())}
         aucs = [v["auc"] for v in heads.values() if "auc" in v]
+        # every head's probability and target (NaN = unknown) in one table: what CV pools and `read_predictions` reads
+        table = pd.DataFrame({"id": ids, **{f"target_{h}": np.where(_known(y[:, k]), y[:, k], np.nan) for k, h in enumerate(self.heads)},
+                              **{f"prob_{h}": p[:, k] for k, h in enumerate(self.heads)}})
+        write_text_atomic(Path(out_dir) / f"predictions_{split}.csv", table.to_csv(index=False))
         return {"heads": heads, "auc_mean": float(np.mean(aucs)) if aucs else float("nan")}
+    def read_predictions(self, run_dir, split="test") -> dict:
+        p = pd.read_csv(Path(run_dir) / f"predictions_{split}.csv", dtype={"id": str})
+        return {"ids": list(p["id"]), "outputs": p[[f"prob_{h}" for h in self.heads]].to_numpy(np.float64),
+                "targets": p[[f"target_{h}" for h in self.heads]].to_numpy(np.float64)}
+    def cis(self, report: dict) -> dict: return {f"auc_{h}": v["ci95"]["auc"] for h, v in report["heads"].items() if "ci95" in v}
+    def fold_row(self, report: dict) -> dict:
+        return {**{f"auc_{h}": v.get("auc", float("nan")) for h, v in report["heads"].items()}, "auc_mean": report["auc_mean"]}

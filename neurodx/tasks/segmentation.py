@@ -4,13 +4,26 @@
 
 # %% ../../nbs/36_tasks.segmentation.ipynb #3341c83a
 from __future__ import annotations
+import json
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import torch
+from fastai.metrics import Metric
+from tqdm.auto import tqdm
 
+from ..core import write_text_atomic
+from ..data.io import Volume, load_nifti, save_nifti
 from ..data.lesions import connected_lesions
+from ..data.preprocess import resample_to_grid
+from ..evaluate.metrics import bootstrap_interval
+from ..evaluate.report import _savefig
+from .core import Task, register_task
 
 # %% auto #0
-__all__ = ['lesion_metrics']
+__all__ = ['SEGMENTATION_METRICS', 'lesion_metrics', 'case_dice', 'MeanDice', 'sliding_window_probs', 'to_native_grid',
+           'plot_dice_vs_volume', 'Segmentation', 'dls_device']
 
 # %% ../../nbs/36_tasks.segmentation.ipynb #57743544
 def lesion_metrics(truth: np.ndarray, pred: np.ndarray,
@@ -29,3 +42,116 @@ def lesion_metrics(truth: np.ndarray, pred: np.ndarray,
     f1 = 1.0 if n_true + n_pred == 0 else (tp / (tp + (fp + fn) / 2) if tp + fp + fn else 0.0)
     return {"dice": float(dice), "avd_ml": abs(nt - np_) * voxel_ml, "lesion_f1": float(f1), "lesion_count_diff": abs(n_true - n_pred),
             "tp": tp, "fp": fp, "fn": fn, "n_true": n_true, "n_pred": n_pred, "true_ml": nt * voxel_ml, "pred_ml": np_ * voxel_ml}
+
+# %% ../../nbs/36_tasks.segmentation.ipynb #500f417b
+SEGMENTATION_METRICS = ("dice", "avd_ml", "lesion_f1", "lesion_count_diff")
+
+def case_dice(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    "Dice of each case's foreground (N, ...) boolean masks; 1 where both are empty."
+    p, t = pred.flatten(1), truth.flatten(1)
+    inter, total = (p & t).sum(1).float(), (p.sum(1) + t.sum(1)).float()
+    return torch.where(total > 0, 2 * inter / total.clamp(min=1), torch.ones_like(total))
+
+class MeanDice(Metric):
+    "Mean over validation cases of the arg-max foreground's Dice, as a fastai metric named 'dice'."
+    def reset(self): self.values = []
+    def accumulate(self, learn):
+        pred, y = learn.pred.detach(), learn.y.detach()
+        fg, truth = pred.argmax(1) > 0, (y[:, 0] if y.ndim == pred.ndim else y) > 0
+        self.values += case_dice(fg, truth).cpu().tolist()
+    @property
+    def value(self): return float(np.mean(self.values)) if self.values else None
+    @property
+    def name(self): return "dice"
+
+def sliding_window_probs(model, image: torch.Tensor,  # (C, X, Y, Z) one case
+                         roi_size=None,  # window size (None: the whole volume)
+                         overlap: float = 0.5, sw_batch_size: int = 4, device=None) -> torch.Tensor:
+    "Softmax probabilities (C_out, X, Y, Z) of one case by MONAI's Gaussian-blended sliding-window inference."
+    from monai.inferers import sliding_window_inference
+    device = device or next(model.parameters()).device
+    roi = tuple(image.shape[1:]) if roi_size is None else tuple(int(min(r, s)) for r, s in zip(roi_size, image.shape[1:]))
+    was_training = model.training; model.eval()
+    with torch.inference_mode():
+        logits = sliding_window_inference(image[None].float().to(device), roi, sw_batch_size, model, overlap=overlap, mode="gaussian")
+    model.train(was_training)
+    return torch.softmax(logits[0].float(), 0).cpu()
+
+def to_native_grid(prob_fg: np.ndarray, cache_affine: np.ndarray, shape: tuple, affine: np.ndarray, threshold: float = 0.5) -> Volume:
+    "A foreground probability map on the cache's grid → a uint8 mask on (`shape`, `affine`): linear resampling, then the threshold."
+    native = resample_to_grid(Volume(np.asarray(prob_fg, np.float32), cache_affine), shape, affine, order=1)
+    return native.new((native.data > threshold).astype(np.uint8))
+
+def _summary(table: pd.DataFrame, groups=None, n_boot: int = 1000, seed: int = 0) -> dict:
+    out = {"n": int(len(table)), "grid": table["grid"].value_counts().to_dict() if "grid" in table else {}, "ci95": {}}
+    for m in SEGMENTATION_METRICS:
+        v = table[m].to_numpy(float)
+        b = bootstrap_interval(np.mean, v, groups=groups, n_boot=n_boot, seed=seed)
+        out[m] = float(v.mean()); out[f"{m}_median"] = float(np.median(v)); out["ci95"][m] = {"lo": b["lo"], "hi": b["hi"]}
+    return out
+
+def plot_dice_vs_volume(table: pd.DataFrame, title: str = "", ax=None):
+    "Dice of each case against its true lesion volume (log axis; empty truths at the left edge)."
+    import matplotlib.pyplot as plt
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(4.2, 3.2))
+    ml = table["true_ml"].to_numpy(float)
+    ax.scatter(np.maximum(ml, 1e-3), table["dice"], s=14, alpha=0.8)
+    ax.set_xscale("log"); ax.set_xlabel("true lesion volume (ml)"); ax.set_ylabel("Dice"); ax.set_ylim(-0.03, 1.03)
+    ax.set_title(title or "Dice by lesion volume")
+    return fig
+
+@register_task("segmentation")
+class Segmentation(Task):
+    "Voxel-wise segmentation: a mask modality as target, DiceCE loss, sliding-window inference, NIfTI written back, lesion metrics."
+    curve_metrics = ("dice",)
+    fold_metrics = SEGMENTATION_METRICS
+    def __init__(self, mask: str = "lesion",  # the cache's mask modality that is the target
+                 roi_size: tuple | None = None,  # sliding-window size at inference (None: whole volume)
+                 overlap: float = 0.5, sw_batch_size: int = 4,
+                 threshold: float = 0.5,  # on the foreground probability, after resampling to the native grid
+                 lambda_dice: float = 1.0, lambda_ce: float = 1.0,
+                 write_nifti: bool = True):  # write each case's prediction as NIfTI in its own grid
+        if not 0 <= overlap < 1: raise ValueError(f"overlap must lie in [0, 1), got {overlap}")
+        self.target_modality, self.roi_size, self.overlap, self.sw_batch_size = mask, roi_size, overlap, sw_batch_size
+        self.threshold, self.lambda_dice, self.lambda_ce, self.write_nifti = threshold, lambda_dice, lambda_ce, write_nifti
+    def targets(self, data): return None
+    def loss(self, train):
+        from monai.losses import DiceCELoss
+        return DiceCELoss(to_onehot_y=True, softmax=True, lambda_dice=self.lambda_dice, lambda_ce=self.lambda_ce,
+                          label_smoothing=train.label_smoothing)
+    def metrics(self) -> list: return [MeanDice()]
+
+    def predict(self, learn, dl, out_dir=None, split="test", cache=None) -> dict:
+        ds = dl.dataset; cache = cache or ds.cache; rows = []
+        pred_dir = Path(out_dir) / f"predictions_{split}" if out_dir is not None and self.write_nifti else None
+        for i, sid in enumerate(tqdm(ds.ids, desc=f"segmenting {split}", leave=False)):
+            x, m = ds[i]
+            fg = 1.0 - sliding_window_probs(learn.model, x, self.roi_size, self.overlap, self.sw_batch_size, dls_device(learn))[0].numpy()
+            cache_affine = cache.volume(sid, self.target_modality).affine
+            src = cache.source_file(sid, self.target_modality)
+            truth = load_nifti(src, subject=sid, allow_all_zero=True) if src else None  # the original mask, in its own grid
+            shape, affine = (truth.shape[:3], truth.affine) if truth is not None else cache.source_grid(sid, self.target_modality)
+            native = to_native_grid(fg, cache_affine, shape, affine, self.threshold)
+            if pred_dir is not None: save_nifti(native, pred_dir / f"{sid}.nii.gz")
+            if truth is not None: rows.append({"id": sid, **lesion_metrics(truth.data, native.data, affine), "grid": "native"})
+            else: rows.append({"id": sid, **lesion_metrics(m.numpy()[0], fg > self.threshold, cache_affine), "grid": "cache"})
+        return {"ids": list(ds.ids), "outputs": pd.DataFrame(rows), "targets": None}
+
+    def report(self, out_dir, split, outputs, targets, ids, class_names=None, n_boot=1000, seed=0, groups=None) -> dict:
+        out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+        table = pd.DataFrame(outputs).assign(id=list(map(str, ids)))
+        write_text_atomic(out / f"predictions_{split}.csv", table.to_csv(index=False))
+        rep = _summary(table, groups, n_boot, seed)
+        write_text_atomic(out / f"segmentation_{split}.json", json.dumps(rep, indent=2))
+        _savefig(plot_dice_vs_volume(table, f"{split}: Dice by lesion volume"), out / f"dice_volume_{split}.png")
+        return rep
+    def read_predictions(self, run_dir, split="test") -> dict:
+        t = pd.read_csv(Path(run_dir) / f"predictions_{split}.csv", dtype={"id": str})
+        return {"ids": list(t["id"]), "outputs": t, "targets": None}
+    def pool(self, results: list) -> dict:
+        return {"ids": [i for r in results for i in r["ids"]], "outputs": pd.concat([pd.DataFrame(r["outputs"]) for r in results], ignore_index=True),
+                "targets": None}
+
+def dls_device(learn):
+    "The device of a learner's data (where its model runs)."
+    return getattr(learn.dls, "device", None) or next(learn.model.parameters()).device

@@ -15,6 +15,7 @@ from torch import nn
 from fastai.metrics import AccumMetric
 
 from ..core import write_text_atomic
+from ..evaluate.metrics import bootstrap_interval
 from ..evaluate.report import _savefig
 from .core import Task, TaskConfig, get_task, register_task
 
@@ -139,18 +140,7 @@ def km_by_risk_group(time, event, risk, n_groups: int = 3, names: tuple | None =
 def bootstrap_survival(stat, time, event, risk, groups=None, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> dict:
     "Point value and percentile interval of `stat(time, event, risk)`, resampling patients (rows of a group together)."
     t, e, r = np.asarray(time, float), np.asarray(event).astype(int), np.asarray(risk, float).reshape(-1)
-    units = np.arange(len(t)) if groups is None else np.unique(np.asarray(groups))
-    rows = None if groups is None else {u: np.flatnonzero(np.asarray(groups) == u) for u in units}
-    rng, vals = np.random.default_rng(seed), []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # resamples without a comparable pair are skipped, not reported one by one
-        for _ in range(n_boot):
-            pick = rng.integers(0, len(units), len(units))
-            idx = pick if rows is None else np.concatenate([rows[units[k]] for k in pick])
-            v = stat(t[idx], e[idx], r[idx])
-            if np.isfinite(v): vals.append(v)
-    lo, hi = np.percentile(vals, [100 * alpha / 2, 100 * (1 - alpha / 2)]) if vals else (np.nan, np.nan)
-    return {"value": float(stat(t, e, r)), "lo": float(lo), "hi": float(hi), "level": 1 - alpha, "n_boot": n_boot, "used": len(vals)}
+    return bootstrap_interval(stat, t, e, r, groups=groups, n_boot=n_boot, alpha=alpha, seed=seed)
 
 def survival_report(time, event, risk, horizons=(), groups=None, n_boot: int = 1000, seed: int = 0) -> dict:
     "C-index with its CI, time-dependent AUC at `horizons`, and the log-rank p-value of risk tertiles."
@@ -188,11 +178,18 @@ class Survival(Task):
     def targets(self, data) -> list: return [self.time, self.event]
     def loss(self, train): return CoxLoss(self.ties) if self.loss_name == "cox" else RankingLoss()
     def metrics(self) -> list: return [c_index_metric()]
-    def report(self, out_dir, split, outputs, targets, ids, class_names=None, n_boot=1000, seed=0) -> dict:
+    fold_metrics = ("c_index",)
+    def report(self, out_dir, split, outputs, targets, ids, class_names=None, n_boot=1000, seed=0, groups=None) -> dict:
         out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
         y = np.asarray(targets, np.float64); t, e, r = y[:, 0], y[:, 1].astype(int), np.asarray(outputs, np.float64).reshape(-1)
-        rep = survival_report(t, e, r, self.horizons, n_boot=n_boot, seed=seed)
+        rep = survival_report(t, e, r, self.horizons, groups=groups, n_boot=n_boot, seed=seed)
         write_text_atomic(out / f"predictions_{split}.csv", pd.DataFrame({"id": list(ids), "time": t, "event": e, "risk": r}).to_csv(index=False))
         write_text_atomic(out / f"survival_{split}.json", json.dumps(rep, indent=2))
         km = km_by_risk_group(t, e, r); _savefig(km["figure"], out / f"km_{split}.png")
         return rep
+    def read_predictions(self, run_dir, split="test") -> dict:
+        p = pd.read_csv(Path(run_dir) / f"predictions_{split}.csv", dtype={"id": str})
+        return {"ids": list(p["id"]), "outputs": p["risk"].to_numpy(), "targets": p[["time", "event"]].to_numpy(np.float64)}
+    def cis(self, report: dict) -> dict: return {"c_index": report["c_index"]}
+    def fold_row(self, report: dict) -> dict:
+        return {"c_index": report["c_index"]["value"], **{f"td_auc_{h}": v for h, v in report.get("td_auc", {}).items()}}

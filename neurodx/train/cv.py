@@ -12,9 +12,8 @@ import numpy as np
 import pandas as pd
 
 from ..core import NeurodxDataError, write_text_atomic
-from ..evaluate.metrics import METRIC_NAMES
-from ..evaluate.report import read_predictions, write_split_report
 from ..data.splits import Splits, check_splits
+from ..tasks.core import Task, TaskConfig, get_task
 
 # %% auto #0
 __all__ = ['run_cv', 'cv_table']
@@ -22,43 +21,42 @@ __all__ = ['run_cv', 'cv_table']
 # %% ../../nbs/46_train.cv.ipynb #5c0ac47a
 def run_cv(splits: Splits, table: pd.DataFrame, fold_fn: Callable, out_dir: str | Path, class_names: list | None = None,
            id_column: str | None = None, patient_column: str | None = None, n_boot: int = 1000, resume: bool = True,
-           folds: list | None = None) -> dict:
+           folds: list | None = None,
+           task: Task | None = None,  # what the predictions are and how they are reported (default: classification)
+          ) -> dict:
     "Run `fold_fn` on every fold of `splits`; write per-fold and pooled reports; return the summary."
+    task = task or get_task(TaskConfig("classification"))
     check_splits(splits, table, id_column, patient_column)
     id_column = id_column or splits.params.get("id_column", "subject_id")
     patient_column = patient_column or splits.params.get("patient_column") or id_column
     patient_of = dict(zip(table[id_column].astype(str), table[patient_column].astype(str)))
-    out = Path(out_dir); rows, pooled = [], []
+    out = Path(out_dir); rows, results = [], []
     for k, fold in enumerate(splits.folds):
         if folds is not None and k not in folds: continue
-        fdir = out / f"fold{k}"; pred_file = fdir / "predictions_test.csv"
-        if resume and pred_file.exists():
-            res = read_predictions(fdir, "test")
-        else:
-            res = fold_fn(k, fold, fdir)
-        ids = [str(i) for i in res["ids"]]
-        stray = sorted(set(ids) - set(map(str, fold["test"])))
+        fdir = out / f"fold{k}"
+        res = task.read_predictions(fdir, "test") if resume and (fdir / "predictions_test.csv").exists() else fold_fn(k, fold, fdir)
+        res = {**res, "ids": [str(i) for i in res["ids"]]}
+        stray = sorted(set(res["ids"]) - set(map(str, fold["test"])))
         if stray: raise NeurodxDataError(f"fold{k}", f"predictions on ids outside the fold's test set: {stray[:5]}")
-        m = write_split_report(fdir, "test", res["y"], res["probs"], class_names, ids, n_boot=n_boot)
-        rows.append({"fold": k, "n_test": len(ids), **{n: m[n] for n in METRIC_NAMES}})
-        pooled.append(pd.DataFrame({"id": ids, "y": np.asarray(res["y"]).astype(int), **{f"p{c}": col for c, col in enumerate(np.asarray(res["probs"]).T)}}))
+        rep = task.report(fdir, "test", res["outputs"], res["targets"], res["ids"], class_names, n_boot=n_boot)
+        rows.append({"fold": k, "n_test": len(res["ids"]), **task.fold_row(rep)}); results.append(res)
     per_fold = pd.DataFrame(rows)
-    allp = pd.concat(pooled, ignore_index=True)
-    groups = [patient_of.get(i, i) for i in allp["id"]]
-    pooled_m = write_split_report(out, "pooled", allp["y"], allp.filter(regex=r"^p\d+$").to_numpy(), class_names, list(allp["id"]),
-                                  groups=groups, n_boot=n_boot)
-    summary = {"folds": len(per_fold), "mean": per_fold[list(METRIC_NAMES)].mean().to_dict(),
-               "sd": per_fold[list(METRIC_NAMES)].std(ddof=1).to_dict(), "pooled": pooled_m, "split_seed": splits.seed,
-               "split_params": splits.params}
+    pooled = task.pool(results)
+    groups = [patient_of.get(i, i) for i in pooled["ids"]]  # the pooled CIs resample patients, not visits
+    pooled_rep = task.report(out, "pooled", pooled["outputs"], pooled["targets"], pooled["ids"], class_names, n_boot=n_boot, groups=groups)
+    names = [c for c in per_fold.columns if c not in ("fold", "n_test")]
+    summary = {"task": task.name, "folds": len(per_fold), "mean": per_fold[names].mean().to_dict(), "sd": per_fold[names].std(ddof=1).to_dict(),
+               "pooled_metrics": task.fold_row(pooled_rep), "pooled_ci95": task.cis(pooled_rep), "pooled": pooled_rep,
+               "split_seed": splits.seed, "split_params": splits.params}
     write_text_atomic(out / "cv_folds.csv", per_fold.to_csv(index=False))
-    write_text_atomic(out / "cv_summary.json", json.dumps(summary, indent=2))
+    write_text_atomic(out / "cv_summary.json", json.dumps(summary, indent=2, default=str))
     return summary
 
-def cv_table(summary: dict, metrics: tuple = ("auc", "accuracy", "balanced_accuracy", "f1_macro")) -> pd.DataFrame:
-    "mean ± sd over folds and the pooled value with its 95 % CI, one row per metric."
+def cv_table(summary: dict, metrics: tuple | None = None) -> pd.DataFrame:
+    "mean ± sd over folds and the pooled value with its 95 % CI, one row per metric (default: every metric of the folds)."
     rows = []
-    for m in metrics:
-        ci = summary["pooled"].get("ci95", {}).get(m)
+    for m in metrics or list(summary["mean"]):
+        ci, v = summary.get("pooled_ci95", {}).get(m), summary["pooled_metrics"][m]
         rows.append({"metric": m, "mean ± sd (folds)": f"{summary['mean'][m]:.3f} ± {summary['sd'][m]:.3f}",
-                     "pooled": f"{summary['pooled'][m]:.3f}" + (f" [{ci['lo']:.3f}, {ci['hi']:.3f}]" if ci else "")})
+                     "pooled": f"{v:.3f}" + (f" [{ci['lo']:.3f}, {ci['hi']:.3f}]" if ci else "")})
     return pd.DataFrame(rows)

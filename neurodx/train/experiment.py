@@ -4,33 +4,31 @@
 
 # %% ../../nbs/47_train.experiment.ipynb #d050bf25
 from __future__ import annotations
-import importlib, json, time
+import json, time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Callable
 
-import numpy as np
 import torch
 from torch import nn
 
-from ..core import Config, NeurodxDataError, set_seed, default_device
+import neurodx
+from ..core import Config, NeurodxDataError, check_file, default_device, set_seed, write_text_atomic
 from ..data.cache import CohortCache
-from .cv import run_cv
-from .distributed import distributed, is_main_process, local_only
-from ..data.datasets import SliceDataset, VolumeDataset, default_augment, make_dataloaders
-from .config import TrainConfig
-from .learner import fit_resumable, make_learner
-from .checkpoint import load_weights
-from ..evaluate.report import plot_history, predict, read_predictions, write_split_report, write_summary, _savefig
+from ..data.datasets import AugmentConfig, SliceDataset, TabularScaler, VolumeDataset, make_augment, make_dataloaders
 from ..data.splits import Splits, check_splits
+from ..evaluate.report import plot_history, write_summary, _savefig
 from ..nets.registry import build_model
 from ..tasks.core import TaskConfig, get_task
-import neurodx
-from ..core import check_file, write_text_atomic
+from .checkpoint import load_weights
+from .config import TrainConfig
+from .cv import run_cv
+from .distributed import distributed, is_main_process, local_only
+from .learner import fit_resumable, make_learner
 
 # %% auto #0
-__all__ = ['DataConfig', 'ModelConfig', 'ExperimentConfig', 'run_experiment', 'run_experiment_cv', 'TrainedRun', 'load_run']
+__all__ = ['TABULAR_FILE', 'DataConfig', 'ModelConfig', 'ExperimentConfig', 'fit_tabular', 'run_experiment', 'run_experiment_cv',
+           'TrainedRun', 'load_run']
 
 # %% ../../nbs/47_train.experiment.ipynb #5cdbad9f
 @dataclass
@@ -46,7 +44,9 @@ class DataConfig(Config):
     axis: int = 2
     brain_key: str | None = None  # 'slice': keep slices where this mask covers ≥ min_fraction
     min_fraction: float = 0.0
-    augment: bool = True
+    augment: bool = True  # augment the training set (with `augmentation`)
+    augmentation: AugmentConfig = field(default_factory=AugmentConfig)  # the paper's augmentation
+    tabular: list | None = None  # numeric columns of the cohort table as a second input: batches (image, tabular, y)
 
 @dataclass
 class ModelConfig(Config):
@@ -69,15 +69,26 @@ def _resolve(base: str | Path, p: str) -> str:
     "A config path: absolute as given, relative to the config's folder otherwise."
     return p if Path(p).is_absolute() else str(Path(base) / p)
 
-def _datasets(cfg: ExperimentConfig, cache: CohortCache, ids: dict, label=None):
-    d = cfg.data; label = d.label if label is None else label
+TABULAR_FILE = "tabular_scaler.json"  # the tabular normalisation of a run, fitted on its training ids
+
+def fit_tabular(cfg: ExperimentConfig, cache: CohortCache, train_ids: list) -> TabularScaler | None:
+    "The z-scoring of `data.tabular`, fitted on the training ids' rows of the cohort table only (None without tabular inputs)."
+    if not cfg.data.tabular: return None
+    t = cache.table.set_index(cache.spec.id_column)
+    return TabularScaler.fit(t.loc[list(map(str, train_ids))], cfg.data.tabular, f"{cache.path.name}: training rows")
+
+def _datasets(cfg: ExperimentConfig, cache: CohortCache, ids: dict, task, tabular: TabularScaler | None = None) -> dict:
+    "The fold's datasets as the task wants them: label or mask targets, tabular inputs, the paper's augmentation on train only."
+    d, mask = cfg.data, task.target_modality
     spatial = 3 if d.kind == "volume" else 2
-    aug = default_augment(spatial, seed=cfg.train.seed) if d.augment else None
+    aug = make_augment(d.augmentation, spatial, with_mask=mask is not None, seed=cfg.train.seed) if d.augment else None
     if d.kind == "volume":
-        mk = lambda i, a: VolumeDataset(cache, i, label, d.modalities, augment=a)
+        kw = dict(label=None, target=mask) if mask else dict(label=task.targets(d))
+        mk = lambda i, a: VolumeDataset(cache, i, modalities=d.modalities, augment=a, tabular=tabular, **kw)
     elif d.kind == "slice":
-        mk = lambda i, a: SliceDataset(cache, i, label, d.modalities, d.axis, d.brain_key, d.min_fraction, augment=a)
-    else: raise ValueError(f"unknown data kind {d.kind!r}: use 'volume' or 'slice'")
+        if mask or tabular: raise NeurodxDataError("config: data.kind", "'slice' data serve label targets and images only; use 'volume'")
+        mk = lambda i, a: SliceDataset(cache, i, task.targets(d), d.modalities, d.axis, d.brain_key, d.min_fraction, augment=a)
+    else: raise NeurodxDataError("config: data.kind", f"unknown data kind {d.kind!r}: use 'volume' or 'slice'")
     return {k: mk(v, aug if k == "train" else None) for k, v in ids.items() if v}
 
 def run_experiment(cfg: ExperimentConfig, fold: int | None = None, resume: bool = True, base: str | Path = ".",
@@ -92,45 +103,46 @@ def run_experiment(cfg: ExperimentConfig, fold: int | None = None, resume: bool 
     if not ids.get("val"): raise NeurodxDataError(rel(cfg.data.splits), f"fold {fold} has no validation ids (needed to pick the best epoch)")
     out = Path(rel(cfg.out_dir)) / f"fold{fold}"
     set_seed(cfg.train.seed, cfg.train.deterministic)
-    task = get_task(cfg.task)  # what the targets are, the loss, the metrics, the report
-    ds = _datasets(cfg, cache, ids, task.targets(cfg.data))
+    task = get_task(cfg.task)  # what the targets are, the loss, the metrics, the predictions, the report
+    tabular = fit_tabular(cfg, cache, ids["train"])
+    ds = _datasets(cfg, cache, ids, task, tabular)
     dls = make_dataloaders(ds["train"], ds["val"], bs=cfg.train.bs, seed=cfg.train.seed, num_workers=cfg.train.num_workers, drop_last=True,
                            device=default_device())
     model = build_model(cfg.model.name, **cfg.model.kwargs)
     learn = make_learner(dls, model, cfg.train, loss_func=task.loss(cfg.train), metrics=task.metrics(), path=out, cbs=cbs)
     experiment = {k: v for k, v in cfg.to_dict().items() if k != "train"}  # train is recorded once, under 'train'
+    if tabular is not None and is_main_process(): write_text_atomic(out / TABULAR_FILE, json.dumps(tabular.to_dict(), indent=1))
     # data-parallel when launched by torchrun with several processes; a frozen submodule gets no gradients for a while
     with distributed(learn, find_unused_parameters=bool(cfg.train.freeze and cfg.train.freeze_epochs)):
         fit_resumable(learn, out, cfg.train, resume=resume, extra_config={"experiment": experiment, "fold": fold})
     if not is_main_process(): return {}  # rank 0 evaluates and reports
     best = out / "best.pth"
     if best.exists(): load_weights(learn.model, best)  # strict: the weights must be this model's
-    names = cfg.data.class_names
     reports = {}
     with local_only():  # the other ranks have finished: no gathering across processes
         for split, d in (("valid", ds["val"]), ("test", ds.get("test"))):
             if d is None: continue
             dl = dls.valid if split == "valid" else make_dataloaders(d, d, bs=cfg.train.bs, device=dls.device).valid
-            pr = predict(learn, dl)
-            reports[split] = task.report(out, split, pr["probs"], pr["y"], pr["ids"], names, n_boot=cfg.n_boot, seed=cfg.train.seed)
-    write_text_atomic(out / "run.json", json.dumps({"experiment": cfg.name, "fold": fold, "plan_id": cache.plan_id,
+            res = task.predict(learn, dl, out, split, cache)
+            reports[split] = task.report(out, split, res["outputs"], res["targets"], res["ids"], cfg.data.class_names,
+                                         n_boot=cfg.n_boot, seed=cfg.train.seed)
+    write_text_atomic(out / "run.json", json.dumps({"experiment": cfg.name, "fold": fold, "plan_id": cache.plan_id, "task": cfg.task.to_dict(),
                                                      "neurodx_version": neurodx.__version__, "model": cfg.model.to_dict()}, indent=1))
     if (out / "history.csv").exists(): _savefig(plot_history(out / "history.csv", task.curve_metrics), out / "training_curves.png")
     extra = {"distributed": learn.distributed_check} if hasattr(learn, "distributed_check") else {}
     return write_summary(out, out / "history.csv", cfg.train.monitor, test=reports.get("test"), valid=reports.get("valid"),
-                         experiment=cfg.name, fold=fold, seconds=round(time.time() - t0, 1), device=str(default_device()),
+                         experiment=cfg.name, task=cfg.task.name, fold=fold, seconds=round(time.time() - t0, 1), device=str(default_device()),
                          n_parameters=sum(p.numel() for p in model.parameters()), **extra)
 
 def run_experiment_cv(cfg: ExperimentConfig, resume: bool = True, base: str | Path = ".") -> dict:
-    "Every fold of the experiment's splits, with the pooled and per-fold CV report in out_dir."
+    "Every fold of the experiment's splits, with the pooled and per-fold CV report of its task in out_dir."
     rel = partial(_resolve, base)
-    if cfg.task.name != "classification":
-        raise NeurodxDataError("config: task.name", f"cross-validation pools class probabilities; task {cfg.task.name!r}: run each fold with --fold")
+    task = get_task(cfg.task)
     cache = CohortCache(rel(cfg.data.cache)); splits = Splits.load(rel(cfg.data.splits))
     def fold_fn(k, fold, fold_dir):
         run_experiment(cfg, k, resume, base)
-        return read_predictions(fold_dir, "test")
-    return run_cv(splits, cache.table, fold_fn, rel(cfg.out_dir), cfg.data.class_names, n_boot=cfg.n_boot, resume=resume)
+        return task.read_predictions(fold_dir, "test")
+    return run_cv(splits, cache.table, fold_fn, rel(cfg.out_dir), cfg.data.class_names, n_boot=cfg.n_boot, resume=resume, task=task)
 
 # %% ../../nbs/47_train.experiment.ipynb #fe10f2d9
 @dataclass
@@ -141,6 +153,10 @@ class TrainedRun:
     fold: int
     model: nn.Module
     info: dict  # run.json: plan_id, neurodx_version, model
+    tabular: TabularScaler | None = None  # the tabular normalisation fitted on the run's training ids
+
+    @property
+    def task(self): return get_task(self.config.task)  # the run's task: how to predict and report with it
 
     @property
     def plan_id(self) -> str | None: return self.info.get("plan_id")
@@ -161,4 +177,8 @@ def load_run(run_dir: str | Path,
     if weights not in ("best", "latest"): raise NeurodxDataError(run_dir, f"weights={weights!r}: use 'best' or 'latest'")
     load_weights(model, w)  # strict: names the file and the mismatched keys
     info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
-    return TrainedRun(run_dir, exp, int(raw.get("fold", exp.data.fold)), model.eval(), info)
+    tabular = None
+    if exp.data.tabular:  # the inputs must be normalised as in training
+        tab_file = check_file(run_dir / TABULAR_FILE, "the run's tabular normalisation")
+        tabular = TabularScaler.from_dict(json.loads(tab_file.read_text()), str(tab_file))
+    return TrainedRun(run_dir, exp, int(raw.get("fold", exp.data.fold)), model.eval(), info, tabular)
