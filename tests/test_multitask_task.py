@@ -1,8 +1,7 @@
 """The multitask task end to end through the stages from YAML: glioma grade, IDH and 1p/19q from T2/FLAIR/CET1, with
 1p/19q unknown for part of the cohort (coded 2, MMDLM's convention; an empty cell means the same): the unknowns are masked out of the loss and of the metrics,
 each head is reported over its known labels, and the run rebuilds itself."""
-import json, subprocess, sys
-from pathlib import Path
+import json
 
 import pandas as pd
 
@@ -14,12 +13,7 @@ from neurodx.tasks.core import TaskConfig
 from neurodx.train.config import TrainConfig
 from neurodx.train.experiment import DataConfig, ExperimentConfig, ModelConfig, load_run
 
-EXE = Path(sys.executable).parent / "neurodx"
-
-
-def _run(*args):
-    r = subprocess.run([str(EXE), *map(str, args)], capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
+from neurodx_cli import run_neurodx
 
 
 def test_multitask_with_unknown_labels_trains_from_yaml(tmp_path):
@@ -31,13 +25,13 @@ def test_multitask_with_unknown_labels_trains_from_yaml(tmp_path):
                  spec=TableSpec(id_column="patient_id", image_columns=["T2", "FLAIR", "CET1"],
                                 labels={"grade": [0, 1], "idh": [0, 1], "codeletion": [0, 1, 2]}),
                  splits=SplitConfig(n_splits=2, stratify="idh", val_fraction=0.25)).save(tmp_path / "cohort.yaml")
-    _run("prepare", tmp_path / "cohort.yaml")
+    run_neurodx("prepare", tmp_path / "cohort.yaml")
     cache = next((tmp_path / "prep").glob("cache_*.h5"))
     ExperimentConfig("mmdlm-heads", "runs/heads", DataConfig(cache=str(cache.relative_to(tmp_path)), splits="prep/splits.json"),
                      ModelConfig("monai_resnet", {"in_channels": 3, "depth": 10, "widths": [4, 8, 16, 32], "num_classes": 3}),
                      TrainConfig(epochs=2, bs=4, lr=3e-3, wd=1e-4, label_smoothing=0.1, monitor="auc_mean", tensorboard=False),
                      n_boot=30, task=TaskConfig("multitask", {"heads": heads})).save(tmp_path / "heads.yaml")
-    _run("train", tmp_path / "heads.yaml", "--cv")
+    run_neurodx("train", tmp_path / "heads.yaml", "--cv")
     cv = json.loads((tmp_path / "runs/heads/cv_summary.json").read_text())  # both folds, pooled per head over the known labels
     assert cv["task"] == "multitask" and cv["folds"] == 2 and set(cv["pooled_metrics"]) == {"auc_grade", "auc_idh", "auc_codeletion", "auc_mean"}
     pooled = pd.read_csv(tmp_path / "runs/heads/predictions_pooled.csv", dtype={"id": str})

@@ -3,12 +3,13 @@ layout: `neurodx prepare` (DWI + ADC, lesion masks, resampled to a coarser grid)
 U-Net with DiceCE loss on lesion-centred patches; each case predicted by sliding-window inference and written back
 as NIfTI in its own DWI grid and affine; per-case lesion metrics, the CV pooled over folds; the run rebuilt by
 `load_run` gives its own written predictions."""
-import json, subprocess, sys
+import json
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
+import torch
 
 from neurodx.data.cache import CohortCache, TableSpec
 from neurodx.data.datasets import AugmentConfig
@@ -22,13 +23,7 @@ from neurodx.tasks.segmentation import SEGMENTATION_METRICS, lesion_metrics, sli
 from neurodx.train.config import TrainConfig
 from neurodx.train.experiment import DataConfig, ExperimentConfig, ModelConfig, load_run
 
-EXE = Path(sys.executable).parent / "neurodx"
-
-
-def _run(*args):
-    r = subprocess.run([str(EXE), *map(str, args)], capture_output=True, text=True, timeout=900)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return r.stdout
+from neurodx_cli import run_neurodx
 
 
 def test_segmentation_trains_cross_validates_and_writes_native_grid_predictions(tmp_path):
@@ -39,7 +34,7 @@ def test_segmentation_trains_cross_validates_and_writes_native_grid_predictions(
     CohortConfig(table="isles/subjects.csv", out_dir="prep", plan=PreprocessPlan(spacing=(6, 6, 6), shape=(24, 28, 24)),
                  spec=TableSpec(id_column="subject", image_columns=["dwi", "adc"], mask_columns=["mask"], labels={}),
                  splits=SplitConfig(n_splits=2, val_fraction=0.25)).save(tmp_path / "cohort.yaml")
-    _run("prepare", tmp_path / "cohort.yaml")
+    run_neurodx("prepare", tmp_path / "cohort.yaml")
     cache_file = next((tmp_path / "prep").glob("cache_*.h5"))
     ExperimentConfig("isles-unet", "runs/seg",
                      DataConfig(cache=str(cache_file.relative_to(tmp_path)), splits="prep/splits.json",
@@ -47,7 +42,7 @@ def test_segmentation_trains_cross_validates_and_writes_native_grid_predictions(
                      ModelConfig("monai_unet", {"in_channels": 2, "channels": [8, 16, 32], "strides": [2, 2], "num_res_units": 1}),
                      TrainConfig(epochs=2, bs=2, lr=3e-3, monitor="dice", tensorboard=False), n_boot=50,
                      task=TaskConfig("segmentation", {"mask": "mask", "roi_size": [16, 16, 16], "overlap": 0.25})).save(tmp_path / "seg.yaml")
-    _run("train", tmp_path / "seg.yaml", "--cv")
+    run_neurodx("train", tmp_path / "seg.yaml", "--cv")
 
     runs = tmp_path / "runs/seg"
     s = json.loads((runs / "cv_summary.json").read_text())
@@ -71,7 +66,7 @@ def test_segmentation_trains_cross_validates_and_writes_native_grid_predictions(
 
     run = load_run(fold)  # rebuilt from the folder alone: it predicts the masks it wrote
     cache, sid = CohortCache(cache_file), splits[0]["test"][0]
-    fg = 1 - sliding_window_probs(run.model, __import__("torch").from_numpy(cache.array(sid, ["dwi", "adc"])), (16, 16, 16), 0.25)[0].numpy()
+    fg = 1 - sliding_window_probs(run.model, torch.from_numpy(cache.array(sid, ["dwi", "adc"])), (16, 16, 16), 0.25)[0].numpy()
     shape, affine = cache.source_grid(sid, "mask")
     again = to_native_grid(fg, cache.volume(sid, "mask").affine, shape, affine)
     assert np.array_equal(again.data, np.asarray(nib.load(fold / "predictions_test" / f"{sid}.nii.gz").dataobj))

@@ -2,8 +2,7 @@
 their conversion times, `neurodx train` of a 3D ResNet with one risk output, Cox loss (Efron) and the C-index as
 the monitored metric; the run reports survival (C-index with CI, time-dependent AUC, Kaplan–Meier by risk tertile)
 and rebuilds itself with `load_run`, giving its own test risks."""
-import json, subprocess, sys
-from pathlib import Path
+import json
 
 import numpy as np
 import pandas as pd
@@ -18,12 +17,7 @@ from neurodx.tasks.core import TaskConfig
 from neurodx.train.config import TrainConfig
 from neurodx.train.experiment import DataConfig, ExperimentConfig, ModelConfig, load_run
 
-EXE = Path(sys.executable).parent / "neurodx"
-
-
-def _run(*args):
-    r = subprocess.run([str(EXE), *map(str, args)], capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
+from neurodx_cli import run_neurodx
 
 
 def test_survival_task_trains_from_yaml(tmp_path):
@@ -33,13 +27,13 @@ def test_survival_task_trains_from_yaml(tmp_path):
     CohortConfig(table="ad/baseline.csv", out_dir="prep", plan=PreprocessPlan(spacing=(8, 8, 8), shape=(24, 24, 24)),
                  spec=TableSpec(patient_column="patient_id", image_columns=["T1"], labels={"time_months": None, "event": [0, 1]}),
                  splits=SplitConfig(n_splits=2, stratify="event", val_fraction=0.25)).save(tmp_path / "cohort.yaml")
-    _run("prepare", tmp_path / "cohort.yaml")
+    run_neurodx("prepare", tmp_path / "cohort.yaml")
     cache = next((tmp_path / "prep").glob("cache_*.h5"))
     ExperimentConfig("conversion", "runs/conv", DataConfig(cache=str(cache.relative_to(tmp_path)), splits="prep/splits.json"),
                      ModelConfig("monai_resnet", {"depth": 10, "widths": [4, 8, 16, 32], "num_classes": 1}),
                      TrainConfig(epochs=2, bs=4, lr=3e-3, monitor="c_index", tensorboard=False), n_boot=50,
                      task=TaskConfig("survival", {"time": "time_months", "event": "event", "horizons": [24, 48]})).save(tmp_path / "conv.yaml")
-    _run("train", tmp_path / "conv.yaml", "--cv")
+    run_neurodx("train", tmp_path / "conv.yaml", "--cv")
     cv = json.loads((tmp_path / "runs/conv/cv_summary.json").read_text())  # both folds, pooled through the survival task
     assert cv["task"] == "survival" and cv["folds"] == 2 and 0 <= cv["pooled_metrics"]["c_index"] <= 1
     assert set(cv["pooled_ci95"]["c_index"]) >= {"lo", "hi"} and "td_auc_24.0" in cv["mean"]
@@ -56,5 +50,5 @@ def test_survival_task_trains_from_yaml(tmp_path):
     saved = pd.read_csv(fold / "predictions_test.csv", dtype={"id": str}).set_index("id").loc[ids, "risk"].to_numpy()
     np.testing.assert_allclose(risk, saved, atol=1e-5)
     (tmp_path / "bad.yaml").write_text((tmp_path / "conv.yaml").read_text().replace("name: survival", "name: regression"))
-    r = subprocess.run([str(EXE), "train", str(tmp_path / "bad.yaml")], capture_output=True, text=True)
+    r = run_neurodx("train", tmp_path / "bad.yaml", ok=False)
     assert r.returncode == 1 and "unknown task 'regression'" in r.stderr

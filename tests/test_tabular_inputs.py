@@ -2,8 +2,7 @@
 Each fold's tabular normalisation is fitted on that fold's training patients only and saved with the run; an
 unknown age enters as 0 plus an indicator; `load_run` restores the normalisation, and with it the run's own test
 predictions."""
-import json, subprocess, sys
-from pathlib import Path
+import json
 
 import numpy as np
 import pandas as pd
@@ -17,13 +16,7 @@ from neurodx.synth.glioma import make_glioma_cohort
 from neurodx.train.config import TrainConfig
 from neurodx.train.experiment import DataConfig, ExperimentConfig, ModelConfig, load_run
 
-EXE = Path(sys.executable).parent / "neurodx"
-
-
-def _run(*args):
-    r = subprocess.run([str(EXE), *map(str, args)], capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return r
+from neurodx_cli import run_neurodx
 
 
 def test_image_plus_tabular_normalised_on_training_fold_only(tmp_path):
@@ -34,13 +27,13 @@ def test_image_plus_tabular_normalised_on_training_fold_only(tmp_path):
     CohortConfig(table="glioma/metadata.csv", out_dir="prep", plan=PreprocessPlan(spacing=(8, 8, 8), shape=(16, 20, 16)),
                  spec=TableSpec(id_column="patient_id", image_columns=["FLAIR"], labels={"idh": [0, 1]}),
                  splits=SplitConfig(n_splits=2, stratify="idh", val_fraction=0.25)).save(tmp_path / "cohort.yaml")
-    _run("prepare", tmp_path / "cohort.yaml")
+    run_neurodx("prepare", tmp_path / "cohort.yaml")
     cache_file = next((tmp_path / "prep").glob("cache_*.h5"))
     ExperimentConfig("idh-age", "runs/tab", DataConfig(cache=str(cache_file.relative_to(tmp_path)), splits="prep/splits.json",
                                                        label="idh", tabular=["age"]),
                      ModelConfig("image_tabular", {"tab_features": 2, "depth": 10, "widths": [4, 8, 16, 32]}),
                      TrainConfig(epochs=2, bs=4, lr=3e-3, tensorboard=False), n_boot=30).save(tmp_path / "tab.yaml")
-    _run("train", tmp_path / "tab.yaml", "--cv")
+    run_neurodx("train", tmp_path / "tab.yaml", "--cv")
     s = json.loads((tmp_path / "runs/tab/cv_summary.json").read_text())
     assert s["folds"] == 2 and 0 <= s["pooled_metrics"]["auc"] <= 1
     splits, ages = Splits.load(tmp_path / "prep/splits.json"), meta.set_index("patient_id")["age"]

@@ -1,6 +1,6 @@
 """The stages from YAML, as a user runs them: `neurodx prepare cohort.yaml` (table → cache + splits + dataset summary),
 then `neurodx train experiment.yaml --cv` on what it wrote: every fold trained, reported, and pooled."""
-import json, subprocess, sys
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -13,13 +13,7 @@ from neurodx.synth.glioma import make_glioma_cohort
 from neurodx.train.config import TrainConfig
 from neurodx.train.experiment import DataConfig, ExperimentConfig, ModelConfig
 
-EXE = Path(sys.executable).parent / "neurodx"
-
-
-def _run(*args):
-    r = subprocess.run([str(EXE), *map(str, args)], capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return r.stdout
+from neurodx_cli import run_neurodx
 
 
 def test_prepare_then_train_cross_validation(tmp_path):
@@ -28,7 +22,7 @@ def test_prepare_then_train_cross_validation(tmp_path):
     CohortConfig(name="glioma-idh", table="glioma/metadata.csv", out_dir="prepared",
                  spec=TableSpec(id_column="patient_id", image_columns=["T2", "FLAIR", "CET1"], labels={"idh": [0, 1]}),
                  plan=plan, splits=SplitConfig(n_splits=3, stratify="idh", val_fraction=0.25)).save(tmp_path / "cohort.yaml")
-    out = json.loads(_run("prepare", tmp_path / "cohort.yaml", "--jobs", "2"))
+    out = json.loads(run_neurodx("prepare", tmp_path / "cohort.yaml", "--jobs", "2").stdout)
     assert out["subjects"] == 18 and Path(out["cache"]).name == f"cache_{plan.identifier}.h5"
     summary = json.loads((tmp_path / "prepared" / "dataset.json").read_text())
     assert summary["patients"] == 18 and sum(summary["labels"]["idh"].values()) == 18
@@ -38,7 +32,7 @@ def test_prepare_then_train_cross_validation(tmp_path):
                            model=ModelConfig("monai_resnet", {"in_channels": 3, "depth": 10, "widths": [4, 8, 16, 32]}),
                            train=TrainConfig(epochs=2, bs=4, lr=3e-3, tensorboard=True), n_boot=50)
     cfg.save(tmp_path / "idh.yaml")
-    _run("train", tmp_path / "idh.yaml", "--cv")
+    run_neurodx("train", tmp_path / "idh.yaml", "--cv")
     splits = Splits.load(tmp_path / "prepared" / "splits.json")
     table = pd.read_csv(tmp_path / "glioma" / "metadata.csv", dtype={"patient_id": str})
     runs = tmp_path / "runs" / "idh"
@@ -57,8 +51,8 @@ def test_prepare_then_train_cross_validation(tmp_path):
         assert ids_test == set(splits[k]["test"]) and not ids_test & set(splits[k]["train"] + splits[k]["val"])
     # bad configs are refused with a one-line message
     (tmp_path / "bad.yaml").write_text("name: x\ndata:\n  cahce: cache.h5\n")
-    r = subprocess.run([str(EXE), "train", str(tmp_path / "bad.yaml")], capture_output=True, text=True)
+    r = run_neurodx("train", tmp_path / "bad.yaml", ok=False)
     assert r.returncode == 1 and "unknown DataConfig keys ['cahce']" in r.stderr
     (tmp_path / "bad_cohort.yaml").write_text("table: glioma/metadata.csv\nspec:\n  image_columns: [T9]\n")
-    r = subprocess.run([str(EXE), "prepare", str(tmp_path / "bad_cohort.yaml")], capture_output=True, text=True)
+    r = run_neurodx("prepare", tmp_path / "bad_cohort.yaml", ok=False)
     assert r.returncode == 1 and "missing columns" in r.stderr and "'T9'" in r.stderr and "metadata.csv" in r.stderr
