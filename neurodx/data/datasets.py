@@ -21,8 +21,8 @@ from .cache import CohortCache
 
 # %% auto #0
 __all__ = ['AugmentConfig', 'Augment', 'make_augment', 'default_augment', 'TabularScaler', 'VolumeDataset', 'SliceDataset',
-           'BagDataset', 'bags_by_patient', 'ItemDataset', 'TableDataset', 'visit_times', 'SequenceDataset',
-           'make_dataloaders']
+           'BagDataset', 'bags_by_patient', 'ItemDataset', 'TableDataset', 'visit_times', 'sequences_by_patient',
+           'SequenceDataset', 'make_dataloaders']
 
 # %% ../../nbs/07_data.datasets.ipynb #f94f36f0
 @dataclass
@@ -277,6 +277,18 @@ def visit_times(table: pd.DataFrame, patient_column: str, date_column: str, id_c
         t = ((g["_d"] - g["_d"].iloc[0]).dt.total_seconds() / 86400.0 / unit_days).to_numpy()
         out[str(pid)] = {"ids": g[id_column].astype(str).tolist(), "t": t, "dt": np.diff(t, prepend=t[0])}
     return out
+
+def sequences_by_patient(ids: Sequence[str], features: np.ndarray, visits: dict,
+                         time: str = "dt",  # 'dt': since the previous visit (T-LSTM's Δt); 't': since the first visit
+                        ) -> tuple[dict, dict]:
+    "Per patient, the feature rows of its visits in date order and their times (`visits` from `visit_times`); visits without features are named."
+    row = {str(i): k for k, i in enumerate(ids)}
+    feats, times = {}, {}
+    for p, v in visits.items():
+        missing = [i for i in v["ids"] if i not in row]
+        if missing: raise KeyError(f"patient {p}: no features for visits {missing[:5]}")
+        feats[p], times[p] = np.asarray(features)[[row[i] for i in v["ids"]]], np.asarray(v[time], np.float32)
+    return feats, times
 
 class SequenceDataset(_Base):
     "Per id: features (K, F) of its visits, their times, padded to `max_len`, a visit mask, and the target."

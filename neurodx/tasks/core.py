@@ -38,6 +38,12 @@ def register_task(name: str):
 def get_task(cfg: TaskConfig | None = None) -> "Task":
     "The task an experiment config names, built with its arguments."
     cfg = cfg or TaskConfig()
+    if ":" in cfg.name and cfg.name not in TASKS:  # 'package.module:Class': a task defined outside neurodx, no registry edit
+        mod, _, attr = cfg.name.partition(":")
+        try: cls = getattr(importlib.import_module(mod), attr)
+        except (ImportError, AttributeError) as e: raise NeurodxDataError("config: task.name", f"cannot import {cfg.name!r}: {e}") from None
+        if not (isinstance(cls, type) and issubclass(cls, Task)): raise NeurodxDataError("config: task.name", f"{cfg.name!r} is not a Task class")
+        TASKS[cfg.name] = cls
     if cfg.name not in TASKS:
         for m in TASK_PROVIDERS: importlib.import_module(m)
     if cfg.name not in TASKS: raise NeurodxDataError("config: task.name", f"unknown task {cfg.name!r}; registered: {sorted(TASKS)}")
