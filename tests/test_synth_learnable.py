@@ -1,5 +1,7 @@
 """Each synthetic cohort is learnable: a small model (logistic regression on simple image or matrix features) reaches
-above-chance accuracy on held-out patients. Splits are by patient (neurodx.data.splits)."""
+above-chance accuracy on held-out patients. Splits are by patient (neurodx.data.splits). The AD cohort, made realistic
+(issue [8]), is measured against its oracle in test_synth_calibration.py instead: on 48 patients its effect is, as
+in patients, too small for a linear model on 8 mm blocks to show reliably."""
 import json
 
 import numpy as np
@@ -13,7 +15,6 @@ from sklearn.preprocessing import StandardScaler
 from neurodx.data.io import load_nifti
 from neurodx.data.readers import check_isles
 from neurodx.data.splits import check_splits, holdout_split
-from neurodx.synth.ad import make_ad_cohort
 from neurodx.synth.als import make_als_cohort
 from neurodx.synth.glioma import make_glioma_cohort
 from neurodx.synth.isles import make_isles_cohort
@@ -36,13 +37,23 @@ def _quantiles(v, mask, qs=(50, 90, 99, 99.9)):
     return np.percentile(vals, qs) / (np.median(vals) + 1e-6)
 
 
-def test_isles_lesion_presence_is_learnable(tmp_path):
-    root = make_isles_cohort(tmp_path / "isles", n_subjects=36, p_no_lesion=0.4, seed=11)
+def test_isles_lesion_voxels_are_learnable(tmp_path):
+    "Segmentation's premise: lesion voxels differ from brain tissue in DWI and ADC (per-subject median-normalised), held out by patient."
+    root = make_isles_cohort(tmp_path / "isles", n_subjects=36, p_no_lesion=0.2, seed=11)
     lesions = check_isles(root)
-    X = np.stack([_quantiles(load_nifti(p).data, load_nifti(p).data > 0) for p in lesions.dwi])
-    y = (lesions.lesion_volume_ml > 0).astype(int).to_numpy()
-    t = lesions.assign(y=y)
-    assert held_out_balanced_accuracy(X, y, t, "subject") >= 0.75
+    rng, rows = np.random.default_rng(0), []
+    for _, r in lesions.iterrows():
+        m = load_nifti(r["mask"], allow_all_zero=True).data > 0
+        if not m.any(): continue
+        dwi, adc = load_nifti(r.dwi).data, load_nifti(r.adc).data
+        brain = adc > 0
+        bg = np.argwhere(brain & ~m); bg = bg[rng.choice(len(bg), int(m.sum()), replace=True)]
+        for idx, lab in ((np.argwhere(m), 1), (bg, 0)):
+            f = np.c_[dwi[tuple(idx.T)] / np.median(dwi[brain]), adc[tuple(idx.T)] / np.median(adc[brain])]
+            rows += [dict(subject=f"{r.subject}:{k}:{lab}", patient=r.subject, y=lab, dwi=a, adc=b) for k, (a, b) in enumerate(f)]
+    t = pd.DataFrame(rows)
+    X, y = np.log(np.clip(t[["dwi", "adc"]].to_numpy(), 1e-3, None)), t.y.to_numpy()
+    assert held_out_balanced_accuracy(X, y, t, "subject", "patient") >= 0.75
 
 
 def test_stroke_outcome_is_learnable(tmp_path):
@@ -61,7 +72,7 @@ def test_stroke_outcome_is_learnable(tmp_path):
 
 
 def test_glioma_idh_is_learnable(tmp_path):
-    root = make_glioma_cohort(tmp_path / "glioma", n_patients=40, seed=13)
+    root = make_glioma_cohort(tmp_path / "glioma", n_patients=80, seed=13)  # probabilistic signs (issue [8]): more patients than before
     meta = pd.read_csv(root / "metadata.csv")
     feats = []
     for _, r in meta.iterrows():
@@ -69,16 +80,6 @@ def test_glioma_idh_is_learnable(tmp_path):
         feats.append(np.concatenate([_quantiles(load_nifti(root / r[m]).data, brain) for m in ("T2", "FLAIR", "CET1", "ADC")]))
     X, y = np.stack(feats), meta.idh.to_numpy()
     assert held_out_balanced_accuracy(X, y, meta.assign(y=y), "patient_id") >= 0.75
-
-
-def test_ad_vs_cn_is_learnable(tmp_path):
-    root = make_ad_cohort(tmp_path / "ad", n_subjects=48, seed=14, max_visits=1)
-    visits = pd.read_csv(root / "visits.csv")
-    vols = np.stack([load_nifti(root / p).data for p in visits.T1])
-    n, X_, Y_, Z_ = vols.shape  # 8 mm blocks: a small, location-aware model
-    X = vols[:, : X_ // 2 * 2, : Y_ // 2 * 2, : Z_ // 2 * 2].reshape(n, X_ // 2, 2, Y_ // 2, 2, Z_ // 2, 2).mean((2, 4, 6)).reshape(n, -1)
-    y = visits.diagnosis.to_numpy()
-    assert held_out_balanced_accuracy(X, y, visits.assign(y=y), "subject_id", "patient_id", C=0.01) >= 0.7
 
 
 def test_als_is_learnable_from_frontal_connectivity(tmp_path):

@@ -4,70 +4,112 @@
 
 # %% ../../nbs/14_synth.ad.ipynb #cf9952c4
 from __future__ import annotations
-import functools, json, os
-from dataclasses import dataclass
+import os
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
-from scipy import ndimage
 
-from ..core import atomic_path, write_text_atomic
-from ..data.io import Volume, save_nifti
-from ..data.preprocess import resample_to_spacing, resample_to_grid, crop_or_pad, bbox_center
-from .template import (load_template, world_coords, ellipsoid, smooth_field, rician, subject_rng, _save, _write_json,
-                                      _r, _write_csv, _write_tsv, _random_brain_point)
-from ..data.lesions import connected_lesions
+from .template import (Site, _r, _save, _write_csv, _write_json, ellipsoid, load_template, random_anatomy, rician,
+                                    scan_variation, smooth_field, subject_rng, world_coords)
 
 # %% auto #0
-__all__ = ['HIPPOCAMPUS_MM', 'HIPPOCAMPUS_RADII_MM', 'VENTRICLE_MM', 'VENTRICLE_RADII_MM', 'make_ad_cohort']
+__all__ = ['HIPPOCAMPUS_MM', 'HIPPOCAMPUS_RADII_MM', 'VENTRICLE_MM', 'VENTRICLE_RADII_MM', 'CONTROL_MM', 'AD_SITES',
+           'AD_LITERATURE', 'AD_BANDS', 'ad_oracle_logit', 'make_ad_cohort']
 
 # %% ../../nbs/14_synth.ad.ipynb #2ba70625
 HIPPOCAMPUS_MM = {"left": (-27.0, -22.0, -14.0), "right": (28.0, -21.0, -14.0)}  # MNI centres
 HIPPOCAMPUS_RADII_MM = (7.0, 16.0, 7.0)
 VENTRICLE_MM = {"left": (-14.0, -8.0, 18.0), "right": (15.0, -8.0, 18.0)}
 VENTRICLE_RADII_MM = (5.0, 22.0, 8.0)
+CONTROL_MM = {"left": (-39.0, -22.0, 26.0), "right": (40.0, -21.0, 26.0)}  # the hippocampi moved 40 mm up, 12 mm out: parietal tissue
+AD_SITES = (Site("site1"), Site("site2", gamma=1.15, noise=1.3, blur_mm=3.0), Site("site3", gamma=0.9, noise=0.8, blur_mm=1.5))
+AD_LITERATURE = {  # the defaults (effect = 1) and where they come from
+    "hippocampal_volume_reduction": (0.22, "AD vs controls, about 22 % smaller (issue [8]'s clinical figure)"),
+    "hippocampal_sd": (0.11, "between-subject sd of the volume fraction (ours; gives Cohen's d ≈ −2)"),
+    "annual_atrophy_pct": ({"CN": 1.41, "AD": 4.66}, "Barnes et al., Neurobiol Aging 2009 (meta-analysis)"),
+    "annual_atrophy_sd_pct": ({"CN": 1.0, "AD": 1.5}, "ours"),
+    "ventricle_log_ratio": (0.35, "ours; sd 0.30"), "ventricle_growth_pct": ({"CN": 1.5, "AD": 4.5}, "ours"),
+}
+AD_BANDS = {"oracle_auc": (0.88, 0.96), "oracle_c_index": (0.75, 0.88), "hippocampus_d": (-2.4, -1.6), "control_correlation_max": 0.9}
+
+def ad_oracle_logit(h0, lv0, effect: float = 1.0) -> np.ndarray:
+    """Bayes posterior log-odds of AD from the planted (h0, ℓ0), with the generator's own parameters (equal priors):
+    w·x + b with w = Σ⁻¹(μ_AD − μ_CN), b = −½(μ_ADᵀΣ⁻¹μ_AD − μ_CNᵀΣ⁻¹μ_CN)."""
+    mu1, mu0 = np.array([1 - 0.22 * effect, 0.35 * effect]), np.array([1.0, 0.0])
+    S = np.array([[0.11**2, -0.11 * 0.30 * 0.3], [-0.11 * 0.30 * 0.3, 0.30**2]])  # cov(h, ℓ): ε_v = 0.3 ε_h + …, h = … − 0.11 ε_h
+    w = np.linalg.solve(S, mu1 - mu0); b = -0.5 * (mu1 @ np.linalg.solve(S, mu1) - mu0 @ np.linalg.solve(S, mu0))
+    return np.c_[h0, lv0] @ w + b
+
+def _auc(y, score) -> float:
+    from sklearn.metrics import roc_auc_score
+    y = np.asarray(y).astype(int)
+    return float(roc_auc_score(y, score)) if len(np.unique(y)) == 2 else float("nan")
 
 def make_ad_cohort(out: str | os.PathLike, n_subjects: int = 40, spacing: float = 4.0, seed: int = 0,
-                   max_visits: int = 3) -> Path:
-    """Synthetic AD cohort: T1 volumes with several visits at irregular intervals, AD vs CN by hippocampal atrophy and
-    ventricular enlargement, and time to conversion (or censoring) driven by the same latent disease stage."""
+                   max_visits: int = 3,
+                   effect: float = 1.0,  # disease effects relative to the literature (0: none)
+                   anatomy: dict | None = None,  # `random_anatomy` arguments (default: its defaults)
+                   sites: tuple = AD_SITES) -> Path:
+    """Synthetic AD cohort: T1 visits of patients with their own anatomy, scan and site; AD vs CN by hippocampal
+    volume and ventricles of literature size (overlapping groups); atrophy rates and progression times; planted
+    regions per patient and the oracle ceiling in `groundtruth.json`."""
+    from lifelines.utils import concordance_index
     out = Path(out); T = load_template(spacing); aff, shape = T["affine"], T["brain"].shape
-    xyz = world_coords(shape, aff); brain, csf_level = T["brain"], 0.15
-    t1 = T["T1"] * brain
+    xyz = world_coords(shape, aff); brain = T["brain"]; csf_level = 0.15
     hip = np.maximum(*[ellipsoid(xyz, c, HIPPOCAMPUS_RADII_MM, 1.5) for c in HIPPOCAMPUS_MM.values()]) * brain
-    rows, surv = [], []
-    truth = {"generator": "make_ad_cohort", "seed": seed, "spacing_mm": spacing, "hippocampus_mm": HIPPOCAMPUS_MM,
-             "hippocampus_radii_mm": HIPPOCAMPUS_RADII_MM, "ventricles_mm": VENTRICLE_MM, "subjects": {}}
+    control = np.maximum(*[ellipsoid(xyz, c, HIPPOCAMPUS_RADII_MM, 1.5) for c in CONTROL_MM.values()]) * brain
+    rows, surv, latents = [], [], []
+    truth = {"generator": "make_ad_cohort", "seed": seed, "spacing_mm": spacing, "effect": effect, "literature": AD_LITERATURE,
+             "bands": AD_BANDS, "hippocampus_mm": HIPPOCAMPUS_MM, "hippocampus_radii_mm": HIPPOCAMPUS_RADII_MM,
+             "ventricles_mm": VENTRICLE_MM, "control_mm": CONTROL_MM, "sites": [s.__dict__ for s in sites], "subjects": {}}
     for i in range(n_subjects):
         rng = subject_rng(seed, i); sid = f"sub-{i + 1:04d}"
         ad = int(rng.random() < 0.5)
-        stage = float(np.clip(rng.beta(5, 2) if ad else rng.beta(1.5, 6), 0, 1))  # latent disease stage
-        rate = 0.004 + 0.012 * stage  # extra atrophy per month
-        hazard = 0.004 * np.exp(3.5 * stage)  # conversion hazard per month
-        t_event, t_censor = rng.exponential(1 / hazard), rng.uniform(18, 72)
+        e_h, e_v = rng.standard_normal(2); e_v = 0.3 * e_h + np.sqrt(1 - 0.3**2) * e_v
+        h0 = 1 - 0.22 * effect * ad - 0.11 * e_h  # hippocampal volume fraction
+        lv0 = 0.35 * effect * ad + 0.30 * e_v  # log ventricle volume ratio
+        rate = float(rng.normal(1.41 + effect * (4.66 - 1.41) * ad, 1.5 if ad else 1.0))  # %/year
+        vgrow = 1.5 + 3.0 * effect * ad  # ventricle growth %/year
+        eta = 0.7 * (1 - h0) / 0.11 + 0.35 * (rate - 1.41) / 1.5
+        t_event, t_censor = rng.exponential(1 / (0.006 * np.exp(eta - 1.5))), rng.uniform(18, 72)
         event, time = int(t_event <= t_censor), float(min(t_event, t_censor))
         age0 = round(float(rng.normal(74, 6)), 1)
+        anat = random_anatomy(shape, aff, rng, **(anatomy or {}))
+        scan, site = scan_variation(rng), sites[int(rng.integers(len(sites)))]
+        t1 = T["T1"] * (1 + (scan["GM"] - 1) * T["GM"] + (scan["WM"] - 1) * T["WM"] + (scan["CSF"] - 1) * T["CSF"]) * brain
         months, m = [0.0], 0.0
         while len(months) < max_visits:
             m += rng.uniform(6, 18)
             if m > time: break
             months.append(round(m, 1))
         for v, mo in enumerate(months):
-            a = np.clip(0.35 * stage + rate * mo, 0, 0.8)  # hippocampal loss fraction
-            grow = 1 + 0.6 * stage + 0.01 * mo
-            vent = np.maximum(*[ellipsoid(xyz, c, np.multiply(VENTRICLE_RADII_MM, [grow, 1, grow]), 1.5)
-                                for c in VENTRICLE_MM.values()]) * brain
+            h = h0 * (1 - rate / 100) ** (mo / 12)
+            a = float(np.clip(1 - h, 0, 0.9))  # hippocampal tissue lost to CSF
+            vr = np.exp(lv0) * (1 + vgrow / 100) ** (mo / 12)
+            vent = np.maximum(*[ellipsoid(xyz, c, np.multiply(VENTRICLE_RADII_MM, vr ** (1 / 3)), 1.5) for c in VENTRICLE_MM.values()]) * brain
             img = t1 * (1 - a * hip) + csf_level * a * hip
             img = img * (1 - 0.8 * vent * (img > csf_level)) + csf_level * 0.8 * vent * (img > csf_level)
-            img = rician(img * smooth_field(shape, rng, 4.0, 0.08), 0.02, rng) * brain
+            img = site.apply(anat.warp(img), spacing) * smooth_field(shape, rng, 4.0, scan["bias"])
+            img = rician(img, scan["noise"] * site.noise * float(img.max()), rng) * anat.warp(brain.astype(np.uint8), 0)
             path = f"{sid}/{sid}_ses-M{int(round(mo)):03d}_T1w.nii.gz"; _save(img, aff, out / path)
             rows.append({"subject_id": f"{sid}_M{int(round(mo)):03d}", "patient_id": sid, "visit": v, "months": mo,
-                         "T1": path, "diagnosis": ad, "age": round(age0 + mo / 12, 1)})
+                         "T1": path, "diagnosis": ad, "age": round(age0 + mo / 12, 1), "site": site.name})
+            if v == 0:  # the planted regions, in this patient's space
+                for name, region in (("hippocampus", hip), ("ventricles", vent), ("control", control)):
+                    _save(anat.warp((region > 0.5).astype(np.uint8), 0), aff, out / f"{sid}/{sid}_{name}.nii.gz", np.uint8)
         surv.append({"patient_id": sid, "time_months": round(time, 2), "event": event, "diagnosis": ad})
-        truth["subjects"][sid] = {"diagnosis": ad, "stage": round(stage, 4), "atrophy_rate_per_month": round(rate, 5),
-                                  "conversion_month": round(float(t_event), 2), "censor_month": round(float(t_censor), 2)}
+        latents.append((ad, h0, lv0, eta, time, event))
+        truth["subjects"][sid] = {"diagnosis": ad, "hippocampal_fraction": round(h0, 4), "ventricle_log_ratio": round(lv0, 4),
+                                  "atrophy_pct_per_year": round(rate, 3), "eta": round(eta, 4), "site": site.name,
+                                  "oracle_logit": round(float(ad_oracle_logit(h0, lv0, effect)[0]), 4),
+                                  "conversion_month": round(float(t_event), 2), "censor_month": round(float(t_censor), 2),
+                                  "anatomy": {"size": round(anat.size, 4), "rotation_deg": _r(anat.rotation_deg, 2)},
+                                  "scan": {k: round(v, 4) for k, v in scan.items()}}
+    L = np.array(latents, float)
+    truth["oracle"] = {"diagnosis_auc": _auc(L[:, 0], ad_oracle_logit(L[:, 1], L[:, 2], effect)),
+                       "progression_c_index": float(concordance_index(L[:, 4], -L[:, 3], L[:, 5])) if L[:, 5].any() else float("nan"),
+                       "what": "AUC of the Bayes posterior of the planted (h0, log ventricle ratio) (per subject: oracle_logit); C-index of the planted η"}
     _write_csv(out / "visits.csv", pd.DataFrame(rows)); _write_csv(out / "survival.csv", pd.DataFrame(surv))
     _write_json(out / "groundtruth.json", truth)
     return out

@@ -22,13 +22,21 @@ from ..data.lesions import connected_lesions
 from .atlas import make_parcellation
 
 # %% auto #0
-__all__ = ['ALS_TARGET_GYRI', 'GLYMPHATIC_MARKERS', 'make_als_cohort']
+__all__ = ['ALS_TARGET_GYRI', 'GLYMPHATIC_MARKERS', 'ALS_SHIFTS', 'ALS_BANDS', 'als_oracle_logit', 'make_als_cohort']
 
 # %% ../../nbs/16_synth.als.ipynb #48a97664
 ALS_TARGET_GYRI = ("SFG", "PCL", "PrG")  # where the paper's attribution points
-GLYMPHATIC_MARKERS = {  # healthy mean, sd, ALS shift at full severity (direction as reported in ALS imaging studies)
-    "alps": (1.55, 0.15, -0.22), "pvs_fraction": (0.020, 0.005, 0.006), "chp_volume_ml": (1.80, 0.35, 0.40),
-    "fwf": (0.120, 0.020, 0.022), "gbold_csf_coupling": (-0.30, 0.10, 0.13)}
+GLYMPHATIC_MARKERS = {  # healthy mean, sd, direction in ALS (as reported in ALS imaging studies)
+    "alps": (1.55, 0.15, -1), "pvs_fraction": (0.020, 0.005, 1), "chp_volume_ml": (1.80, 0.35, 1),
+    "fwf": (0.120, 0.020, 1), "gbold_csf_coupling": (-0.30, 0.10, 1)}
+ALS_SHIFTS = {"fc": 1.1, "sc": 0.9, "marker": 0.4}  # shift of each planted variable in ALS (sd 1), at effect = 1
+ALS_BANDS = {"oracle_auc": (0.83, 0.93), "single_modality_below_fusion": True, "control_fc_correlation_max": 0.9}
+
+def als_oracle_logit(v: np.ndarray,  # (N, 7) planted variables: v_fc, v_sc, then one per marker
+                     effect: float = 1.0, p_als: float = 0.6, columns: slice = slice(None)) -> np.ndarray:
+    "Exact Bayes log-odds of ALS from (a subset of) the planted variables (independent unit normals, shifted in ALS)."
+    a = effect * np.array([ALS_SHIFTS["fc"], ALS_SHIFTS["sc"], *[ALS_SHIFTS["marker"]] * len(GLYMPHATIC_MARKERS)])[columns]
+    return np.asarray(v)[:, columns] @ a - 0.5 * (a @ a) + np.log(p_als / (1 - p_als))
 
 def _fc_template(cents: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     "Group functional covariance: distance decay, homotopic coupling and 7 networks, made positive definite."
@@ -43,11 +51,13 @@ def _fc_template(cents: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     dd = np.sqrt(np.diag(c)); return c / dd[:, None] / dd[None]
 
 def make_als_cohort(out: str | os.PathLike, n_subjects: int = 60, p_als: float = 0.6, seed: int = 0, n_sites: int = 3,
-                    timepoints: int = 240, parcellation_spacing: float = 2.0) -> Path:
+                    timepoints: int = 240, parcellation_spacing: float = 2.0,
+                    effect: float = 1.0) -> Path:  # ALS shifts relative to the defaults (0: no disease signal)
     """Synthetic ALS vs healthy cohort on the stand-in 246-region parcellation: FC (correlation of simulated BOLD),
-    SC (streamline-like weights) and five glymphatic markers. ALS decouples the SFG, PCL and PrG regions in FC
-    (region-specific noise mixed into their signals) and weakens PrG/PCL structural edges, scaled by a per-subject
-    severity; markers shift as reported; each site adds its own global FC offset and marker bias."""
+    SC (streamline-like weights) and five glymphatic markers, each moved by its own planted variable of moderate
+    effect; sites add global FC signal and marker biases; the exact oracle in `groundtruth.json`."""
+    from scipy.stats import norm
+    from sklearn.metrics import roc_auc_score
     out = Path(out)
     atlas, regions = make_parcellation(parcellation_spacing, seed=0)
     save_nifti(atlas, out / "atlas" / "parcellation.nii.gz", dtype=np.int16)
@@ -60,31 +70,42 @@ def make_als_cohort(out: str | os.PathLike, n_subjects: int = 60, p_als: float =
     target = regions.gyrus.isin(ALS_TARGET_GYRI).to_numpy()
     motor = regions.gyrus.isin(("PrG", "PCL")).to_numpy()
     site_fc = rng0.normal(0, 0.35, n_sites); site_marker = {k: rng0.normal(0, 0.3 * v[1], n_sites) for k, v in GLYMPHATIC_MARKERS.items()}
-    rows, truth = [], {"generator": "make_als_cohort", "seed": seed, "affected_gyri_fc": ALS_TARGET_GYRI,
-                       "affected_labels_fc": regions.label[target].tolist(), "affected_labels_sc": regions.label[motor].tolist(),
-                       "markers": GLYMPHATIC_MARKERS, "site_fc_global": site_fc, "subjects": {}}
+    rows, V, G = [], [], []
+    truth = {"generator": "make_als_cohort", "seed": seed, "effect": effect, "shifts": ALS_SHIFTS, "bands": ALS_BANDS,
+             "affected_gyri_fc": ALS_TARGET_GYRI, "affected_labels_fc": regions.label[target].tolist(),
+             "affected_labels_sc": regions.label[motor].tolist(), "markers": GLYMPHATIC_MARKERS, "site_fc_global": site_fc, "subjects": {}}
     for i in range(n_subjects):
         rng = subject_rng(seed, i); sid = f"sub-{i + 1:04d}"
         als = int(rng.random() < p_als); site = int(rng.integers(n_sites))
-        sev = float(rng.uniform(0.4, 1.0)) if als else 0.0
+        v = rng.standard_normal(2 + len(GLYMPHATIC_MARKERS))
+        v += effect * als * np.array([ALS_SHIFTS["fc"], ALS_SHIFTS["sc"], *[ALS_SHIFTS["marker"]] * len(GLYMPHATIC_MARKERS)])
         x = rng.standard_normal((timepoints, n)) @ chol.T
         x = x + site_fc[site] * rng.standard_normal((timepoints, 1))  # site/global signal
-        w = 0.75 * sev * target
+        w = 0.6 * norm.cdf(v[0] - 1.0) * target
         x = np.sqrt(1 - w) * x + np.sqrt(w) * rng.standard_normal((timepoints, n))
         fc = np.corrcoef(x.T); np.fill_diagonal(fc, 0)
         sc = sc0 * rng.lognormal(0, 0.25, (n, n)); sc = np.triu(sc, 1); sc = sc + sc.T
-        sc = sc * (1 - 0.45 * sev * (motor[:, None] | motor[None]))
+        sc = sc * (1 - 0.5 * norm.cdf(v[1] - 1.0) * (motor[:, None] | motor[None]))
         paths = {"fc": f"{sid}/{sid}_fc.npy", "sc": f"{sid}/{sid}_sc.npy"}
         for k, m in (("fc", fc), ("sc", sc)):
             with atomic_path(out / paths[k]) as tmp:
                 with open(tmp, "wb") as f: np.save(f, m.astype(np.float32))
         age = float(np.clip(rng.normal(58, 10), 25, 85))
-        markers = {k: round(float(mu + sev * shift * als + site_marker[k][site] + rng.normal(0, sd) - 0.002 * (age - 58) * (k == "alps")), 5)
-                   for k, (mu, sd, shift) in GLYMPHATIC_MARKERS.items()}
+        markers = {k: round(float(mu + sign * sd * v[2 + j] + site_marker[k][site] - 0.002 * (age - 58) * (k == "alps")), 5)
+                   for j, (k, (mu, sd, sign)) in enumerate(GLYMPHATIC_MARKERS.items())}
+        alsfrs = int(np.clip(round(40 - 4 * (v[0] + v[1]) / 2 + rng.normal(0, 4)), 10, 47)) if als else None
         rows.append({"subject_id": sid, "group": als, "site": f"site{site + 1}", "age": round(age, 1),
-                     "sex": str(rng.choice(["F", "M"])), "alsfrs_r": int(round(48 - 30 * sev)) if als else None,
-                     **markers, **paths})
-        truth["subjects"][sid] = {"group": als, "severity": round(sev, 4), "site": site}
+                     "sex": str(rng.choice(["F", "M"])), "alsfrs_r": alsfrs, **markers, **paths})
+        V.append(v); G.append(als)
+        truth["subjects"][sid] = {"group": als, "site": site, "v_fc": round(float(v[0]), 4), "v_sc": round(float(v[1]), 4),
+                                  **{f"v_{k}": round(float(v[2 + j]), 4) for j, k in enumerate(GLYMPHATIC_MARKERS)},
+                                  "fc_decoupling_w": round(float(0.6 * norm.cdf(v[0] - 1.0)), 4),
+                                  "oracle_logit": round(float(als_oracle_logit(v[None], effect, p_als)[0]), 4)}
+    V, G = np.array(V), np.array(G)
+    auc = lambda cols: float(roc_auc_score(G, als_oracle_logit(V, effect, p_als, cols))) if 0 < G.sum() < len(G) and effect else 0.5
+    truth["oracle"] = {"auc": auc(slice(None)), "auc_fc_only": auc(slice(0, 1)), "auc_sc_only": auc(slice(1, 2)),
+                       "auc_markers_only": auc(slice(2, None)),
+                       "what": "AUC of the exact Bayes log-odds of the planted variables (per subject: oracle_logit), all and per modality"}
     _write_csv(out / "participants.csv", pd.DataFrame(rows))
     _write_json(out / "groundtruth.json", truth)
     return out

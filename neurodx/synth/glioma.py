@@ -16,12 +16,13 @@ from scipy import ndimage
 from ..core import atomic_path, write_text_atomic
 from ..data.io import Volume, save_nifti
 from ..data.preprocess import resample_to_spacing, resample_to_grid, crop_or_pad, bbox_center
-from .template import (load_template, world_coords, ellipsoid, smooth_field, rician, subject_rng, _save, _write_json,
+from .template import (Site, random_anatomy, scan_variation, load_template, world_coords, ellipsoid, smooth_field, rician, subject_rng, _save, _write_json,
                                       _r, _write_csv, _write_tsv, _random_brain_point)
 from ..data.lesions import connected_lesions
 
 # %% auto #0
-__all__ = ['GLIOMA_TYPES', 'make_glioma_cohort']
+__all__ = ['GLIOMA_TYPES', 'GLIOMA_PRIOR', 'GLIOMA_SIGNS', 'GLIOMA_CONTINUOUS', 'GLIOMA_BANDS', 'GLIOMA_SITES',
+           'glioma_posterior', 'make_glioma_cohort']
 
 # %% ../../nbs/13_synth.glioma.ipynb #83058d9d
 GLIOMA_TYPES = {  # WHO 2021 families the labels imply; grade GBM 0 / LGG 1, IDH mutant 0 / wildtype 1, 1p/19q codeleted 0 / non 1
@@ -29,67 +30,103 @@ GLIOMA_TYPES = {  # WHO 2021 families the labels imply; grade GBM 0 / LGG 1, IDH
     "astrocytoma": dict(grade=1, idh=0, codeletion=1),
     "oligodendroglioma": dict(grade=1, idh=0, codeletion=0),
 }
+GLIOMA_PRIOR = (0.45, 0.30, 0.25)
+GLIOMA_SIGNS = {  # P(sign | family), in GLIOMA_TYPES order (ours, after the radiology literature's directions)
+    "enhancement": (0.75, 0.20, 0.35), "necrosis": (0.60, 0.08, 0.08), "mismatch": (0.02, 0.35, 0.03),
+    "calcification": (0.05, 0.10, 0.45), "frontal": (0.40, 0.50, 0.65)}
+GLIOMA_CONTINUOUS = {"age": ((60.0, 44.0, 46.0), 14.0), "radc": ((1.00, 1.30, 1.15), 0.30)}  # means per family, sd
+GLIOMA_BANDS = {"oracle_auc_idh": (0.85, 0.97), "control_correlation_max": 0.9}
+GLIOMA_SITES = (Site("inst1"), Site("inst2", gamma=1.1, noise=1.4, blur_mm=2.5), Site("inst3", gamma=0.9, noise=0.9, blur_mm=1.0))
+
+def _glioma_params(effect: float) -> tuple[dict, dict]:
+    "Sign probabilities and continuous means pulled towards the family-weighted average by (1 − effect)."
+    pi = np.asarray(GLIOMA_PRIOR)
+    signs = {k: tuple(float(pi @ np.asarray(p) + effect * (q - pi @ np.asarray(p))) for q in p) for k, p in GLIOMA_SIGNS.items()}
+    cont = {k: (tuple(float(pi @ np.asarray(m) + effect * (q - pi @ np.asarray(m))) for q in m), sd) for k, (m, sd) in GLIOMA_CONTINUOUS.items()}
+    return signs, cont
+
+def glioma_posterior(signs: dict, age: float, radc: float, effect: float = 1.0) -> np.ndarray:
+    "Exact P(family | planted signs, age, tumour ADC), in GLIOMA_TYPES order."
+    ps, cont = _glioma_params(effect)
+    logp = np.log(np.asarray(GLIOMA_PRIOR))
+    for k, p in ps.items():
+        p = np.clip(np.asarray(p), 1e-9, 1 - 1e-9); logp += np.log(p) if signs[k] else np.log(1 - p)
+    for k, x in (("age", age), ("radc", radc)):
+        m, sd = cont[k]; logp += -0.5 * ((x - np.asarray(m)) / sd) ** 2
+    w = np.exp(logp - logp.max()); return w / w.sum()
 
 def make_glioma_cohort(out: str | os.PathLike, n_patients: int = 40, spacing: float = 4.0, seed: int = 0,
-                       p_unknown_codeletion: float = 0.15) -> Path:
-    """Synthetic glioma cohort: T1, T2, FLAIR, CET1, ADC per patient and a metadata CSV (grade, IDH, 1p/19q).
-    The look follows the type: glioblastoma = enhancing rim + necrosis + oedema + low rim ADC; IDH-mutant
-    astrocytoma = T2-FLAIR mismatch (T2 bright, FLAIR suppressed core with a bright rim), no enhancement, high ADC;
-    oligodendroglioma = frontal, cortical, calcified (dark T2/T1 foci), patchy faint enhancement."""
+                       p_unknown_codeletion: float = 0.15,
+                       effect: float = 1.0,  # how much the families differ (0: alike)
+                       anatomy: dict | None = None, sites: tuple = GLIOMA_SITES) -> Path:
+    """Synthetic glioma cohort: T1, T2, FLAIR, CET1, ADC per patient and a metadata CSV (grade, IDH, 1p/19q). Imaging
+    signs are drawn given the family with the probabilities above; every patient has their own anatomy, scan and
+    institution; the exact oracle posterior in `groundtruth.json`."""
+    from sklearn.metrics import roc_auc_score
     out = Path(out); T = load_template(spacing); aff, shape = T["affine"], T["brain"].shape
     xyz = world_coords(shape, aff); gm, wm, csf, brain = T["GM"], T["WM"], T["CSF"], T["brain"]
-    base = {"T1": 0.60 * gm + 0.80 * wm + 0.20 * csf, "T2": 0.70 * gm + 0.55 * wm + 1.00 * csf,
-            "FLAIR": 0.75 * gm + 0.60 * wm + 0.15 * csf, "ADC": (0.80 * gm + 0.72 * wm + 3.00 * csf)}
-    base["CET1"] = base["T1"].copy()
-    names = list(GLIOMA_TYPES); truth = {"generator": "make_glioma_cohort", "seed": seed, "spacing_mm": spacing,
-                                          "label_coding": {"grade": {"GBM": 0, "LGG": 1}, "idh": {"mutant": 0, "wildtype": 1},
-                                                           "codeletion": {"codeleted": 0, "non-codeleted": 1, "unknown": 2}},
-                                          "patients": {}}
-    rows, deep = [], (wm > 0.5) | (gm > 0.5)
+    names = list(GLIOMA_TYPES); sign_p, cont = _glioma_params(effect)
+    truth = {"generator": "make_glioma_cohort", "seed": seed, "spacing_mm": spacing, "effect": effect, "prior": GLIOMA_PRIOR,
+             "signs": sign_p, "continuous": cont, "bands": GLIOMA_BANDS, "sites": [s.__dict__ for s in sites],
+             "label_coding": {"grade": {"GBM": 0, "LGG": 1}, "idh": {"mutant": 0, "wildtype": 1},
+                              "codeletion": {"codeleted": 0, "non-codeleted": 1, "unknown": 2}}, "patients": {}}
+    rows, deep, post, labs = [], (wm > 0.5) | (gm > 0.5), [], []
+    inner = deep & (ndimage.distance_transform_edt(brain) * spacing > 18)
     for i in range(n_patients):
         rng = subject_rng(seed, i); pid = f"glioma-{i + 1:04d}"
-        kind = names[rng.choice(3, p=[0.45, 0.30, 0.25])]
-        lab = dict(GLIOMA_TYPES[kind])
-        frontal = deep & (xyz[..., 1] > 10) if kind == "oligodendroglioma" else deep
-        center = _random_brain_point(rng, xyz, frontal & (ndimage.distance_transform_edt(brain) * spacing > 18))
+        f = int(rng.choice(3, p=GLIOMA_PRIOR)); kind = names[f]; lab = dict(GLIOMA_TYPES[kind])
+        s = {k: bool(rng.random() < p[f]) for k, p in sign_p.items()}
+        age = float(rng.normal(cont["age"][0][f], cont["age"][1])); radc = float(max(0.5, rng.normal(cont["radc"][0][f], cont["radc"][1])))
+        where = inner & ((xyz[..., 1] > 10) if s["frontal"] else (xyz[..., 1] <= 10))
+        center = _random_brain_point(rng, xyz, where if where.any() else inner)
         r = rng.uniform(12, 24) * rng.uniform(0.8, 1.2, 3)
         tumour = ellipsoid(xyz, center, r, softness=2.0) * brain
-        edema = np.clip(ellipsoid(xyz, center, r * rng.uniform(1.4, 1.9), softness=4.0) * brain - tumour, 0, 1)
+        edema = np.clip(ellipsoid(xyz, center, r * (rng.uniform(1.4, 1.9) if s["necrosis"] or s["enhancement"] else rng.uniform(1.1, 1.35)),
+                                  softness=4.0) * brain - tumour, 0, 1)
         core = ellipsoid(xyz, center, r * 0.55, softness=1.5) * brain
-        img = {k: v.copy() for k, v in base.items()}
-        if kind == "glioblastoma":
-            rim = np.clip(tumour - core, 0, 1)
-            img["T2"] += 0.55 * edema + 0.45 * tumour + 0.4 * core; img["FLAIR"] += 0.55 * edema + 0.35 * rim
-            img["T1"] -= 0.25 * tumour + 0.2 * core
-            img["CET1"] = img["T1"] + 0.9 * rim - 0.1 * core
-            img["ADC"] += 0.35 * edema - 0.25 * rim + 1.2 * core
-        elif kind == "astrocytoma":
-            rim = np.clip(tumour - ellipsoid(xyz, center, r * 0.8, softness=1.5) * brain, 0, 1)
-            img["T2"] += 0.75 * tumour + 0.15 * edema
-            img["FLAIR"] += 0.75 * tumour - 0.70 * (tumour - rim) + 0.1 * edema  # mismatch: suppressed core, bright rim
-            img["T1"] -= 0.15 * tumour; img["CET1"] = img["T1"].copy()
-            img["ADC"] += 0.55 * tumour
-        else:
-            calc = (rng.random(shape) < 0.08) * (tumour > 0.5)
-            img["T2"] += 0.5 * tumour - 0.6 * calc; img["FLAIR"] += 0.45 * tumour
-            img["T1"] -= 0.1 * tumour + 0.3 * calc
-            img["CET1"] = img["T1"] + 0.25 * tumour * (rng.random(shape) < 0.3)
-            img["ADC"] += 0.3 * tumour
-        unknown = rng.random() < p_unknown_codeletion
-        codeletion = 2 if unknown else lab["codeletion"]
-        bias = smooth_field(shape, rng, 4.0, 0.1)
+        rim = np.clip(tumour - ellipsoid(xyz, center, r * 0.8, softness=1.5) * brain, 0, 1)
+        scan = scan_variation(rng); site = sites[int(rng.integers(len(sites)))]
+        tg, tw, tc = scan["GM"] * gm, scan["WM"] * wm, scan["CSF"] * csf
+        img = {"T1": 0.60 * tg + 0.80 * tw + 0.20 * tc, "T2": 0.70 * tg + 0.55 * tw + 1.00 * tc,
+               "FLAIR": 0.75 * tg + 0.60 * tw + 0.15 * tc, "ADC": 0.80 * gm + 0.72 * wm + 3.00 * csf}
+        img["T2"] += 0.5 * tumour + 0.45 * edema; img["FLAIR"] += 0.45 * tumour + 0.45 * edema; img["T1"] -= 0.12 * tumour
+        img["ADC"] = img["ADC"] * (1 - tumour) + 0.72 * radc * tumour + 0.35 * edema
+        if s["necrosis"]:
+            img["T2"] += 0.4 * core; img["T1"] -= 0.2 * core; img["ADC"] += 1.2 * core; img["FLAIR"] -= 0.2 * core
+        if s["mismatch"]:
+            img["T2"] += 0.25 * tumour; img["FLAIR"] -= 0.70 * (tumour - rim)  # suppressed FLAIR core, bright rim
+        calc = (rng.random(shape) < 0.08) * (tumour > 0.5) if s["calcification"] else np.zeros(shape)
+        img["T2"] -= 0.6 * calc; img["T1"] -= 0.3 * calc
+        img["CET1"] = img["T1"] + (rng.uniform(0.5, 0.9) * rim - 0.1 * core * s["necrosis"] if s["enhancement"] else 0)
+        anat = random_anatomy(shape, aff, rng, **(anatomy or {}))
+        sbrain = anat.warp(brain.astype(np.uint8), 0) > 0
+        bias = smooth_field(shape, rng, 4.0, scan["bias"])
         paths = {}
-        for k, v in img.items():
-            v = np.clip(v, 0, None) * (bias if k != "ADC" else 1)
-            v = rician(v, 0.025 * v[brain].mean(), rng) * brain
+        for k in ("T1", "T2", "FLAIR", "ADC", "CET1"):
+            v = anat.warp(np.clip(img[k], 0, None))
+            if k != "ADC": v = site.apply(v, spacing) * bias
+            v = rician(v, scan["noise"] * site.noise * v[sbrain].mean(), rng) * sbrain
             if k == "ADC": v = v * 1e3  # ×10⁻⁶ mm²/s
             paths[k] = f"{pid}/{pid}_{k}.nii.gz"; _save(v, aff, out / paths[k])
-        paths["seg"] = f"{pid}/{pid}_seg.nii.gz"; _save((tumour > 0.5) + 2 * ((edema > 0.5) & (tumour <= 0.5)), aff, out / paths["seg"], np.uint8)
+        seg = anat.warp(((tumour > 0.5) + 2 * ((edema > 0.5) & (tumour <= 0.5))).astype(np.uint8), 0)
+        paths["seg"] = f"{pid}/{pid}_seg.nii.gz"; _save(seg, aff, out / paths["seg"], np.uint8)
+        unknown = rng.random() < p_unknown_codeletion
+        codeletion = 2 if unknown else lab["codeletion"]
+        p = glioma_posterior(s, age, radc, effect); post.append(p); labs.append((lab["grade"], lab["idh"], lab["codeletion"], unknown))
         rows.append({"patient_id": pid, "grade": lab["grade"], "idh": lab["idh"], "codeletion": codeletion,
-                     "age": int(rng.normal(62 if kind == "glioblastoma" else 42, 10)), "sex": str(rng.choice(["F", "M"])),
-                     "institution": f"inst{int(rng.integers(1, 4))}", **paths})
-        truth["patients"][pid] = {"type": kind, **lab, "codeletion_reported": codeletion, "center_mm": _r(center, 1),
-                                  "radii_mm": _r(r, 2), "tumour_voxels": int((tumour > 0.5).sum())}
+                     "age": int(round(age)), "sex": str(rng.choice(["F", "M"])), "institution": site.name, **paths})
+        truth["patients"][pid] = {"type": kind, **lab, "codeletion_reported": codeletion, "signs": s, "age": round(age, 2),
+                                  "tumour_adc_relative": round(radc, 3), "center_mm": _r(center, 1), "radii_mm": _r(r, 2),
+                                  "tumour_voxels": int((seg == 1).sum()), "site": site.name,
+                                  "oracle": {"p_idh_wildtype": round(float(p[0]), 4), "p_lgg": round(float(1 - p[0]), 4),
+                                             "p_non_codeleted": round(float(1 - p[2]), 4)}}
+    P, L = np.array(post), np.array(labs, float)
+    def auc(y, score, known=None):
+        known = np.ones(len(y), bool) if known is None else known
+        return float(roc_auc_score(y[known], score[known])) if len(np.unique(y[known])) == 2 else float("nan")
+    truth["oracle"] = {"auc_idh": auc(L[:, 1], P[:, 0]), "auc_grade": auc(L[:, 0], 1 - P[:, 0]),
+                       "auc_codeletion": auc(L[:, 2], 1 - P[:, 2], L[:, 3] == 0),
+                       "what": "AUC of the exact posterior of each label given the planted signs, age and tumour ADC (1p/19q over known labels)"}
     _write_csv(out / "metadata.csv", pd.DataFrame(rows))
     _write_json(out / "groundtruth.json", truth)
     return out

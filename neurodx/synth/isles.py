@@ -16,14 +16,17 @@ from scipy import ndimage
 from ..core import atomic_path, write_text_atomic
 from ..data.io import Volume, save_nifti
 from ..data.preprocess import resample_to_spacing, resample_to_grid, crop_or_pad, bbox_center
-from .template import (load_template, world_coords, ellipsoid, smooth_field, rician, subject_rng, _save, _write_json,
+from .template import (Site, random_anatomy, scan_variation, load_template, world_coords, ellipsoid, smooth_field, rician, subject_rng, _save, _write_json,
                                       _r, _write_csv, _write_tsv, _random_brain_point)
 from ..data.lesions import connected_lesions
 
 # %% auto #0
-__all__ = ['make_isles_cohort']
+__all__ = ['ISLES_SITES', 'ISLES_BANDS', 'make_isles_cohort']
 
 # %% ../../nbs/11_synth.isles.ipynb #ed741259
+ISLES_SITES = (Site("site1"), Site("site2", gamma=1.1, noise=1.3, blur_mm=2.0), Site("site3", gamma=0.9, noise=0.8, blur_mm=1.0))
+ISLES_BANDS = {"lesion_adc_ratio_median": (0.45, 0.80), "control_correlation_max": 0.9}
+
 def make_isles_cohort(out: str | os.PathLike,  # cohort root (BIDS: rawdata/, derivatives/)
                       n_subjects: int = 40,
                       spacing: float = 4.0,  # DWI/ADC voxel size in mm
@@ -31,6 +34,9 @@ def make_isles_cohort(out: str | os.PathLike,  # cohort root (BIDS: rawdata/, de
                       seed: int = 0,
                       b_value: float = 1000.0,  # s/mm²
                       p_no_lesion: float = 0.15,  # share of subjects without a lesion
+                      effect: float = 1.0,  # lesion contrast relative to acute ischaemia's (0: invisible lesions)
+                      anatomy: dict | None = None,  # `random_anatomy` arguments
+                      sites: tuple = ISLES_SITES,  # the centres' scanners
                      ) -> Path:
     """Synthetic ISLES 2022 cohort in the challenge's BIDS layout, with the physics of diffusion imaging:
     ADC drops in the lesion, DWI = S0·exp(−b·ADC), FLAIR hyperintensity grows with time since onset."""
@@ -44,14 +50,16 @@ def make_isles_cohort(out: str | os.PathLike,  # cohort root (BIDS: rawdata/, de
     fsp = flair_spacing or 0.75 * spacing
     f_shape, f_aff = _flair_grid(shape, aff, fsp)
     truth, rows = {"generator": "make_isles_cohort", "seed": seed, "spacing_mm": spacing, "flair_spacing_mm": fsp,
-                   "b_value": b_value, "subjects": {}}, []
+                   "b_value": b_value, "effect": effect, "bands": ISLES_BANDS, "sites": [s.__dict__ for s in sites],
+                   "oracle": {"dice": 1.0, "lesion_f1": 1.0, "what": "the planted mask itself: Dice and lesion-wise F1 of 1 by definition"},
+                   "subjects": {}}, []
     for i in range(n_subjects):
         rng = subject_rng(seed, i); sid = f"sub-strokecase{i + 1:04d}"
         n_les = 0 if rng.random() < p_no_lesion else (1 if rng.random() < 0.6 else int(rng.integers(2, 5)))
         lesion = np.zeros(shape, np.float32); planted = []
         for _ in range(n_les):
-            size = rng.choice(["tiny", "small", "medium", "large"], p=[0.2, 0.35, 0.3, 0.15])
-            base = {"tiny": 0.6, "small": 1.2, "medium": 2.5, "large": 5.0}[size] * spacing
+            size = rng.choice(["tiny", "small", "medium", "large", "territorial"], p=[0.2, 0.33, 0.27, 0.14, 0.06])
+            base = {"tiny": 0.6, "small": 1.2, "medium": 2.5, "large": 5.0, "territorial": 9.0}[size] * spacing
             radii = base * rng.uniform(0.7, 1.4, 3)
             center = _random_brain_point(rng, xyz, tissue)
             lesion = np.maximum(lesion, ellipsoid(xyz, center, radii))
@@ -59,17 +67,27 @@ def make_isles_cohort(out: str | os.PathLike,  # cohort root (BIDS: rawdata/, de
         if n_les and not (lesion * brain).any():  # a tiny lesion between voxel centres: keep its centre voxel
             c = np.round(np.linalg.inv(aff) @ np.r_[planted[0]["center_mm"], 1])[:3].astype(int)
             lesion[tuple(c)] = 1
-        mask = (lesion > 0.5) & brain
+        tmask = (lesion > 0.5) & brain  # in template space
         onset_h = float(rng.uniform(0.5, 24.0))
-        adc = adc0 * np.where(mask, rng.uniform(0.45, 0.65), 1.0)  # restricted diffusion in the acute lesion
-        s0_lesion = s0 * np.where(mask, rng.uniform(1.1, 1.3), 1.0)  # T2 prolongation of the oedematous tissue
+        radc = float(1 - effect * rng.uniform(0.35, 0.55))  # restricted diffusion: ADC about half of normal in acute ischaemia
+        adc = adc0 * np.where(tmask, radc, 1.0)
+        s0_lesion = s0 * np.where(tmask, 1 + effect * rng.uniform(0.1, 0.3), 1.0)  # T2 prolongation of the oedematous tissue
         dwi = s0_lesion * np.exp(-b_value * adc) * brain
-        flair_gain = 1 + 0.8 * (1 - np.exp(-onset_h / 6.0))  # FLAIR lags DWI: a mismatch in the first hours
-        flair = flair0 * np.where(mask, flair_gain, 1.0) * brain
-        bias = smooth_field(shape, rng, 4.0, 0.1)
-        dwi = rician(dwi * bias, 0.02 * dwi[brain].mean(), rng) * brain
-        adc_map = np.clip(adc * 1e6 * (1 + rng.normal(0, 0.03, shape)), 0, 4000) * brain  # ×10⁻⁶ mm²/s, as ISLES
-        flair = rician(flair * bias, 0.03 * flair[brain].mean(), rng) * brain  # skull-stripped, as the DWI
+        flair_gain = 1 + effect * 0.8 * (1 - np.exp(-onset_h / 6.0))  # FLAIR lags DWI: a mismatch in the first hours
+        flair = flair0 * np.where(tmask, flair_gain, 1.0) * brain
+        anat = random_anatomy(shape, aff, rng, **(anatomy or {}))  # the patient's own brain, lesion and all
+        scan, site = scan_variation(rng), sites[int(rng.integers(len(sites)))]
+        sbrain = anat.warp(brain.astype(np.uint8), 0) > 0
+        mask = (anat.warp(tmask.astype(np.uint8), 0) > 0) & sbrain
+        if n_les and not mask.any():  # a tiny lesion lost between voxel centres in the warp: keep its centre voxel
+            mask[np.unravel_index(np.argmax(anat.warp(lesion)), shape)] = True
+        dwi, adc, flair = (anat.warp(v) for v in (dwi, adc, flair))
+        bias = smooth_field(shape, rng, 4.0, scan["bias"])
+        dwi = site.apply(dwi, spacing) * bias
+        dwi = rician(dwi, scan["noise"] * site.noise * dwi[sbrain].mean(), rng) * sbrain
+        adc_map = np.clip(adc * 1e6 * (1 + rng.normal(0, 0.03, shape)), 0, 4000) * sbrain  # ×10⁻⁶ mm²/s, as ISLES
+        flair = site.apply(flair, spacing) * bias
+        flair = rician(flair, 1.5 * scan["noise"] * site.noise * flair[sbrain].mean(), rng) * sbrain  # skull-stripped, as the DWI
         flair_vol = resample_to_grid(Volume(flair, aff), f_shape, f_aff, order=1)
         raw, der = out / "rawdata" / sid / "ses-0001", out / "derivatives" / sid / "ses-0001"
         stem = f"{sid}_ses-0001"
@@ -80,9 +98,11 @@ def make_isles_cohort(out: str | os.PathLike,  # cohort root (BIDS: rawdata/, de
         labels, n_comp = connected_lesions(mask)
         vol_ml = float(mask.sum() * abs(np.linalg.det(aff[:3, :3])) / 1000)
         truth["subjects"][sid] = {"lesions": planted, "n_components": int(n_comp), "lesion_volume_ml": round(vol_ml, 4),
-                                  "onset_to_imaging_h": round(onset_h, 2), "flair_gain": round(flair_gain, 3)}
+                                  "onset_to_imaging_h": round(onset_h, 2), "flair_gain": round(flair_gain, 3),
+                                  "lesion_relative_adc": round(radc, 4) if n_les else None, "site": site.name,
+                                  "anatomy_size": round(anat.size, 4)}
         rows.append({"participant_id": sid, "age": int(rng.integers(35, 92)), "sex": str(rng.choice(["F", "M"])),
-                     "onset_to_imaging_h": round(onset_h, 2), "site": f"site{int(rng.integers(1, 4))}"})
+                     "onset_to_imaging_h": round(onset_h, 2), "site": site.name})
     _write_tsv(out / "rawdata" / "participants.tsv", pd.DataFrame(rows))
     _write_json(out / "rawdata" / "dataset_description.json",
                 {"Name": "neurodx synthetic ISLES 2022 cohort", "BIDSVersion": "1.8.0", "DatasetType": "raw",

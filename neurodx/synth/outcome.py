@@ -16,19 +16,27 @@ from scipy import ndimage
 from ..core import atomic_path, write_text_atomic
 from ..data.io import Volume, save_nifti
 from ..data.preprocess import resample_to_spacing, resample_to_grid, crop_or_pad, bbox_center
-from .template import (load_template, world_coords, ellipsoid, smooth_field, rician, subject_rng, _save, _write_json,
+from .template import (load_template, world_coords, ellipsoid, smooth_field, rician, subject_rng, _save, _write_json, random_anatomy,
                                       _r, _write_csv, _write_tsv, _random_brain_point)
 from ..data.lesions import connected_lesions
 
 # %% auto #0
-__all__ = ['CTP_CHANNELS', 'make_stroke_outcome_cohort']
+__all__ = ['CTP_CHANNELS', 'OUTCOME_BANDS', 'make_stroke_outcome_cohort']
 
 # %% ../../nbs/12_synth.outcome.ipynb #a7b636bc
 CTP_CHANNELS = ("CBF", "CBV", "Tmax")
 
 def _sphere_radius_mm(volume_ml: float) -> float: return float((3 * volume_ml * 1000 / (4 * np.pi)) ** (1 / 3))
 
-def make_stroke_outcome_cohort(out: str | os.PathLike, n_patients: int = 80, spacing: float = 6.0, seed: int = 0) -> Path:
+def _norm_cdf(z: float) -> float:
+    from scipy.stats import norm
+    return float(norm.cdf(z))
+
+OUTCOME_BANDS = {"oracle_auc": (0.80, 0.95), "core_d": (0.4, 1.4)}  # documented calibration bands (default effect)
+
+def make_stroke_outcome_cohort(out: str | os.PathLike, n_patients: int = 80, spacing: float = 6.0, seed: int = 0,
+                               effect: float = 1.0,  # every outcome coefficient relative to the defaults (0: outcome is noise)
+                               anatomy: dict | None = None) -> Path:  # `random_anatomy` arguments
     """Synthetic acute-stroke cohort for 90-day outcome: a clinical table with realistic missing values and CT perfusion
     maps (CBF, CBV, Tmax as channels of one 4D NIfTI). The ischaemic core (CBF < 30 % of normal) and penumbra
     (Tmax > 6 s) are planted in an MCA territory; mRS depends on core and untreated penumbra volume **and** on age,
@@ -36,11 +44,14 @@ def make_stroke_outcome_cohort(out: str | os.PathLike, n_patients: int = 80, spa
     out = Path(out); T = load_template(spacing); aff, shape = T["affine"], T["brain"].shape
     xyz = world_coords(shape, aff); gm, wm, brain = T["GM"], T["WM"], T["brain"]
     cbf0, cbv0 = 60 * gm + 25 * wm, 4.0 * gm + 2.0 * wm
+    vox_ml = abs(float(np.linalg.det(aff[:3, :3]))) / 1000
     coef = {"intercept": -1.5, "age_per_year": 0.045, "nihss": 0.11, "core_ml": 0.03, "untreated_penumbra_ml": 0.015,
-            "prestroke_mrs": 0.55, "diabetes": 0.35, "glucose_per_mmol": 0.10, "noise_sd": 0.7}
+            "prestroke_mrs": 0.55, "diabetes": 0.35, "glucose_per_mmol": 0.10, "noise_sd": 0.9}
     cuts = np.array([-2.0, -0.8, 0.0, 0.9, 1.8, 2.8])  # latent → mRS 0..6
     rows, truth = [], {"generator": "make_stroke_outcome_cohort", "seed": seed, "spacing_mm": spacing, "channels": CTP_CHANNELS,
-                       "latent_coefficients": coef, "mrs_cutpoints": cuts, "patients": {}}
+                       "latent_coefficients": coef, "mrs_cutpoints": cuts, "effect": effect, "bands": OUTCOME_BANDS, "patients": {}}
+    coef = {k: (v * effect if k not in ("intercept", "noise_sd") else v) for k, v in coef.items()}
+    etas, poor = [], []
     for i in range(n_patients):
         rng = subject_rng(seed, i); pid = f"stroke-{i + 1:04d}"
         side = rng.choice([-1, 1])
@@ -49,18 +60,24 @@ def make_stroke_outcome_cohort(out: str | os.PathLike, n_patients: int = 80, spa
         core = ellipsoid(xyz, center, _sphere_radius_mm(core_ml) * rng.uniform(0.85, 1.15, 3), 1.0) * brain
         tissue = ellipsoid(xyz, center, _sphere_radius_mm(core_ml + pen_ml) * rng.uniform(0.85, 1.15, 3), 2.0) * brain
         pen = np.clip(tissue - core, 0, 1)
-        cbf = cbf0 * (1 - 0.8 * core - 0.4 * pen); cbv = cbv0 * (1 - 0.5 * core + 0.15 * pen)
-        tmax = (1.0 + 13 * core + 8.5 * pen) * brain
-        maps = np.stack([rician(m, s, rng) * brain for m, s in ((cbf, 2.0), (cbv, 0.15), (tmax, 0.4))], -1)
+        anat = random_anatomy(shape, aff, rng, **(anatomy or {}))  # the patient's own brain: size, position, shape
+        core, pen, sbrain = anat.warp(core), anat.warp(pen), anat.warp(brain.astype(np.uint8), 0) > 0
+        core_ml, pen_ml = float(core.sum() * vox_ml), float(pen.sum() * vox_ml)  # the planted volumes, as they are in this brain
+        sgm, swm = anat.warp(gm), anat.warp(wm)
+        scale = float(np.exp(rng.normal(0, 0.1)))  # scanner/bolus differences in absolute perfusion
+        cbf = scale * (60 * sgm + 25 * swm) * (1 - 0.8 * core - 0.4 * pen); cbv = scale * (4.0 * sgm + 2.0 * swm) * (1 - 0.5 * core + 0.15 * pen)
+        tmax = (1.0 + 13 * core + 8.5 * pen) * sbrain
+        maps = np.stack([rician(m, s, rng) * sbrain for m, s in ((cbf, 2.0), (cbv, 0.15), (tmax, 0.4))], -1)
         age = float(np.clip(rng.normal(71, 12), 30, 97)); nihss = int(np.clip(round(2 + 0.10 * core_ml + 0.05 * pen_ml + rng.normal(0, 3)), 0, 42))
         onset = float(rng.uniform(0.5, 12)); ivt = int(onset < 4.5 and rng.random() < 0.6)
         evt = int(pen_ml > 20 and rng.random() < 0.55)
         reperfused = int((evt and rng.random() < 0.8) or (ivt and rng.random() < 0.35))
         pre = int(rng.choice(4, p=[0.6, 0.2, 0.12, 0.08])); diabetes = int(rng.random() < 0.25)
         glucose = float(rng.normal(7.0 + 1.5 * diabetes, 1.5)); sbp = float(rng.normal(155, 22))
-        latent = (coef["intercept"] + coef["age_per_year"] * (age - 70) + coef["nihss"] * (nihss - 8) + coef["core_ml"] * core_ml
-                  + coef["untreated_penumbra_ml"] * pen_ml * (1 - reperfused) + coef["prestroke_mrs"] * pre
-                  + coef["diabetes"] * diabetes + coef["glucose_per_mmol"] * (glucose - 7) + rng.normal(0, coef["noise_sd"]))
+        eta = (coef["intercept"] + coef["age_per_year"] * (age - 70) + coef["nihss"] * (nihss - 8) + coef["core_ml"] * core_ml
+               + coef["untreated_penumbra_ml"] * pen_ml * (1 - reperfused) + coef["prestroke_mrs"] * pre
+               + coef["diabetes"] * diabetes + coef["glucose_per_mmol"] * (glucose - 7))  # what the planted variables determine
+        latent = eta + rng.normal(0, coef["noise_sd"])
         mrs = int(np.digitize(latent, cuts))
         row = {"patient_id": pid, "age": round(age, 1), "sex": str(rng.choice(["F", "M"])), "nihss": nihss,
                "onset_to_imaging_h": round(onset, 2), "ivt": ivt, "thrombectomy": evt, "prestroke_mrs": pre,
@@ -72,7 +89,13 @@ def make_stroke_outcome_cohort(out: str | os.PathLike, n_patients: int = 80, spa
         rows.append(row)
         _save(maps, aff, out / row["ctp"])
         truth["patients"][pid] = {"core_ml": round(core_ml, 2), "penumbra_ml": round(pen_ml, 2), "reperfused": reperfused,
-                                  "hemisphere": "left" if side < 0 else "right", "latent": round(float(latent), 3)}
+                                  "hemisphere": "left" if side < 0 else "right", "latent": round(float(latent), 3),
+                                  "eta": round(float(eta), 4), "oracle_prob_poor": round(float(_norm_cdf((eta - cuts[2]) / coef["noise_sd"])), 4),
+                                  "anatomy_size": round(anat.size, 4)}
+        etas.append(eta); poor.append(int(mrs >= 3))
+    from sklearn.metrics import roc_auc_score
+    truth["oracle"] = {"auc_poor_outcome": float(roc_auc_score(poor, etas)) if 0 < sum(poor) < len(poor) else float("nan"),
+                       "what": "AUC of P(mRS ≥ 3 | planted variables) = Φ((η − c₃)/σ), per patient oracle_prob_poor"}
     _write_csv(out / "clinical.csv", pd.DataFrame(rows))
     _write_json(out / "groundtruth.json", truth)
     return out

@@ -18,7 +18,8 @@ from ..data.io import Volume, save_nifti
 from ..data.preprocess import resample_to_spacing, resample_to_grid, crop_or_pad, bbox_center
 
 # %% auto #0
-__all__ = ['load_template', 'world_coords', 'ellipsoid', 'smooth_field', 'rician', 'subject_rng']
+__all__ = ['load_template', 'world_coords', 'ellipsoid', 'smooth_field', 'rician', 'subject_rng', 'Anatomy', 'random_anatomy',
+           'Site', 'scan_variation', 'in_brain_correlation']
 
 # %% ../../nbs/10_synth.template.ipynb #d0c71ebf
 @functools.lru_cache(maxsize=8)
@@ -96,3 +97,73 @@ def _write_csv(path, df):
 def _random_brain_point(rng, xyz, where, margin_mm=0.0):
     idx = np.argwhere(where)
     return xyz[tuple(idx[rng.integers(len(idx))])] + rng.uniform(-margin_mm, margin_mm, 3)
+
+# %% ../../nbs/10_synth.template.ipynb #a7c10002
+@dataclass
+class Anatomy:
+    "One subject's anatomy: for each subject voxel, the template voxel it shows (a smooth, invertible-looking warp)."
+    coords: np.ndarray  # (3, X, Y, Z) template voxel indices sampled at each subject voxel
+    size: float  # linear brain size relative to the template
+    rotation_deg: tuple  # head rotation about x, y, z
+    max_displacement_mm: float  # largest |u(x)| of the low-frequency field
+
+    def warp(self, volume: np.ndarray, order: int = 1) -> np.ndarray:
+        "The template-space `volume` in this subject's space (order 1 for images, 0 for masks and label maps)."
+        out = ndimage.map_coordinates(np.asarray(volume, np.float32), self.coords, order=order, mode="constant", cval=0.0)
+        return out.astype(np.asarray(volume).dtype if order == 0 else np.float32)
+
+def _rotation(deg) -> np.ndarray:
+    ax, ay, az = np.deg2rad(deg)
+    rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
+    ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
+    rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+def random_anatomy(shape: tuple, affine: np.ndarray, rng: np.random.Generator,
+                   displacement_mm: float = 3.0,  # largest low-frequency displacement
+                   smoothness_mm: float = 18.0,  # Gaussian σ of the displacement field
+                   size_sd: float = 0.03,  # sd of log linear brain size
+                   rotation_deg: float = 1.5,  # sd of the head rotation about each axis
+                   center_mm=None) -> Anatomy:
+    "A random subject anatomy on the template grid (`shape`, `affine`): brain size, head rotation, smooth deformation."
+    shape, affine = tuple(int(s) for s in shape[:3]), np.asarray(affine, np.float64)
+    spacing = np.sqrt((affine[:3, :3] ** 2).sum(0))
+    xyz = world_coords(shape, affine)
+    c = np.asarray(center_mm if center_mm is not None else xyz.reshape(-1, 3).mean(0))
+    size = float(np.exp(rng.normal(0, size_sd))); rot = tuple(float(a) for a in rng.normal(0, rotation_deg, 3))
+    src = (xyz - c) @ _rotation(rot) / size + c  # R⁻¹(x − c)/s + c (row vectors: x·R = R⁻¹x for a rotation)
+    if displacement_mm > 0:
+        coarse = max(1, int(round(smoothness_mm / spacing.min() / 2)))  # draw on a coarse grid, then smooth and zoom: fast at any resolution
+        small = tuple(max(2, int(np.ceil(s / coarse))) for s in shape)
+        u = np.stack([ndimage.zoom(ndimage.gaussian_filter(rng.standard_normal(small), smoothness_mm / spacing.min() / coarse, mode="wrap"),
+                                   np.divide(shape, small), order=1)[: shape[0], : shape[1], : shape[2]] for _ in range(3)], -1)
+        mag = np.sqrt((u ** 2).sum(-1)).max()
+        u = u * (displacement_mm / (mag + 1e-12))
+        src = src + u
+    ijk = (src - affine[:3, 3]) @ np.linalg.inv(affine[:3, :3]).T
+    return Anatomy(np.moveaxis(ijk, -1, 0).astype(np.float32), size, rot, float(displacement_mm))
+
+@dataclass
+class Site:
+    "A scanner: contrast (a gamma on normalised intensities), a noise multiplier and its resolution (Gaussian blur σ in mm)."
+    name: str = "site1"
+    gamma: float = 1.0
+    noise: float = 1.0
+    blur_mm: float = 0.0
+
+    def apply(self, image: np.ndarray, spacing: float) -> np.ndarray:
+        "The image as this scanner renders it (intensity gamma relative to the image's maximum, then blur)."
+        top = float(np.max(image)) or 1.0
+        out = top * np.clip(image / top, 0, None) ** self.gamma
+        if self.blur_mm > 0: out = ndimage.gaussian_filter(out, self.blur_mm / spacing / 2.355)  # FWHM → σ
+        return out.astype(np.float32)
+
+def scan_variation(rng: np.random.Generator, contrast_sd: float = 0.06, bias: tuple = (0.05, 0.2),
+                   noise: tuple = (0.015, 0.04)) -> dict:
+    "One scan's draw: a multiplier per tissue class (GM, WM, CSF), a bias-field amplitude and a noise σ (of the max intensity)."
+    m = np.exp(rng.normal(0, contrast_sd, 3))
+    return {"GM": float(m[0]), "WM": float(m[1]), "CSF": float(m[2]), "bias": float(rng.uniform(*bias)), "noise": float(rng.uniform(*noise))}
+
+def in_brain_correlation(a: np.ndarray, b: np.ndarray, brain: np.ndarray) -> float:
+    "Pearson correlation of two images over a brain mask (how alike two subjects look)."
+    return float(np.corrcoef(np.asarray(a)[brain], np.asarray(b)[brain])[0, 1])
