@@ -1,6 +1,7 @@
 # neurodx: the two commands of the README, and the environment they build when it is missing.
 #   make figures   reproduce every figure notebook (nbs/figures/*.ipynb) into results/
-#   make test      export check, nbdev_test, pytest
+#   make test      export check, nbdev_test, the docs site, pytest (its link and browser checks included)
+#   make docs      the docs site from the notebooks into _docs/ (no Quarto needed)
 # Environment: .venv built by uv against constraints.txt (the locked stack). Where the machine offers a
 # local CPU torch wheel (/opt/wheels) it is used; elsewhere torch==2.13.0 comes from the registry
 # (a CUDA build on a Linux GPU workstation). torchvision is never installed (see overrides below).
@@ -14,7 +15,7 @@ FIND_LINKS := $(if $(wildcard $(WHEELS)/torch-*.whl),--find-links $(WHEELS),)
 FAST ?= 1
 JOBS ?= 2
 
-.PHONY: figures test env lock export clean bench
+.PHONY: figures test env lock export clean bench docs
 .DEFAULT_GOAL := test
 
 env: $(STAMP)
@@ -40,7 +41,14 @@ export: $(STAMP)
 
 test: export
 	$(VENV)/bin/nbdev_test --n_workers $(JOBS)
+	$(MAKE) docs
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests
+
+# The docs site, offline (docs/build.py: nbdev's processing, then Sphinx + myst-nb) into _docs/; the figure pages show
+# the executed notebooks of results/, made here first when missing (`make figures` refreshes them).
+docs: $(STAMP)
+	@test -f results/figures_run.json || $(VENV)/bin/neurodx figures --out results --fast
+	$(PY) docs/build.py --out _docs --jobs $(JOBS)
 
 bench: $(STAMP)
 	$(PY) bench/bench_data_path.py

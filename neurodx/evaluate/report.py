@@ -18,8 +18,8 @@ from ..core import write_text_atomic, atomic_path
 from .metrics import bootstrap_cis, classification_metrics, per_class_metrics
 
 # %% auto #0
-__all__ = ['CI_METRICS', 'predict', 'plot_confusion', 'plot_roc_pr', 'write_split_report', 'plot_history', 'write_summary',
-           'pool_predictions', 'pooled_probs', 'read_predictions', 'mean_sd_table', 'prior_baseline']
+__all__ = ['CI_METRICS', 'predict', 'show_png', 'plot_confusion', 'plot_roc_pr', 'write_split_report', 'plot_history',
+           'write_summary', 'pool_predictions', 'pooled_probs', 'read_predictions', 'mean_sd_table', 'prior_baseline']
 
 # %% ../../nbs/31_evaluate.report.ipynb #95e93b3b
 def predict(learn, dl=None) -> dict:
@@ -35,6 +35,12 @@ CI_METRICS = ("auc", "accuracy", "balanced_accuracy")
 def _savefig(fig, path: Path):
     with atomic_path(path) as tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight", format=path.suffix[1:])
     plt.close(fig)
+
+def show_png(fig, path: str | Path):
+    "Close `fig` and show the PNG saved at `path` instead: a headless run (papermill, Agg) keeps it in its executed notebook."
+    from IPython.display import Image, display
+    plt.close(fig)
+    display(Image(filename=str(path)))
 
 def _axes(ax, figsize):
     "The given axes (and its figure), or a new figure of `figsize`."

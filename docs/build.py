@@ -1,0 +1,182 @@
+"""Build the docs site offline from the notebooks: nbdev's own processing (what it hands to Quarto), then Sphinx with
+myst-nb (notebooks are not re-executed) into `_docs/`. Users with Quarto get the nbdev site with `nbdev_docs`; this
+build needs only Python packages, so every test run can prove the notebooks make a browsable site.
+
+Stages, each leaving its files for the next (nnU-Net style):
+  1. `nbdev.serve.proc_nbs` → `_proc/`: show_doc rendered to markdown, directives applied, hidden cells dropped;
+  2. `_proc/` → `_docs_src/`: Quarto-only syntax made plain markdown, front matter made a title, pages named as nbdev
+     names them (`data.io.html`), the figure notebooks' executed copies from `results/`, the guides, the toctrees;
+  3. `sphinx-build` → `_docs/`, with MathJax copied in (no CDN).
+Usage: python docs/build.py [--out _docs]
+"""
+from __future__ import annotations
+
+import argparse, json, re, shutil, subprocess, sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SRC = ROOT / "_docs_src"
+SIDEBAR = ROOT / "nbs" / "sidebar.yml"  # one sidebar for both sites: Quarto reads it, and so does this build
+
+
+def sidebar_sections() -> dict:
+    "{section: [entries]} of nbs/sidebar.yml (entries as Quarto names them: `03_data.cache.ipynb`, `figures/x.ipynb`, `guides/x.md`)."
+    import yaml
+    contents = yaml.safe_load(SIDEBAR.read_text())["website"]["sidebar"]["contents"]
+    return {e["section"]: list(e["contents"]) for e in contents if isinstance(e, dict)}
+
+
+def _quarto_free(md: str, site_prefix: str) -> str:
+    "Markdown as CommonMark/MyST reads it: no `{target=…}` attributes, no Quarto divs, site links made relative."
+    md = re.sub(r"\]\(([^)\s]*)\)\{[^}]*\}", r"](\1)", md)  # [source](url){target="_blank" …}
+    md = re.sub(r"\A\s*---\s*\n", "", md)  # show_doc's leading rule: a transition docutils refuses at the start of an output
+    md = re.sub(r"^:::+ *\{[^}]*\}\s*$", "", md, flags=re.M)  # ::: {.callout-note} … :::
+    md = re.sub(r"^:::+\s*$", "", md, flags=re.M)
+    # display math on its own line inside a paragraph (Quarto reads it; MyST wants it as its own block)
+    md = re.sub(r"^\$\$(.+?)\$\$([.,;:]?)[ \t]*$", lambda m: f"\n$${m.group(1)}{m.group(2)}$$\n", md, flags=re.M)
+    if site_prefix: md = md.replace(site_prefix, "")
+    # nbdev's links between pages (`data.io.html#load_nifti`) as links MyST resolves: the source file and its heading
+    md = re.sub(r"\[(`_\w+`)\]\([\w.]+\.html#_[\w\-.]*\)", r"\1", md)  # a private name has no documented target to link to
+    md = re.sub(r"\]\(([\w.]+)\.html(#[\w\-.]*)?\)", lambda m: f"]({m.group(1)}.ipynb{m.group(2) or ''})", md)
+    return md
+
+
+def _page_name(nb: dict, fallback: str) -> str:
+    "The page name nbdev gives a notebook (its front matter's output-file, without .html)."
+    for c in nb["cells"][:2]:
+        if c["cell_type"] == "raw":
+            m = re.search(r"^output-file:\s*(\S+)\.html\s*$", "".join(c["source"]), re.M)
+            if m: return m.group(1)
+    return fallback
+
+
+def _front_matter_to_title(nb: dict) -> dict:
+    "nbdev's raw YAML front matter (title, description) → a markdown title cell that Sphinx reads."
+    cells = []
+    for c in nb["cells"]:
+        if c["cell_type"] == "raw" and "".join(c["source"]).lstrip().startswith("---"):
+            import yaml
+            meta = yaml.safe_load("".join(c["source"]).strip().strip("-")) or {}
+            md = f"# {meta['title']}\n" if meta.get("title") else ""
+            if meta.get("description"): md += "\n> " + " ".join(str(meta["description"]).split()) + "\n"
+            if md: cells.append({"cell_type": "markdown", "metadata": {}, "source": md})
+            continue
+        cells.append(c)
+    return {**nb, "cells": cells}
+
+
+def _clean_cell(c: dict, site_prefix: str) -> dict:
+    c = dict(c)
+    src = "".join(c.get("source", []))
+    if c["cell_type"] == "code":
+        directives = dict(re.findall(r"^#\|\s*([\w-]+):?\s*(.*)$", src, re.M))
+        src = re.sub(r"^#\|.*\n?", "", src, flags=re.M)
+        tags = set(c.get("metadata", {}).get("tags", []))
+        if directives.get("echo", "").strip() == "false" or src.startswith(("show_doc(", "#| echo")): tags.add("remove-input")
+        c["metadata"] = {**c.get("metadata", {}), "tags": sorted(tags)}
+        outs = []
+        for o in c.get("outputs", []):
+            o = dict(o)
+            if "data" in o and "text/markdown" in o["data"]:
+                md = "".join(o["data"]["text/markdown"]) if isinstance(o["data"]["text/markdown"], list) else o["data"]["text/markdown"]
+                o["data"] = {**o["data"], "text/markdown": _quarto_free(md, site_prefix)}
+            outs.append(o)
+        c["outputs"] = outs
+    elif c["cell_type"] == "markdown":
+        src = _quarto_free(src, site_prefix)
+    c["source"] = src
+    keep = {"cell_type", "id", "metadata", "source", "attachments"} | ({"outputs", "execution_count"} if c["cell_type"] == "code" else set())
+    return {k: v for k, v in c.items() if k in keep}  # nbdev's processing adds keys that nbformat refuses (has_sd)
+
+
+def _valid(nb: dict) -> dict:
+    "Every cell with an id (nbformat 4.5), as myst-nb validates them."
+    for i, c in enumerate(nb["cells"]): c.setdefault("id", f"docs-{i}")
+    return {**nb, "nbformat": 4, "nbformat_minor": max(5, nb.get("nbformat_minor", 5))}
+
+
+def _toc_cell(pages: dict) -> dict:
+    "Hidden toctrees, one per sidebar group, on the home page."
+    blocks = []
+    for caption, names in pages.items():
+        if names: blocks.append("```{toctree}\n:hidden:\n:caption: " + caption + "\n\n" + "\n".join(names) + "\n```")
+    return {"cell_type": "markdown", "metadata": {}, "source": "\n\n".join(blocks)}
+
+
+def prepare_sources(proc: Path, out: Path = SRC) -> dict:
+    "Stage 2: `_proc/` and the figure notebooks → a Sphinx source tree; returns the pages by sidebar group."
+    from nbdev.config import get_config
+    cfg = get_config()
+    site_prefix = f"{cfg.doc_host.rstrip('/')}{cfg.doc_baseurl.rstrip('/')}/"
+    if out.exists(): shutil.rmtree(out)
+    out.mkdir(parents=True)
+    page_of, index = {}, None  # notebook file → page name (nbdev's output-file)
+    for nb_path in sorted(proc.glob("*.ipynb")):
+        nb = json.loads(nb_path.read_text())
+        name = _page_name(nb, nb_path.stem)
+        nb = _front_matter_to_title(nb)
+        nb["cells"] = [_clean_cell(c, site_prefix) for c in nb["cells"]]
+        if nb_path.stem == "index": index = nb; continue
+        (out / f"{name}.ipynb").write_text(json.dumps(_valid(nb), indent=1))
+        page_of[nb_path.name] = name
+    pages = {}
+    for section, entries in sidebar_sections().items():
+        pages[section] = []
+        for entry in entries:
+            folder, _, file = entry.rpartition("/")
+            stem = Path(file).stem
+            if folder == "figures":  # the executed copy that `make figures` wrote, else the notebook as committed
+                executed = ROOT / "results" / stem / f"{stem}.ipynb"
+                nb = json.loads((executed if executed.exists() else ROOT / "nbs" / entry).read_text())
+                nb["cells"] = [_clean_cell(c, site_prefix) for c in nb["cells"]]
+                for c in nb["cells"]:
+                    if c["cell_type"] == "code" and "parameters" in c.get("metadata", {}).get("tags", []): c["metadata"]["tags"].append("remove-cell")
+                (out / "figures").mkdir(exist_ok=True)
+                (out / "figures" / f"{stem}.ipynb").write_text(json.dumps(_valid(nb), indent=1))
+                pages[section].append(f"figures/{stem}")
+            elif folder == "guides":
+                (out / "guides").mkdir(exist_ok=True)
+                shutil.copy2(ROOT / "nbs" / entry, out / "guides" / file)
+                pages[section].append(f"guides/{stem}")
+            elif file in page_of: pages[section].append(page_of[file])
+            else: raise SystemExit(f"{SIDEBAR}: {entry} is not a notebook of nbs/ (or was not processed)")
+    missing = sorted(set(page_of) - {e for v in sidebar_sections().values() for e in v})
+    if missing: raise SystemExit(f"{SIDEBAR} lists no section for {missing}: add them")
+    if index is None: raise SystemExit(f"{proc}/index.ipynb missing: did nbdev's processing run?")
+    index["cells"].append(_toc_cell(pages))
+    (out / "index.ipynb").write_text(json.dumps(_valid(index), indent=1))
+    shutil.copy2(ROOT / "docs" / "conf.py", out / "conf.py")
+    return pages
+
+
+def copy_mathjax(site: Path):
+    "MathJax 3 from the installed `django-static-mathjax` wheel into the site: equations render offline."
+    import mathjax  # the package's import name
+    es5 = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
+    dst = site / "_static" / "mathjax"
+    if dst.exists(): shutil.rmtree(dst)
+    (dst / "output" / "chtml" / "fonts").mkdir(parents=True)
+    shutil.copy2(es5 / "tex-chtml.js", dst / "tex-chtml.js")
+    shutil.copytree(es5 / "output" / "chtml" / "fonts" / "woff-v2", dst / "output" / "chtml" / "fonts" / "woff-v2")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(ROOT / "_docs"))
+    ap.add_argument("--jobs", type=int, default=2)
+    a = ap.parse_args(argv)
+    import os
+    from nbdev.serve import proc_nbs
+    os.environ["PYTHONWARNINGS"] = "ignore::UserWarning"  # nbdev's advice on import cells, for our hidden test-setup cells
+    proc = Path(proc_nbs(path=str(ROOT / "nbs"), n_workers=a.jobs))  # stage 1: nbdev's processing, no Quarto needed
+    prepare_sources(proc)  # stage 2
+    out = Path(a.out)
+    if out.exists(): shutil.rmtree(out)
+    r = subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-q", "-j", str(a.jobs), str(SRC), str(out)])  # stage 3
+    if r.returncode: raise SystemExit(r.returncode)
+    copy_mathjax(out)
+    print(f"docs: {out}/index.html ({sum(1 for _ in out.rglob('*.html'))} pages)")
+
+
+if __name__ == "__main__":
+    main()
