@@ -61,6 +61,7 @@ def extract_features(run_dir: str | Path,  # a trained run folder (see `load_run
     if out.exists():
         with h5py.File(out, "r") as f:
             if json.loads(f.attrs.get("key", "{}")) == key: return out  # up to date
+    out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
     if partial.exists():
         try:
