@@ -141,7 +141,7 @@ PRESETS = {
     "paper": dict(cohort=_progression_cohort(1.5, (128, 128, 128), 5), synthetic_subjects=400, max_visits=4,
                   stage1=TrainConfig(epochs=100, bs=16, lr=1e-4, optimizer="adam", schedule="constant", monitor="c_index", seed=0),
                   stage3=TrainConfig(epochs=100, bs=32, lr=1e-3, optimizer="adam", schedule="constant", monitor="c_index", seed=0)),
-    "fast": dict(cohort=_progression_cohort(8.0, (24, 24, 24), 3), synthetic_subjects=60, max_visits=4, cnn_depth=10,
+    "fast": dict(cohort=_progression_cohort(8.0, (24, 24, 24), 3), synthetic_subjects=150, max_visits=4, cnn_depth=10,
                  cnn_widths=(4, 8, 16, 32), hidden_size=16, attention_size=8,
                  stage1=TrainConfig(epochs=3, bs=8, lr=3e-3, optimizer="adam", schedule="constant", monitor="c_index", tensorboard=False, seed=0),
                  stage3=TrainConfig(epochs=8, bs=8, lr=3e-3, optimizer="adam", schedule="constant", monitor="c_index", tensorboard=False, seed=0)),
