@@ -161,15 +161,15 @@ def stage1_config(cfg: CnnTlsmConfig, cache: str | Path, splits: str | Path, out
                                                                      "horizons": list(cfg.horizons)}))
 
 def landmark_sequences(table: pd.DataFrame, features: dict, landmark: float, id_column: str = "subject_id",
-                       patient_column: str = "patient_id") -> tuple[dict, dict, dict]:
-    "Per patient event-free beyond the landmark: visit features up to it (date order), Δt (months), and (time from the landmark, event)."
+                       patient_column: str = "patient_id") -> tuple[dict, dict, dict, dict]:
+    "Per patient event-free beyond the landmark: visit features up to it (date order), Δt (months), (time from the landmark, event), visit ids."
     before = table[table["months"] <= landmark]
     after = table.groupby(patient_column).first()
     keep = after.index[(after["time_months"] > landmark)]
     vt = visit_times(before[before[patient_column].isin(keep)], patient_column, "date", id_column, unit_days=30.4375)
     feats, dts = sequences_by_patient(features["ids"], features["features"], vt)
     targets = {p: (float(after.loc[p, "time_months"] - landmark), float(after.loc[p, "event"])) for p in feats}
-    return feats, dts, targets
+    return feats, dts, targets, {p: vt[p]["ids"] for p in feats}
 
 def _predict_sequences(model: TimeAwareLSTM, ds: SequenceDataset, device) -> tuple[np.ndarray, list]:
     "Risks and attention weights of every item of `ds`, in order."
@@ -193,7 +193,7 @@ def run_cnn_tlsm(cfg: CnnTlsmConfig, cache: str | Path, splits: str | Path, out_
     c = CohortCache(cache); table = c.table.rename(columns={c.spec.id_column: "subject_id"}) if c.spec.id_column != "subject_id" else c.table
     for col in ("months", "date", "time_months", "event"):
         if col not in table.columns: raise NeurodxDataError(c.path, f"the cohort table needs {col!r} (see progression_table)")
-    feats, dts, targets = landmark_sequences(table, features, cfg.landmark_months)
+    feats, dts, targets, visit_ids = landmark_sequences(table, features, cfg.landmark_months)
     patient_of = dict(zip(table["subject_id"].astype(str), table["patient_id"].astype(str)))
     part = Splits.load(splits)[fold]
     pats = {k: sorted({patient_of[i] for i in part[k]} & set(feats)) for k in ("train", "val", "test")}
@@ -212,10 +212,6 @@ def run_cnn_tlsm(cfg: CnnTlsmConfig, cache: str | Path, splits: str | Path, out_
     y = np.array([targets[p] for p in pats["test"]])
     report = get_task(TaskConfig("survival", {"horizons": list(cfg.horizons)})).report(run_dir, "test", risk, y, pats["test"], n_boot=n_boot, seed=cfg.stage3.seed)
     rows = [{"patient_id": p, "visit_id": vid, "dt_months": float(dt), "attention": float(a)}
-            for p, a in zip(pats["test"], att) for vid, dt, a in zip(_visit_ids(table, p, cfg.landmark_months), dts[p], a)]
+            for p, a in zip(pats["test"], att) for vid, dt, a in zip(visit_ids[p], dts[p], a)]
     write_text_atomic(run_dir / "attention_test.csv", pd.DataFrame(rows).to_csv(index=False))
     return {"cnn": cnn_summary.get("test", {}), "tlstm": report, "n_sequences": {k: len(v) for k, v in pats.items()}}
-
-def _visit_ids(table: pd.DataFrame, patient: str, landmark: float) -> list:
-    t = table[(table["patient_id"].astype(str) == patient) & (table["months"] <= landmark)]
-    return t.assign(_d=pd.to_datetime(t["date"])).sort_values("_d")["subject_id"].astype(str).tolist()
