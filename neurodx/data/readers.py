@@ -18,8 +18,8 @@ from .cache import TableSpec, read_subject_table
 from .lesions import connected_lesions
 
 # %% auto #0
-__all__ = ['ISLES_SUFFIXES', 'find_isles', 'check_isles', 'load_isles_subject', 'read_nifti_cohort', 'load_matrix',
-           'matrix_problems', 'read_matrix_cohort']
+__all__ = ['ISLES_SUFFIXES', 'ISLES_CHECKS', 'find_isles', 'isles_subject_checks', 'check_isles', 'load_isles_subject',
+           'read_nifti_cohort', 'load_matrix', 'matrix_problems', 'read_matrix_cohort']
 
 # %% ../../nbs/06_data.readers.ipynb #bdb7ba95
 ISLES_SUFFIXES = {"dwi": "dwi", "adc": "adc", "flair": "FLAIR", "mask": "msk"}
@@ -44,21 +44,32 @@ def find_isles(root: str | os.PathLike) -> pd.DataFrame:
     return pd.DataFrame(list(found.values())).reindex(columns=cols).sort_values(["subject", "session"]).reset_index(drop=True)
 
 # %% ../../nbs/06_data.readers.ipynb #46ca5a1c
-def _isles_subject_problems(r: dict, require_flair: bool) -> tuple[list, dict]:
-    sub, probs, vols = r["subject"], [], {}
+ISLES_CHECKS = ("files", "readable", "values", "dwi_adc_grid", "mask_grid", "mask_binary")
+
+def isles_subject_checks(r: dict,  # one row of `find_isles`
+                         require_flair: bool = False,  # a missing FLAIR is a problem too
+                        ) -> tuple[dict, dict]:
+    "One subject's problems by check (`ISLES_CHECKS` → list of `DataProblem`), and the volumes that could be read."
+    sub, checks, vols = r["subject"], {k: [] for k in ISLES_CHECKS}, {}
     for key in ("dwi", "adc", "mask") + (("flair",) if require_flair else ()):
         if not isinstance(r.get(key), str):
-            probs.append(DataProblem(f"{sub}/{r.get('session') or ''}", f"missing {ISLES_SUFFIXES[key]} file", sub))
+            checks["files"].append(DataProblem(f"{sub}/{r.get('session') or ''}", f"missing {ISLES_SUFFIXES[key]} file", sub))
     for key in ("dwi", "adc", "mask", "flair"):
         p = r.get(key)
         if not isinstance(p, str): continue
         try: v = load_nifti(p, validate=False, subject=sub)
-        except NeurodxDataError as e: probs.extend(e.problems); continue
-        probs.extend(volume_problems(v.data, v.affine, p, 3, allow_all_zero=key == "mask", subject=sub))
-        if key == "mask": probs.extend(mask_problems(v.data, p, sub))
+        except NeurodxDataError as e: checks["readable"].extend(e.problems); continue
+        checks["values"].extend(volume_problems(v.data, v.affine, p, 3, allow_all_zero=key == "mask", subject=sub))
+        if key == "mask": checks["mask_binary"].extend(mask_problems(v.data, p, sub))
         vols[key] = v
-    probs.extend(grid_problems({k: vols[k] for k in ("dwi", "adc", "mask") if k in vols}, sub))
-    return probs, vols
+    checks["dwi_adc_grid"] = grid_problems({k: vols[k] for k in ("dwi", "adc") if k in vols}, sub)
+    ref = "dwi" if "dwi" in vols else "adc"  # the mask must share the diffusion grid (FLAIR may have its own)
+    if "mask" in vols and ref in vols: checks["mask_grid"] = grid_problems({ref: vols[ref], "mask": vols["mask"]}, sub)
+    return checks, vols
+
+def _isles_subject_problems(r: dict, require_flair: bool) -> tuple[list, dict]:
+    checks, vols = isles_subject_checks(r, require_flair)
+    return [p for k in ISLES_CHECKS for p in checks[k]], vols
 
 def check_isles(root: str | os.PathLike, require_flair: bool = False) -> pd.DataFrame:
     "Check every subject of an ISLES tree; raise one `NeurodxDataError` listing all problems, else return the lesion table."

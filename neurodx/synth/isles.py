@@ -21,10 +21,21 @@ from .template import (Site, random_anatomy, scan_variation, load_template, worl
 from ..data.lesions import connected_lesions
 
 # %% auto #0
-__all__ = ['ISLES_SITES', 'ISLES_BANDS', 'make_isles_cohort']
+__all__ = ['ISLES_SITES', 'ISLES_BANDS', 'vascular_territory', 'make_isles_cohort']
 
 # %% ../../nbs/11_synth.isles.ipynb #ed741259
 ISLES_SITES = (Site("site1"), Site("site2", gamma=1.1, noise=1.3, blur_mm=2.0), Site("site3", gamma=0.9, noise=0.8, blur_mm=1.0))
+def vascular_territory(center_mm) -> str:
+    """A coarse arterial territory of a point in MNI space (mm), from its coordinates, not an atlas: posterior fossa
+    (vertebrobasilar) below z = −20 mm behind y = −40 mm, PCA behind y = −60 mm, ACA within 18 mm of the midline above
+    z = 10 mm, MCA elsewhere; with the side."""
+    x, y, z = (float(v) for v in center_mm)
+    side = "left" if x < 0 else "right"
+    if z < -20 and y < -40: return f"vertebrobasilar {side}"
+    if y < -60: return f"PCA {side}"
+    if abs(x) < 18 and z > 10: return f"ACA {side}"
+    return f"MCA {side}"
+
 ISLES_BANDS = {"lesion_adc_ratio_median": (0.45, 0.80), "control_correlation_max": 0.9}
 
 def make_isles_cohort(out: str | os.PathLike,  # cohort root (BIDS: rawdata/, derivatives/)
@@ -63,7 +74,7 @@ def make_isles_cohort(out: str | os.PathLike,  # cohort root (BIDS: rawdata/, de
             radii = base * rng.uniform(0.7, 1.4, 3)
             center = _random_brain_point(rng, xyz, tissue)
             lesion = np.maximum(lesion, ellipsoid(xyz, center, radii))
-            planted.append({"center_mm": _r(center, 1), "radii_mm": _r(radii, 2), "size": str(size)})
+            planted.append({"center_mm": _r(center, 1), "radii_mm": _r(radii, 2), "size": str(size), "territory": vascular_territory(center)})
         if n_les and not (lesion * brain).any():  # a tiny lesion between voxel centres: keep its centre voxel
             c = np.round(np.linalg.inv(aff) @ np.r_[planted[0]["center_mm"], 1])[:3].astype(int)
             lesion[tuple(c)] = 1

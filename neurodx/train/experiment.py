@@ -15,6 +15,7 @@ from torch import nn
 import neurodx
 from ..core import Config, NeurodxDataError, check_file, default_device, set_seed, write_text_atomic
 from ..data.cache import CohortCache
+from ..data.preprocess import PreprocessPlan
 from ..data.datasets import AugmentConfig, SliceDataset, TabularScaler, VolumeDataset, make_augment, make_dataloaders
 from ..data.splits import Splits, check_splits
 from ..evaluate.report import plot_history, write_summary, _savefig
@@ -127,7 +128,9 @@ def run_experiment(cfg: ExperimentConfig, fold: int | None = None, resume: bool 
             reports[split] = task.report(out, split, res["outputs"], res["targets"], res["ids"], cfg.data.class_names,
                                          n_boot=cfg.n_boot, seed=cfg.train.seed)
     write_text_atomic(out / "run.json", json.dumps({"experiment": cfg.name, "fold": fold, "plan_id": cache.plan_id, "task": cfg.task.to_dict(),
-                                                     "neurodx_version": neurodx.__version__, "model": cfg.model.to_dict()}, indent=1))
+                                                     "neurodx_version": neurodx.__version__, "model": cfg.model.to_dict(),
+                                                     "plan": cache.plan.to_dict(), "spec": cache.spec.to_dict(),  # what new data need: preprocessing, inputs
+                                                     "modalities": list(cfg.data.modalities or cache.modalities)}, indent=1))
     if (out / "history.csv").exists(): _savefig(plot_history(out / "history.csv", task.curve_metrics), out / "training_curves.png")
     extra = {"distributed": learn.distributed_check} if hasattr(learn, "distributed_check") else {}
     return write_summary(out, out / "history.csv", cfg.train.monitor, test=reports.get("test"), valid=reports.get("valid"),
@@ -152,7 +155,7 @@ class TrainedRun:
     config: ExperimentConfig  # the resolved experiment config
     fold: int
     model: nn.Module
-    info: dict  # run.json: plan_id, neurodx_version, model
+    info: dict  # run.json: plan_id, neurodx_version, model, plan, spec, modalities
     tabular: TabularScaler | None = None  # the tabular normalisation fitted on the run's training ids
 
     @property
@@ -160,6 +163,17 @@ class TrainedRun:
 
     @property
     def plan_id(self) -> str | None: return self.info.get("plan_id")
+
+    @property
+    def plan(self) -> PreprocessPlan:
+        "The preprocessing the run was trained on, to apply to new data (runs before earlier neurodx versions lack it)."
+        if "plan" not in self.info: raise NeurodxDataError(self.path / "run.json", "no preprocessing plan recorded: retrain with this neurodx")
+        return PreprocessPlan.from_dict(self.info["plan"])
+
+    @property
+    def modalities(self) -> list:
+        "The input modalities, in the network's channel order."
+        return list(self.info.get("modalities") or self.config.data.modalities or [])
 
 def load_run(run_dir: str | Path,
              weights: str = "best",  # 'best' (best validation epoch) or 'latest'
