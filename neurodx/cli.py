@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, json, sys, time
 from pathlib import Path
 
-from .core import NeurodxDataError, project_root, results_dir
+from .core import NeurodxDataError, project_root, results_dir, write_text_atomic
 
 # %% auto #0
 __all__ = ['figure_notebooks', 'run_figures', 'main']
@@ -74,7 +74,41 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--fold", type=int, default=None, help="fold to run (default: the config's)")
     t.add_argument("--cv", action="store_true", help="run every fold and write the cross-validation report")
     t.add_argument("--no-resume", dest="resume", action="store_false", help="start afresh even if latest.pth exists")
+    i = sub.add_parser("isles22", help="ISLES 2022: integrity report, lesion statistics, prediction (neurodx.papers.isles22)")
+    isub = i.add_subparsers(dest="action", required=True)
+    c = isub.add_parser("check", help="integrity report of a BIDS tree (exit code 1 when any subject fails)")
+    c.add_argument("root"); c.add_argument("--out", default=None, help="write integrity.csv and integrity.json here")
+    c.add_argument("--no-flair", dest="flair", action="store_false", help="do not require FLAIR")
+    st = isub.add_parser("stats", help="lesion statistics per subject, the dataset table and a volume histogram")
+    st.add_argument("root"); st.add_argument("--out", default=None, help="write lesions.csv, dataset_table.csv, volumes.png here")
+    pr = isub.add_parser("predict", help="segment every subject of a BIDS tree with a trained run into BIDS derivatives")
+    pr.add_argument("run", help="a trained segmentation run folder (one fold)"); pr.add_argument("root"); pr.add_argument("out")
+    pr.add_argument("--weights", default="best", choices=["best", "latest"])
     return p
+
+def _isles22(args) -> int:
+    from neurodx.papers import isles22
+    if args.action == "check":
+        report, summary = isles22.integrity_report(args.root, args.out, require_flair=args.flair)
+        print(json.dumps({k: summary[k] for k in ("subjects", "ok", "failed_by_check", "flair_on_own_grid")}, indent=1))
+        for sub, probs in summary["problems"].items():
+            for p in probs: print(f"{sub}: [{p['check']}] {p['file']}: {p['problem']}")
+        return 0 if summary["ok"] == summary["subjects"] else 1
+    if args.action == "stats":
+        stats = isles22.lesion_table(args.root)
+        table = isles22.dataset_table(stats)
+        print(table.to_string()); print(f"cases without lesion: {table.attrs['cases_without_lesion']}; left out (integrity): {stats.attrs['left_out']}")
+        if args.out:
+            from neurodx.evaluate.report import _savefig
+            out = Path(args.out)
+            write_text_atomic(out / "lesions.csv", stats.to_csv(index=False))
+            write_text_atomic(out / "dataset_table.csv", table.to_csv())
+            _savefig(isles22.plot_volume_histogram(stats), out / "volumes.png")
+        return 0
+    table = isles22.predict_isles(args.run, args.root, args.out, args.weights)
+    print(f"wrote {len(table)} masks under {args.out}")
+    if "dice" in table: print(json.dumps({m: round(float(table[m].mean()), 4) for m in ("dice", "lesion_f1", "avd_ml", "lesion_count_diff")}))
+    return 0
 
 def main(argv: list | None = None) -> int:
     "Entry point of the `neurodx` command."
@@ -96,6 +130,7 @@ def main(argv: list | None = None) -> int:
             res = prepare_cohort(cfg, Path(args.config).resolve().parent, overwrite=args.overwrite)
             print(json.dumps({"cache": res["cache"], "splits": res["splits"], "subjects": res["summary"]["subjects"],
                               "labels": res["summary"]["labels"]}, indent=1))
+        elif args.command == "isles22": return _isles22(args)
         elif args.command == "train":
             from neurodx.train.experiment import ExperimentConfig, run_experiment, run_experiment_cv
             cfg, base = ExperimentConfig.load(args.config), Path(args.config).resolve().parent

@@ -6,4 +6,4 @@
 __all__ = []
 
 # %% ../../nbs/59_papers.ipynb #0ed5edc1
-from . import alzheimerdl, cnn_tlsm
+from . import alzheimerdl, cnn_tlsm, isles22

@@ -59,6 +59,7 @@ class Task:
     def targets(self, data) -> str | list: return data.label
     def loss(self, train): raise NotImplementedError
     def metrics(self) -> list: return []
+    def callbacks(self) -> list: return []  # fastai callbacks the task needs while fitting (e.g. validation by its own inference)
     def predict(self, learn, dl, out_dir=None, split: str = "test", cache=None) -> dict:
         "The network's activations on `dl` (probabilities, risks) as {'ids', 'outputs', 'targets'}."
         p = predict(learn, dl)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from fastai.callback.core import Callback
 from fastai.metrics import Metric
 from tqdm.auto import tqdm
 
@@ -22,8 +23,8 @@ from ..evaluate.report import _savefig
 from .core import Task, register_task
 
 # %% auto #0
-__all__ = ['SEGMENTATION_METRICS', 'lesion_metrics', 'case_dice', 'MeanDice', 'sliding_window_probs', 'to_native_grid',
-           'plot_dice_vs_volume', 'Segmentation', 'dls_device']
+__all__ = ['SEGMENTATION_METRICS', 'lesion_metrics', 'case_dice', 'MeanDice', 'sliding_window_probs', 'SlidingWindowValidation',
+           'to_native_grid', 'plot_dice_vs_volume', 'Segmentation', 'dls_device']
 
 # %% ../../nbs/36_tasks.segmentation.ipynb #57743544
 def lesion_metrics(truth: np.ndarray, pred: np.ndarray,
@@ -77,6 +78,24 @@ def sliding_window_probs(model, image: torch.Tensor,  # (C, X, Y, Z) one case
     model.train(was_training)
     return torch.softmax(logits[0].float(), 0).cpu()
 
+class _SlidingWindow(torch.nn.Module):
+    def __init__(self, net, roi_size, overlap, sw_batch_size):
+        super().__init__(); self.net, self.roi_size, self.overlap, self.sw_batch_size = net, roi_size, overlap, sw_batch_size
+    def forward(self, x):
+        from monai.inferers import sliding_window_inference
+        roi = tuple(int(min(r, s)) for r, s in zip(self.roi_size, x.shape[2:]))
+        return sliding_window_inference(x, roi, self.sw_batch_size, self.net, overlap=self.overlap, mode="gaussian")
+
+class SlidingWindowValidation(Callback):
+    "Validate as the task predicts: in validation the model runs by Gaussian-blended sliding windows of `roi_size`, not on the whole volume."
+    order = 5  # after TrainEvalCallback has put the model in eval mode
+    def __init__(self, roi_size, overlap: float = 0.5, sw_batch_size: int = 4):
+        self.roi_size, self.overlap, self.sw_batch_size = tuple(roi_size), overlap, sw_batch_size
+    def before_validate(self):
+        self._net = self.learn.model  # restored after validation: checkpoints and training see the plain network
+        self.learn.model = _SlidingWindow(self._net, self.roi_size, self.overlap, self.sw_batch_size)
+    def after_validate(self): self.learn.model = self._net
+
 def to_native_grid(prob_fg: np.ndarray, cache_affine: np.ndarray, shape: tuple, affine: np.ndarray, threshold: float = 0.5) -> Volume:
     "A foreground probability map on the cache's grid → a uint8 mask on (`shape`, `affine`): linear resampling, then the threshold."
     native = resample_to_grid(Volume(np.asarray(prob_fg, np.float32), cache_affine), shape, affine, order=1)
@@ -120,6 +139,8 @@ class Segmentation(Task):
         return DiceCELoss(to_onehot_y=True, softmax=True, lambda_dice=self.lambda_dice, lambda_ce=self.lambda_ce,
                           label_smoothing=train.label_smoothing)
     def metrics(self) -> list: return [MeanDice()]
+    def callbacks(self) -> list:  # validate as the task predicts, so the best epoch is the best at test time
+        return [SlidingWindowValidation(self.roi_size, self.overlap, self.sw_batch_size)] if self.roi_size else []
 
     def predict(self, learn, dl, out_dir=None, split="test", cache=None) -> dict:
         ds = dl.dataset; cache = cache or ds.cache; rows = []

@@ -110,7 +110,8 @@ def run_experiment(cfg: ExperimentConfig, fold: int | None = None, resume: bool 
     dls = make_dataloaders(ds["train"], ds["val"], bs=cfg.train.bs, seed=cfg.train.seed, num_workers=cfg.train.num_workers, drop_last=True,
                            device=default_device())
     model = build_model(cfg.model.name, **cfg.model.kwargs)
-    learn = make_learner(dls, model, cfg.train, loss_func=task.loss(cfg.train), metrics=task.metrics(), path=out, cbs=cbs)
+    learn = make_learner(dls, model, cfg.train, loss_func=task.loss(cfg.train), metrics=task.metrics(), path=out,
+                         cbs=[*task.callbacks(), *(cbs or [])])
     experiment = {k: v for k, v in cfg.to_dict().items() if k != "train"}  # train is recorded once, under 'train'
     if tabular is not None and is_main_process(): write_text_atomic(out / TABULAR_FILE, json.dumps(tabular.to_dict(), indent=1))
     # data-parallel when launched by torchrun with several processes; a frozen submodule gets no gradients for a while

@@ -1,0 +1,107 @@
+"""ISLES 2022 through the `neurodx isles22` command, as a user with the real data would run it: the integrity report
+finds each planted defect of a broken tree (and exits 1); the dataset table equals a direct computation from the
+mask files; a trained baseline segments a tree of new subjects (no masks) into BIDS derivatives in each subject's own
+DWI grid; the challenge's metrics of its predictions equal a computation by hand."""
+import json, shutil
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import ndimage
+
+from neurodx.data.readers import find_isles
+from neurodx.data.prepare import SplitConfig
+from neurodx.papers.isles22 import derivative_path, prepare_isles, preset, run_isles22
+from neurodx.synth.isles import make_isles_cohort
+from neurodx.tasks.segmentation import lesion_metrics
+
+from neurodx_cli import run_neurodx
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    return make_isles_cohort(tmp_path_factory.mktemp("isles") / "bids", n_subjects=10, spacing=4.0, seed=5)
+
+
+def _rewrite(path, fn):
+    img = nib.load(path); nib.save(fn(img), path)
+
+
+def test_check_finds_every_planted_defect(cohort, tmp_path):
+    r = run_neurodx("isles22", "check", cohort, "--out", tmp_path / "clean")
+    assert '"ok": 10' in r.stdout
+    broken = Path(shutil.copytree(cohort, tmp_path / "broken"))
+    f = find_isles(broken).set_index("subject")
+    s = list(f.index)
+    Path(f.loc[s[0], "flair"]).unlink()
+    Path(f.loc[s[1], "adc"]).write_bytes(b"not a nifti at all")
+    _rewrite(f.loc[s[2], "mask"], lambda i: nib.Nifti1Image(np.asarray(i.dataobj, np.float32) + 0.5, i.affine))
+    def shifted(i): a = i.affine.copy(); a[2, 3] -= 3.0; return nib.Nifti1Image(np.asarray(i.dataobj), a)
+    _rewrite(f.loc[s[3], "adc"], shifted)
+    _rewrite(f.loc[s[4], "mask"], lambda i: nib.Nifti1Image(np.pad(np.asarray(i.dataobj), ((0, 0), (0, 0), (0, 3))), i.affine))
+    def with_inf(i): d = np.asarray(i.dataobj, np.float32).copy(); d[5, 5, 5] = np.inf; return nib.Nifti1Image(d, i.affine)
+    _rewrite(f.loc[s[5], "adc"], with_inf)
+    r = run_neurodx("isles22", "check", broken, "--out", tmp_path / "report", ok=False)
+    assert r.returncode == 1, r.stderr[-2000:]
+    report = pd.read_csv(tmp_path / "report" / "integrity.csv").set_index("subject")
+    summary = json.loads((tmp_path / "report" / "integrity.json").read_text())
+    expected = {s[0]: "files", s[1]: "readable", s[2]: "mask_binary", s[3]: "dwi_adc_grid", s[4]: "mask_grid", s[5]: "values"}
+    for sub, check in expected.items():
+        assert not report.loc[sub, check] and not report.loc[sub, "ok"], (sub, check)
+        assert check in {p["check"] for p in summary["problems"][f"{sub}/ses-0001"]}
+        assert f"{sub}/ses-0001: [{check}]" in r.stdout  # every problem printed, with its file
+    assert report.loc[s[6:], "ok"].all() and summary["ok"] == 4
+    assert summary["failed_by_check"] == {"files": 1, "readable": 1, "values": 1, "dwi_adc_grid": 1, "mask_grid": 1, "mask_binary": 1}
+
+
+def test_stats_equal_a_direct_computation(cohort, tmp_path):
+    run_neurodx("isles22", "stats", cohort, "--out", tmp_path)
+    table = pd.read_csv(tmp_path / "dataset_table.csv", index_col=0)
+    vols, counts = [], []
+    for p in sorted(cohort.rglob("*_msk.nii.gz")):  # straight from the files: voxels × |det A| / 1000, 26-connected lesions
+        img = nib.load(p); m = np.asarray(img.dataobj) > 0
+        vols.append(m.sum() * abs(np.linalg.det(img.affine[:3, :3])) / 1000)
+        counts.append(ndimage.label(m, np.ones((3, 3, 3)))[1])
+    vols, counts = np.array(vols), np.array(counts)
+    q = np.percentile(vols[vols > 0], [0, 25, 50, 75, 100])
+    assert table.loc["lesion volume (ml)", "cases"] == (vols > 0).sum()
+    np.testing.assert_allclose(table.loc["lesion volume (ml)", ["min", "q1", "median", "q3", "max"]].to_numpy(float), q, atol=1e-3)
+    np.testing.assert_allclose(table.loc["lesions per case", ["min", "median", "max"]].to_numpy(float),
+                               np.percentile(counts, [0, 50, 100]), atol=1e-3)
+    assert (tmp_path / "volumes.png").stat().st_size > 5000
+    per_subject = pd.read_csv(tmp_path / "lesions.csv")
+    assert per_subject["territory"].notna().all()  # the generator's record of where it planted the lesions
+
+
+def test_predict_new_subjects_into_derivatives_in_their_own_grid(cohort, tmp_path):
+    cfg = preset("fast")
+    cfg = cfg.replace(train=cfg.train.replace(epochs=3), splits=SplitConfig(n_splits=2, val_fraction=0.25))
+    prep = prepare_isles(cfg, cohort, tmp_path / "prep", progress=False)
+    run_isles22(cfg, prep["cache"], prep["splits"], tmp_path / "runs", n_boot=20)
+    new = Path(shutil.copytree(cohort / "rawdata", tmp_path / "new" / "rawdata"))  # images only: no masks, as new data come
+    r = run_neurodx("isles22", "predict", tmp_path / "runs" / "fold0", new.parent, tmp_path / "derivatives")
+    assert "wrote 10 masks" in r.stdout
+    desc = json.loads((tmp_path / "derivatives" / "dataset_description.json").read_text())
+    assert desc["DatasetType"] == "derivative" and desc["GeneratedBy"][0]["Name"] == "neurodx"
+    table = pd.read_csv(tmp_path / "derivatives" / "predictions.csv")
+    assert len(table) == 10 and "dice" not in table  # nothing to score against
+    masks = {p.name.split("_")[0]: p for p in cohort.rglob("*_msk.nii.gz")}
+    for row in find_isles(new).itertuples():
+        out = derivative_path(tmp_path / "derivatives", row.subject, row.session)
+        assert out.exists(), out
+        pred, dwi = nib.load(out), nib.load(row.dwi)
+        assert pred.shape == dwi.shape and np.allclose(pred.affine, dwi.affine)  # the input's own grid and affine
+        p, t = np.asarray(pred.dataobj) > 0, np.asarray(nib.load(masks[row.subject]).dataobj) > 0
+        assert set(np.unique(np.asarray(pred.dataobj))) <= {0, 1}
+        # the challenge's metrics by hand: Dice from voxel counts; lesion-wise F1 from a loop over 26-connected components
+        m = lesion_metrics(t, p, dwi.affine)
+        dice = 1.0 if t.sum() + p.sum() == 0 else 2 * (t & p).sum() / (t.sum() + p.sum())
+        lt, nt = ndimage.label(t, np.ones((3, 3, 3))); lp, npred = ndimage.label(p, np.ones((3, 3, 3)))
+        tp = sum((p & (lt == i)).any() for i in range(1, nt + 1)); fp = sum(not (t & (lp == j)).any() for j in range(1, npred + 1))
+        fn = nt - tp
+        f1 = 1.0 if nt + npred == 0 else (tp / (tp + (fp + fn) / 2) if tp + fp + fn else 0.0)
+        vox = abs(np.linalg.det(dwi.affine[:3, :3])) / 1000
+        assert np.isclose(m["dice"], dice) and np.isclose(m["lesion_f1"], f1)
+        assert np.isclose(m["avd_ml"], abs(int(t.sum()) - int(p.sum())) * vox) and m["lesion_count_diff"] == abs(nt - npred)
