@@ -13,7 +13,8 @@ from .core import NeurodxDataError, project_root, results_dir, write_text_atomic
 __all__ = ['figure_notebooks', 'run_figures', 'main']
 
 # %% ../nbs/90_cli.ipynb #17d3636b
-def figure_notebooks(folder: str | Path | None = None) -> list[Path]:
+def figure_notebooks(folder: str | Path | None = None,  # folder of the figure notebooks (default: nbs/figures)
+                    ) -> list[Path]:
     "The figure notebooks, in name order."
     folder = Path(folder) if folder else project_root() / "nbs" / "figures"
     return sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith(("_", ".")))
@@ -110,7 +111,8 @@ def _isles22(args) -> int:
     if "dice" in table: print(json.dumps({m: round(float(table[m].mean()), 4) for m in ("dice", "lesion_f1", "avd_ml", "lesion_count_diff")}))
     return 0
 
-def main(argv: list | None = None) -> int:
+def main(argv: list | None = None,  # command-line arguments (None: sys.argv)
+        ) -> int:
     "Entry point of the `neurodx` command."
     args = _parser().parse_args(argv)
     try:

@@ -90,7 +90,9 @@ class Config:
             kw[k] = v
         return cls(**kw)
 
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self,
+             path: str | os.PathLike,  # YAML or JSON file to write (atomically)
+            ) -> Path:
         "Write as YAML (`.yaml`/`.yml`) or JSON (anything else), atomically."
         path = Path(path)
         text = (yaml.safe_dump(self.to_dict(), sort_keys=False) if path.suffix in (".yaml", ".yml")
@@ -107,7 +109,9 @@ class Config:
         except yaml.YAMLError as e: raise NeurodxDataError(path, f"not valid YAML/JSON: {e}") from None
         return cls.from_dict(d, str(path))
 
-    def replace(self, **kw):
+    def replace(self,
+                **kw,  # fields to change (the rest is copied)
+               ):
         "A copy with some fields changed."
         return dataclasses.replace(self, **kw)
 
@@ -116,7 +120,8 @@ TEMP_PREFIX = ".neurodx-tmp"  # every temporary file neurodx writes starts with 
 _HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
 _TEMP_NAME = re.compile(rf"^{re.escape(TEMP_PREFIX)}-([0-9a-f]{{8}})-(\d+)-[0-9a-f]{{8}}-")
 
-def temp_path_for(path: str | os.PathLike) -> Path:
+def temp_path_for(path: str | os.PathLike,  # the final path
+                 ) -> Path:
     "A hidden sibling of `path`, unique to this call, with the same suffixes and neurodx's temp prefix."
     path = Path(path)
     return path.with_name(f"{TEMP_PREFIX}-{_HOST}-{os.getpid()}-{secrets.token_hex(4)}-{path.name}")
@@ -127,7 +132,8 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError: return True  # exists, owned by someone else
     return True
 
-def clean_stale_temps(folder: str | os.PathLike) -> list[Path]:
+def clean_stale_temps(folder: str | os.PathLike,  # folder whose leftover temporary files (of killed writers) are removed
+                     ) -> list[Path]:
     "Remove neurodx temp files in `folder` left by dead processes of this machine; return what was removed."
     folder, removed = Path(folder), []
     if not folder.is_dir(): return removed
@@ -138,7 +144,8 @@ def clean_stale_temps(folder: str | os.PathLike) -> list[Path]:
     return removed
 
 @contextmanager
-def atomic_path(path: str | os.PathLike):
+def atomic_path(path: str | os.PathLike,  # the final path
+               ):
     "Yield a temporary path to write to; on success it is renamed to `path`, on error removed."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path_for(path)
@@ -148,13 +155,17 @@ def atomic_path(path: str | os.PathLike):
     finally:
         if tmp.exists(): tmp.unlink()
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+def write_text_atomic(path: str | os.PathLike,  # file to write
+                      text: str,  # its contents
+                     ) -> Path:
     "Write `text` to `path` atomically."
     with atomic_path(path) as tmp: Path(tmp).write_text(text)
     return Path(path)
 
 # %% ../nbs/00_core.ipynb #4be8d3b5
-def file_problem(path: str | os.PathLike, what: str = "file") -> str | None:
+def file_problem(path: str | os.PathLike,  # file to check
+                 what: str = "file",  # what the file is, for messages
+                ) -> str | None:
     "Why `path` cannot be read as a `what` (missing, broken or looping symlink, a folder, unreadable), or None."
     path = Path(path)
     try: st = os.stat(path)
@@ -168,14 +179,18 @@ def file_problem(path: str | os.PathLike, what: str = "file") -> str | None:
     if not os.access(path, os.R_OK): return f"{what} is not readable (permissions)"
     return None
 
-def file_sha256(path: str | os.PathLike) -> str:
+def file_sha256(path: str | os.PathLike,  # file to hash
+               ) -> str:
     "SHA-256 of a file's bytes, read in 1 MiB blocks (fingerprints of inputs and weights)."
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
     return h.hexdigest()
 
-def check_file(path: str | os.PathLike, what: str = "file", subject: str | None = None) -> Path:
+def check_file(path: str | os.PathLike,  # file that must exist and be readable
+               what: str = "file",  # what the file is, for messages
+               subject: str | None = None,  # subject id, for the message
+              ) -> Path:
     "Raise `NeurodxDataError` naming `path` and the problem when it is not a readable file; else return it."
     prob = file_problem(path, what)
     if prob: raise NeurodxDataError(path, prob, subject)
@@ -184,13 +199,17 @@ def check_file(path: str | os.PathLike, what: str = "file", subject: str | None 
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 SAFE_ID_RULE = "1–128 letters, digits, '.', '_' or '-', starting with a letter or digit"
 
-def id_problem(sid) -> str | None:
+def id_problem(sid,  # an item id (must be a safe name: letters, digits, '-', '_', '.')
+              ) -> str | None:
     "Why `sid` is not a safe subject id (see `SAFE_ID`), or None."
     s = str(sid)
     if SAFE_ID.match(s) and ".." not in s: return None
     return f"subject id {s!r} is not a safe id ({SAFE_ID_RULE}); ids are never used as paths: rename it in the table"
 
-def resolve_table_path(p: str, base: str | os.PathLike, allow_absolute: bool = False) -> tuple[Path, str | None]:
+def resolve_table_path(p: str,  # a path as written in the table
+                       base: str | os.PathLike,  # the table's root folder
+                       allow_absolute: bool = False,  # accept an absolute path
+                      ) -> tuple[Path, str | None]:
     "A table's path `p` resolved against `base`, and the problem with it (absolute when not allowed, escaping `base`), if any."
     p, base = str(p).strip(), Path(base)
     if os.path.isabs(p):
@@ -201,7 +220,9 @@ def resolve_table_path(p: str, base: str | os.PathLike, allow_absolute: bool = F
     return Path(full), (None if inside else f"path {p!r} leaves the table's folder {base}")
 
 # %% ../nbs/00_core.ipynb #944d7fc0
-def set_seed(seed: int = 42, deterministic: bool = False) -> np.random.Generator:
+def set_seed(seed: int = 42,  # seed of Python, numpy and torch
+             deterministic: bool = False,  # also ask for deterministic kernels (slower on a GPU)
+            ) -> np.random.Generator:
     "Seed Python, NumPy and torch (and cuDNN determinism if asked); return a NumPy Generator from `seed`."
     _fastai_set_seed(seed, reproducible=deterministic)
     return np.random.default_rng(seed)

@@ -44,8 +44,8 @@ class TableSpec(Config):
     @property
     def path_columns(self): return [*self.image_columns, *self.mask_columns]
 
-def read_subject_table(csv: str | os.PathLike,
-                       spec: TableSpec,
+def read_subject_table(csv: str | os.PathLike,  # the subject table (CSV)
+                       spec: TableSpec,  # its required columns, id column and label values
                        check_files: bool = True,  # every path must name a readable file
                        root: str | os.PathLike | None = None,  # relative paths are taken from here (default: the CSV's folder)
                        allow_absolute: bool = False,  # accept absolute paths in the table
@@ -109,7 +109,10 @@ def _jsonable(v):
     if isinstance(v, float) and np.isnan(v): return None
     return v
 
-def subject_fingerprint(row: dict, spec: TableSpec, plan: PreprocessPlan) -> str:
+def subject_fingerprint(row: dict,  # the subject's table row
+                        spec: TableSpec,  # the table's columns
+                        plan: PreprocessPlan,  # the preprocessing plan
+                       ) -> str:
     "SHA-256 of what makes one subject's packed data: plan, spec, patient, labels and the bytes of its input files."
     h = hashlib.sha256(json.dumps({"plan": plan.identifier, "spec": spec.to_dict(), "patient": str(row[spec.patient_col]),
                                    "labels": {c: _jsonable(row[c]) for c in spec.labels}}, sort_keys=True, default=str).encode())
@@ -191,7 +194,7 @@ def pack_cohort(table: pd.DataFrame,  # from `read_subject_table`
                 compression: str | None = None,  # None (fastest reads), 'lzf' or 'gzip'
                 overwrite: bool = False,  # rebuild even if a finished cache with another plan or spec exists
                 on_subject: Callable | None = None,  # called with each subject id once it is written
-                progress: bool = True,
+                progress: bool = True,  # show a progress bar
                 n_jobs: int = 1,  # worker processes (one subject each at a time: memory stays flat as the cohort grows)
                ) -> Path:
     "Preprocess every subject of `table` with `plan` and pack them into one HDF5 cache: atomic, resumable, never stale."
@@ -254,7 +257,8 @@ def _merge_parts(table, out, parts, spec, plan, reuse=frozenset()):
         if old is not None: old.close()
 
 # %% ../../nbs/03_data.cache.ipynb #91602642
-def cache_info(path: str | os.PathLike) -> dict:
+def cache_info(path: str | os.PathLike,  # the cache's HDF5 file
+              ) -> dict:
     "Format, plan and subject ids of a cache file; `NeurodxDataError` if it is not a complete neurodx cache."
     path = Path(path)
     prob = file_problem(path, "cache file")
@@ -273,7 +277,9 @@ def cache_info(path: str | os.PathLike) -> dict:
 
 class CohortCache:
     "Read access to a packed cohort."
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self,
+                 path: str | os.PathLike,  # the cache's HDF5 file
+                ):
         self.path = Path(path)
         info = cache_info(self.path)
         self.plan_id, self.plan = info["plan_id"], PreprocessPlan.from_dict(info["plan"])
@@ -294,16 +300,24 @@ class CohortCache:
     def __len__(self): return len(self.ids)
     def __repr__(self): return f"CohortCache({self.path.name}: {len(self)} subjects, {self.modalities + self.masks}, plan {self.plan_id})"
 
-    def labels(self, sid: str) -> dict:
+    def labels(self,
+               sid: str,  # subject id (a row of the cache)
+              ) -> dict:
         "The label values of one subject (a copy: read from the file once, when the cache opens)."
         return dict(self._labels[sid])
 
-    def volume(self, sid: str, modality: str) -> Volume:
+    def volume(self,
+               sid: str,  # subject id (a row of the cache)
+               modality: str,  # name of an image or mask modality of the cache
+              ) -> Volume:
         "One modality of one subject as a `Volume` with its affine."
         ds = self.file["subjects"][sid][modality]
         return Volume(ds[()], ds.attrs["affine"], f"{self.path}:{sid}/{modality}", {"subject": sid, "modality": modality})
 
-    def array(self, sid: str, modalities: list | None = None) -> np.ndarray:
+    def array(self,
+              sid: str,  # subject id (a row of the cache)
+              modalities: list | None = None,  # modalities in channel order (None: every image modality)
+             ) -> np.ndarray:
         "Channels-first (C, X, Y, Z) array of the given modalities (default: all images)."
         g, mods = self.file["subjects"][sid], modalities or self.modalities
         first = g[mods[0]]
@@ -311,12 +325,18 @@ class CohortCache:
         for i, m in enumerate(mods): g[m].read_direct(out[i])  # straight into the channel, no intermediate copy
         return out
 
-    def source_file(self, sid: str, modality: str) -> str | None:
+    def source_file(self,
+                    sid: str,  # subject id (a row of the cache)
+                    modality: str,  # name of an image or mask modality of the cache
+                   ) -> str | None:
         "The file a stored volume was read from, where it still exists (None otherwise)."
         src = str(self.file["subjects"][sid][modality].attrs.get("source", ""))
         return src if src and Path(src).is_file() else None
 
-    def source_grid(self, sid: str, modality: str) -> tuple[tuple, np.ndarray]:
+    def source_grid(self,
+                    sid: str,  # subject id (a row of the cache)
+                    modality: str,  # name of an image or mask modality of the cache
+                   ) -> tuple[tuple, np.ndarray]:
         "(shape, affine) of the file a stored volume came from: the grid its predictions are written back to."
         ds = self.file["subjects"][sid][modality]
         if "source_affine" in ds.attrs: return tuple(int(i) for i in ds.attrs["source_shape"]), np.asarray(ds.attrs["source_affine"])
@@ -326,11 +346,19 @@ class CohortCache:
         img = read_nifti_header(src, sid)
         return tuple(int(i) for i in img.shape[:3]), np.asarray(img.affine)
 
-    def shape(self, sid: str, modality: str) -> tuple:
+    def shape(self,
+              sid: str,  # subject id (a row of the cache)
+              modality: str,  # name of an image or mask modality of the cache
+             ) -> tuple:
         "Shape of one stored volume (read from the file's metadata, not its voxels)."
         return tuple(self.file["subjects"][sid][modality].shape)
 
-    def slice(self, sid: str, modality: str, index: int, axis: int = 2) -> np.ndarray:
+    def slice(self,
+              sid: str,  # subject id (a row of the cache)
+              modality: str,  # name of an image or mask modality of the cache
+              index: int,  # slice index along `axis`
+              axis: int = 2,  # slice axis (0, 1 or 2)
+             ) -> np.ndarray:
         "One 2D slice, read without loading the volume."
         sl = [slice(None)] * 3; sl[axis] = index
         return self.file["subjects"][sid][modality][tuple(sl)]

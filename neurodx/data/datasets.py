@@ -41,8 +41,11 @@ class AugmentConfig(Config):
 
 class Augment:
     "MONAI dictionary transforms applied to `image` (and `mask`) with randomness from (seed, epoch, index)."
-    def __init__(self, transform, seed: int = 0,
-                 resize_back: bool = False):  # resize the result to the input's spatial size (after a random crop)
+    def __init__(self,
+                 transform,  # MONAI dictionary transform (keys 'image' and optionally 'mask')
+                 seed: int = 0,  # base seed; each draw is seeded by (seed, epoch, index)
+                 resize_back: bool = False,  # resize the result to the input's spatial size (after a random crop)
+                ):  # resize the result to the input's spatial size (after a random crop)
         self.transform, self.seed, self.resize_back = transform, seed, resize_back
 
     def __call__(self, sample: dict, epoch: int, index: int) -> dict:
@@ -57,7 +60,11 @@ class Augment:
                                                                                         "nearest"][: len(keys)])(out)
         return {k: (v.as_tensor() if hasattr(v, "as_tensor") else torch.as_tensor(v)) for k, v in out.items()}
 
-def make_augment(cfg: AugmentConfig, spatial_dims: int = 3, with_mask: bool = False, seed: int = 0) -> Augment:
+def make_augment(cfg: AugmentConfig,  # the paper's augmentation
+                 spatial_dims: int = 3,  # 2 or 3
+                 with_mask: bool = False,  # the samples carry a mask transformed with the image
+                 seed: int = 0,  # base seed of the draws
+                ) -> Augment:
     "The MONAI pipeline of an `AugmentConfig`: patch → resized crop → flips → rotation/scaling → intensity → noise."
     from monai.transforms import (Compose, RandAffined, RandCropByPosNegLabeld, RandFlipd, RandGaussianNoised, RandScaleCropd,
                                   RandScaleIntensityd, RandShiftIntensityd, RandSpatialCropd)
@@ -88,7 +95,11 @@ def make_augment(cfg: AugmentConfig, spatial_dims: int = 3, with_mask: bool = Fa
     if cfg.noise_std: t += [RandGaussianNoised(["image"], prob=0.5, std=cfg.noise_std)]
     return Augment(Compose(t), seed, resize_back=bool(cfg.resized_crop) and not cfg.patch_size)
 
-def default_augment(spatial_dims: int = 3, with_mask: bool = False, seed: int = 0, **kw) -> Augment:
+def default_augment(spatial_dims: int = 3,  # 2 or 3
+                    with_mask: bool = False,  # the samples carry a mask transformed with the image
+                    seed: int = 0,  # base seed of the draws
+                    **kw,  # `AugmentConfig` fields to change
+                   ) -> Augment:
     "Flips, a small rotation/scaling and intensity scaling (the defaults of `AugmentConfig`; `kw` changes fields)."
     return make_augment(AugmentConfig(**kw), spatial_dims, with_mask, seed)
 
@@ -103,7 +114,7 @@ class TabularScaler(Config):
     training mean) plus one 0/1 indicator per column: x → [(x − μ)/σ with NaN → 0, isnan(x)]."""
     columns: list  # the tabular input columns, in order
     mean: list | None = None  # fitted on the training ids only
-    sd: list | None = None
+    sd: list | None = None  # fitted on the training ids only
 
     @classmethod
     def fit(cls, table: pd.DataFrame, columns: Sequence[str], source: str = "subject table") -> "TabularScaler":
@@ -122,7 +133,9 @@ class TabularScaler(Config):
     @property
     def n_features(self) -> int: return 2 * len(self.columns)
 
-    def transform(self, values) -> np.ndarray:
+    def transform(self,
+                  values,  # rows × columns of raw values (NaN where missing)
+                 ) -> np.ndarray:
         "One row's values (in `columns` order) → 2 × n features: z-scores (missing = 0) and missing indicators."
         v = np.asarray(values, np.float64)
         z = (v - np.asarray(self.mean)) / np.asarray(self.sd)
@@ -136,10 +149,15 @@ def _label_tensor(values):
 
 class VolumeDataset(_Base):
     "Channels-first volumes (and label or mask) of `ids` from a cohort cache."
-    def __init__(self, cache: CohortCache | str, ids: Sequence[str], label: str | list | None = None,
-                 modalities: list | None = None, target: str = "label",  # 'label' or the name of a mask modality
-                 augment: Augment | None = None,
-                 tabular: TabularScaler | None = None):  # tabular columns of the cache's table as a second input: (x, tab, y)
+    def __init__(self,
+                 cache: CohortCache | str,  # the cohort cache
+                 ids: Sequence[str],  # subject ids served
+                 label: str | list | None = None,  # label column (None with a mask target)
+                 modalities: list | None = None,  # modality names in channel order (None: every image modality)
+                 target: str = "label",  # 'label' or the name of a mask modality
+                 augment: Augment | None = None,  # training-time augmentation (None: none)
+                 tabular: TabularScaler | None = None,  # tabular columns of the cache's table as a second input: (x, tab, y)
+                ):  # tabular columns of the cache's table as a second input: (x, tab, y)
         self.cache = cache if isinstance(cache, CohortCache) else CohortCache(cache)
         self.ids, self.label, self.modalities, self.target, self.augment = list(map(str, ids)), label, modalities, target, augment
         unknown = sorted(set(self.ids) - set(self.cache.ids))
@@ -169,8 +187,16 @@ class VolumeDataset(_Base):
 
 class SliceDataset(_Base):
     "2D slices (C, H, W) of cached volumes along `axis`, with the subject's label."
-    def __init__(self, cache: CohortCache | str, ids: Sequence[str], label: str | list, modalities: list | None = None,
-                 axis: int = 2, brain_key: str | None = None, min_fraction: float = 0.0, augment: Augment | None = None):
+    def __init__(self,
+                 cache: CohortCache | str,  # the cohort cache
+                 ids: Sequence[str],  # subject ids whose slices are served
+                 label: str | list,  # label column
+                 modalities: list | None = None,  # modality names in channel order (None: every image modality)
+                 axis: int = 2,  # slice axis (0, 1 or 2)
+                 brain_key: str | None = None,  # mask modality deciding which slices are kept (None: all)
+                 min_fraction: float = 0.0,  # keep slices where the brain mask covers at least this fraction
+                 augment: Augment | None = None,  # training-time augmentation (None: none)
+                ):
         self.cache = cache if isinstance(cache, CohortCache) else CohortCache(cache)
         self.label, self.modalities, self.axis, self.augment = label, modalities, axis, augment
         self.index = []  # (subject, slice)
@@ -195,7 +221,13 @@ class BagDataset(_Base):
     """One bag of instances (K, F) per id, padded to the largest bag (or `max_instances`) with a 0/1 instance mask, and
     its label(s): `(x, mask, y)`, so bags of different sizes batch together. A bag larger than `max_instances` gives a
     subset drawn from (seed, epoch, index), like the augmentation."""
-    def __init__(self, bags: dict, labels: dict, ids: Sequence[str] | None = None, max_instances: int | None = None, seed: int = 0):
+    def __init__(self,
+                 bags: dict,  # id → instances (K, F)
+                 labels: dict,  # id → label (or labels)
+                 ids: Sequence[str] | None = None,  # ids to serve (None: every bag)
+                 max_instances: int | None = None,  # pad or subsample bags to this size (None: the largest bag)
+                 seed: int = 0,  # seed of the subsampling of large bags
+                ):
         self.ids = list(map(str, ids if ids is not None else bags))
         self.bags, self.labels, self.seed = bags, labels, seed
         self.max_len = max_instances or max(len(np.asarray(bags[s])) for s in self.ids)
@@ -209,7 +241,10 @@ class BagDataset(_Base):
         mask = np.zeros(self.max_len, np.float32); mask[:len(b)] = 1
         return torch.from_numpy(x), torch.from_numpy(mask), _label_tensor(self.labels[sid])
 
-def bags_by_patient(ids: Sequence[str], features: np.ndarray, patient_of: dict) -> dict:
+def bags_by_patient(ids: Sequence[str],  # item (slice or scan) ids, in the order of `features`
+                    features: np.ndarray,  # per-item features (N, F)
+                    patient_of: dict,  # item id → patient id
+                   ) -> dict:
     "Rows of `features` (one per item id) grouped into one bag per patient through the id → patient map, never by row order."
     groups = {}
     for k, sid in enumerate(map(str, ids)):
@@ -219,7 +254,11 @@ def bags_by_patient(ids: Sequence[str], features: np.ndarray, patient_of: dict) 
 
 class ItemDataset(_Base):
     "Inputs made by `getters` (one function of the id per input) and the target by `get_y`."
-    def __init__(self, ids: Sequence[str], getters: Sequence[Callable], get_y: Callable):
+    def __init__(self,
+                 ids: Sequence[str],  # item ids
+                 getters: Sequence[Callable],  # one function per input: id → array
+                 get_y: Callable,  # id → target
+                ):
         self.ids, self.getters, self.get_y = list(map(str, ids)), list(getters), get_y
     def __getitem__(self, i):
         sid = self.ids[i]
@@ -230,8 +269,14 @@ class TableDataset(_Base):
     """Inputs straight from a subject table: each entry of `inputs` is a list of numeric columns (one float vector;
     missing values become 0 with one 0/1 indicator column each when `missing='indicator'`) or the name of a path
     column (the NIfTI file, channels first)."""
-    def __init__(self, table, id_column: str, inputs: Sequence, label: str | list, missing: str = "indicator",
-                 scaler: TabularScaler | None = None):  # z-scores fitted on the training rows, for the input list equal to its columns
+    def __init__(self,
+                 table,  # one row per item
+                 id_column: str,  # column of the item ids
+                 inputs: Sequence,  # numeric input columns
+                 label: str | list,  # target column
+                 missing: str = "indicator",  # value for missing inputs
+                 scaler: TabularScaler | None = None,  # z-scores fitted on the training rows, for the input list equal to its columns
+                ):  # z-scores fitted on the training rows, for the input list equal to its columns
         self.scaler = scaler
         self.table = table.set_index(table[id_column].astype(str))
         self.ids, self.inputs, self.label, self.missing = list(self.table.index), list(inputs), label, missing
@@ -260,9 +305,13 @@ class TableDataset(_Base):
         xs = [torch.as_tensor(np.ascontiguousarray(self._get(s, row)), dtype=torch.float32) for s in self.inputs]
         return (*xs, _label_tensor(row[self.label].to_numpy(np.float32) if isinstance(self.label, list) else row[self.label]))
 
-def visit_times(table: pd.DataFrame, patient_column: str, date_column: str, id_column: str,
+def visit_times(table: pd.DataFrame,  # one row per visit
+                patient_column: str,  # column of the patient ids (splits and resampling by patient)
+                date_column: str,  # column of the visit dates
+                id_column: str,  # column of the visit ids
                 unit_days: float = 365.25,  # 365.25: times in years; 30.4375: in months
-                source: str = "visit table") -> dict:
+                source: str = "visit table",  # what the table is, for messages
+               ) -> dict:
     """Per patient: its visit ids in date order, the time of each visit since the first (`t`) and since the previous
     one (`dt`, 0 at the first visit), from the visit dates; unparseable or repeated dates are refused, naming the visits."""
     for c in (patient_column, date_column, id_column):
@@ -278,7 +327,9 @@ def visit_times(table: pd.DataFrame, patient_column: str, date_column: str, id_c
         out[str(pid)] = {"ids": g[id_column].astype(str).tolist(), "t": t, "dt": np.diff(t, prepend=t[0])}
     return out
 
-def sequences_by_patient(ids: Sequence[str], features: np.ndarray, visits: dict,
+def sequences_by_patient(ids: Sequence[str],  # visit ids, in the order of `features`
+                         features: np.ndarray,  # per-visit features (N, F)
+                         visits: dict,  # `visit_times` result: each patient's visit ids in date order and Δt
                          time: str = "dt",  # 'dt': since the previous visit (T-LSTM's Δt); 't': since the first visit
                         ) -> tuple[dict, dict]:
     "Per patient, the feature rows of its visits in date order and their times (`visits` from `visit_times`); visits without features are named."
@@ -292,7 +343,13 @@ def sequences_by_patient(ids: Sequence[str], features: np.ndarray, visits: dict,
 
 class SequenceDataset(_Base):
     "Per id: features (K, F) of its visits, their times, padded to `max_len`, a visit mask, and the target."
-    def __init__(self, features: dict, times: dict, targets: dict, ids: Sequence[str] | None = None, max_len: int | None = None):
+    def __init__(self,
+                 features: dict,  # patient → visit features (T, F) in date order
+                 times: dict,  # patient → Δt between visits (T,), 0 at the first
+                 targets: dict,  # patient → (time, event)
+                 ids: Sequence[str] | None = None,  # patients to serve (None: every patient)
+                 max_len: int | None = None,  # pad to this many visits (None: the longest sequence)
+                ):
         self.ids = list(map(str, ids if ids is not None else features))
         self.features, self.times, self.targets = features, times, targets
         self.max_len = max_len or max(len(np.atleast_2d(features[i])) for i in self.ids)
@@ -308,8 +365,16 @@ class SequenceDataset(_Base):
         return torch.from_numpy(x), torch.from_numpy(tt), torch.from_numpy(mask), torch.as_tensor(np.asarray(y, np.float32))
 
 # %% ../../nbs/07_data.datasets.ipynb #ebf007ba
-def make_dataloaders(train_ds: Dataset, valid_ds: Dataset, bs: int = 8, valid_bs: int | None = None, seed: int = 0,
-                     num_workers: int = 0, device=None, drop_last: bool = False, n_inp: int | None = None) -> DataLoaders:
+def make_dataloaders(train_ds: Dataset,  # training dataset (shuffled)
+                     valid_ds: Dataset,  # validation dataset
+                     bs: int = 8,  # batch size
+                     valid_bs: int | None = None,  # validation batch size (None: `bs`)
+                     seed: int = 0,  # seed of the shuffling
+                     num_workers: int = 0,  # data-loading worker processes
+                     device=None,  # torch device (None: `default_device()`)
+                     drop_last: bool = False,  # drop the last incomplete training batch (when there is more than one)
+                     n_inp: int | None = None,  # inputs per item (None: the item's length − 1)
+                    ) -> DataLoaders:
     "fastai DataLoaders over torch datasets; shuffling seeded; `n_inp` defaults to (items' length − 1)."
     train = DataLoader(train_ds, bs=bs, shuffle=True, drop_last=drop_last and len(train_ds) > bs, num_workers=num_workers)
     valid = DataLoader(valid_ds, bs=valid_bs or bs, shuffle=False, num_workers=num_workers)

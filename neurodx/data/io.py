@@ -47,7 +47,11 @@ class Volume:
         "Axis codes such as 'RAS' or 'LPS'."
         return "".join(nib.aff2axcodes(self.affine))
 
-    def new(self, data: np.ndarray, affine: np.ndarray | None = None, step: str | None = None) -> "Volume":
+    def new(self,
+            data: np.ndarray,  # the new voxel array
+            affine: np.ndarray | None = None,  # the new affine (None: keep)
+            step: str | None = None,  # what was done to the data (recorded in the volume's history)
+           ) -> "Volume":
         "A volume with new data (and affine), keeping the path and provenance; `step` is appended to `meta['steps']`."
         meta = dict(self.meta)
         if step: meta["steps"] = [*meta.get("steps", []), step]
@@ -63,8 +67,14 @@ class Volume:
         return f"Volume(shape={self.shape}, spacing={sp} mm, {self.orientation}, dtype={self.data.dtype}, path={self.path})"
 
 # %% ../../nbs/01_data.io.ipynb #8a27eae5
-def volume_problems(data: np.ndarray, affine: np.ndarray, path: str = "<array>", ndim: int | tuple = 3,
-                    allow_all_zero: bool = False, subject: str | None = None, check_values: bool = True) -> list[DataProblem]:
+def volume_problems(data: np.ndarray,  # the voxels
+                    affine: np.ndarray,  # the volume's affine
+                    path: str = "<array>",  # its file, for messages
+                    ndim: int | tuple = 3,  # allowed dimensionality (an int or a tuple)
+                    allow_all_zero: bool = False,  # accept an all-zero image (e.g. a lesion-free mask)
+                    subject: str | None = None,  # subject id, for error messages
+                    check_values: bool = True,  # also check values (NaN/Inf, all zero); False: shape and affine only
+                   ) -> list[DataProblem]:
     "Every problem of one volume, as `DataProblem`s (empty list when it is fine); `check_values=False`: header only."
     probs, ndims = [], (ndim,) if isinstance(ndim, int) else tuple(ndim)
     add = lambda msg: probs.append(DataProblem(str(path), msg, subject))
@@ -81,7 +91,11 @@ def volume_problems(data: np.ndarray, affine: np.ndarray, path: str = "<array>",
     elif abs(np.linalg.det(aff[:3, :3])) < 1e-8: add("affine is not invertible (zero voxel size or degenerate axes)")
     return probs
 
-def validate_volume(vol: Volume, ndim: int | tuple = 3, allow_all_zero: bool = False, subject: str | None = None) -> Volume:
+def validate_volume(vol: Volume,  # the volume to check
+                    ndim: int | tuple = 3,  # allowed dimensionality (an int or a tuple)
+                    allow_all_zero: bool = False,  # accept an all-zero image (e.g. a lesion-free mask)
+                    subject: str | None = None,  # subject id, for error messages
+                   ) -> Volume:
     "Raise `NeurodxDataError` listing every problem of `vol`; return it unchanged when valid."
     probs = volume_problems(vol.data, vol.affine, vol.path or "<array>", ndim, allow_all_zero, subject)
     if probs: raise NeurodxDataError(probs)
@@ -99,7 +113,11 @@ def max_voxels() -> int:
     try: return int(float(v)) if v else _DEFAULT_MAX_VOXELS
     except ValueError: raise NeurodxDataError("$NEURODX_MAX_VOXELS", f"not a number: {v!r}") from None
 
-def header_problems(img, path: str, subject: str | None = None, limit: int | None = None) -> list[DataProblem]:
+def header_problems(img,  # a nibabel image (header read, voxels not)
+                    path: str,  # its file, for messages
+                    subject: str | None = None,  # subject id, for error messages
+                    limit: int | None = None,  # largest number of voxels allowed (None: `max_voxels()`)
+                   ) -> list[DataProblem]:
     "Problems visible in a NIfTI header before any voxel is read: size limit, file size, zero axes, voxel type."
     probs, add = [], lambda msg: probs.append(DataProblem(str(path), msg, subject))
     shape, limit = tuple(int(s) for s in img.shape), limit or max_voxels()
@@ -123,7 +141,10 @@ def header_problems(img, path: str, subject: str | None = None, limit: int | Non
             add(f"truncated: the header declares {need:,} bytes of voxels, the file holds {max(size - offset, 0):,}")
     return probs
 
-def read_nifti_header(path: str | os.PathLike, subject: str | None = None, max_voxels: int | None = None):
+def read_nifti_header(path: str | os.PathLike,  # NIfTI file
+                      subject: str | None = None,  # subject id, for error messages
+                      max_voxels: int | None = None,  # largest number of voxels allowed (None: `max_voxels()`)
+                     ):
     "The nibabel image of `path` with its header checked (`header_problems`); no voxel is read."
     path = Path(path)
     prob = file_problem(path, "NIfTI file")
@@ -137,7 +158,9 @@ def read_nifti_header(path: str | os.PathLike, subject: str | None = None, max_v
 
 _F32_MAX = float(np.finfo(np.float32).max)
 
-def cast_problems(data: np.ndarray, dtype) -> list[str]:
+def cast_problems(data: np.ndarray,  # the voxels as read
+                  dtype,  # the voxel type they would be cast to
+                 ) -> list[str]:
     "What converting `data` to `dtype` would change silently: float overflow to ±Inf, integers rounded."
     dtype, src, out = np.dtype(dtype), data.dtype, []
     if dtype == np.float32 and src.kind == "f" and src.itemsize > 4:
@@ -150,7 +173,7 @@ def cast_problems(data: np.ndarray, dtype) -> list[str]:
                                       f"they would be rounded; load with dtype=np.float64 or dtype=None")
     return out
 
-def load_nifti(path: str | os.PathLike,
+def load_nifti(path: str | os.PathLike,  # NIfTI file (.nii or .nii.gz)
                canonical: bool = False,  # reorient to closest RAS+
                dtype=np.float32,  # voxel type (None keeps the file's)
                ndim: int | tuple = 3,  # allowed dimensionality
@@ -179,7 +202,10 @@ def load_nifti(path: str | os.PathLike,
         raise NeurodxDataError(path, f"expected {ndim}D, got shape {data.shape}", subject)
     return vol
 
-def save_nifti(vol: Volume, path: str | os.PathLike, dtype=None) -> Path:
+def save_nifti(vol: Volume,  # the volume to write
+               path: str | os.PathLike,  # `.nii` or `.nii.gz` file
+               dtype=None,  # voxel type on disk (None: the data's)
+              ) -> Path:
     "Write `vol` to `path` (`.nii` or `.nii.gz`) atomically; `dtype` casts on the way out."
     path = Path(path)
     out = vol if dtype is None else vol.new(vol.data.astype(dtype))
@@ -187,7 +213,10 @@ def save_nifti(vol: Volume, path: str | os.PathLike, dtype=None) -> Path:
     return path
 
 # %% ../../nbs/01_data.io.ipynb #7109142e
-def grid_problems(volumes: dict[str, Volume], subject: str | None = None, atol: float = 1e-3) -> list[DataProblem]:
+def grid_problems(volumes: dict[str, Volume],  # modality name → `Volume`; the first is the reference
+                  subject: str | None = None,  # subject id, for error messages
+                  atol: float = 1e-3,  # largest affine difference in mm
+                 ) -> list[DataProblem]:
     "Problems where the modalities of one subject do not share the first modality's grid."
     items = list(volumes.items())
     if not items: return []
@@ -202,7 +231,10 @@ def grid_problems(volumes: dict[str, Volume], subject: str | None = None, atol: 
             probs.append(DataProblem(where, f"{name} affine differs from {ref_name} (max difference {dmax:.3g} mm)", subject))
     return probs
 
-def check_same_grid(volumes: dict[str, Volume], subject: str | None = None, atol: float = 1e-3) -> dict[str, Volume]:
+def check_same_grid(volumes: dict[str, Volume],  # modality name → `Volume`; the first is the reference
+                    subject: str | None = None,  # subject id, for error messages
+                    atol: float = 1e-3,  # largest affine difference in mm
+                   ) -> dict[str, Volume]:
     "Raise `NeurodxDataError` if the modalities in `volumes` disagree in shape or affine."
     probs = grid_problems(volumes, subject, atol)
     if probs: raise NeurodxDataError(probs)
@@ -213,7 +245,11 @@ def _values(data, n: int = 6) -> str:
     u = np.unique(data)
     return "[" + ", ".join(f"{x:.6g}" for x in u[:n]) + (", …]" if len(u) > n else "]")
 
-def mask_problems(data: np.ndarray, path: str, subject: str | None = None, labels: bool = False) -> list[DataProblem]:
+def mask_problems(data: np.ndarray,  # the mask's voxels
+                  path: str,  # its file, for messages
+                  subject: str | None = None,  # subject id, for error messages
+                  labels: bool = False,  # an integer label map rather than a binary mask
+                 ) -> list[DataProblem]:
     "Problems of a mask: it must be binary (0/1) or, with `labels=True`, hold non-negative integer labels < 65536."
     d, add, probs = np.asarray(data), None, []
     add = lambda msg: probs.append(DataProblem(str(path), msg, subject))

@@ -12,6 +12,7 @@ from scipy import ndimage
 __all__ = ['connected_lesions']
 
 # %% ../../nbs/05_data.lesions.ipynb #b0ff6bba
-def connected_lesions(mask: np.ndarray) -> tuple[np.ndarray, int]:
+def connected_lesions(mask: np.ndarray,  # binary lesion mask
+                     ) -> tuple[np.ndarray, int]:
     "3D connected components with full 26-connectivity (the ISLES 2022 convention)."
     return ndimage.label(mask, structure=np.ones((3, 3, 3), bool))

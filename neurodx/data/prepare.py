@@ -30,25 +30,28 @@ class SplitConfig(Config):
     stratify: str | None = None  # label column to balance
     val_fraction: float = 0.2  # kfold: of each fold's training patients; holdout: of all patients
     test_fraction: float = 0.15  # holdout only
-    seed: int = 0
+    seed: int = 0  # seed of the split
 
 @dataclass
 class CohortConfig(Config):
     "A cohort, declared: subject table and its columns, preprocessing plan, splits (`prepare_cohort`, `neurodx prepare`)."
-    name: str = "cohort"
+    name: str = "cohort"  # the cohort's name (in dataset.json)
     table: str = ""  # subject table (CSV); relative to the config file's folder
     out_dir: str = "prepared"  # cache, splits and summary go here (relative to the config file's folder)
     root: str | None = None  # base of relative image paths in the table (default: the table's folder)
     allow_absolute: bool = False  # accept absolute image paths in the table
-    spec: TableSpec = field(default_factory=TableSpec)
-    plan: PreprocessPlan = field(default_factory=PreprocessPlan)
-    splits: SplitConfig = field(default_factory=SplitConfig)
+    spec: TableSpec = field(default_factory=TableSpec)  # the table's columns and labels
+    plan: PreprocessPlan = field(default_factory=PreprocessPlan)  # preprocessing of every subject
+    splits: SplitConfig = field(default_factory=SplitConfig)  # how the patient-level splits are made
     site_column: str | None = None  # counted per site in the summary, when given
     grids: str = "check"  # 'check' or 'resample' (see `pack_cohort`)
-    compression: str | None = None
+    compression: str | None = None  # HDF5 compression of the cache ('gzip', 'lzf' or None)
     n_jobs: int = 1  # processes packing subjects in parallel
 
-def make_splits(table: pd.DataFrame, spec: TableSpec, cfg: SplitConfig) -> Splits:
+def make_splits(table: pd.DataFrame,  # the checked subject table
+                spec: TableSpec,  # the subject table's columns and labels
+                cfg: SplitConfig,  # method, folds, fractions, stratification, seed
+               ) -> Splits:
     "The splits `cfg` asks for, by `spec`'s patient column, checked."
     kw = dict(stratify=cfg.stratify, id_column=spec.id_column, patient_column=spec.patient_col, seed=cfg.seed)
     if cfg.method == "kfold": sp = kfold_splits(table, cfg.n_splits, val_fraction=cfg.val_fraction, **kw)
@@ -61,7 +64,11 @@ def _spread(values) -> dict:
     v = np.asarray(values, dtype=np.float64)
     return {"min": float(v.min()), "median": float(np.median(v)), "max": float(v.max())}
 
-def dataset_summary(table: pd.DataFrame, spec: TableSpec, cache: CohortCache, site_column: str | None = None) -> dict:
+def dataset_summary(table: pd.DataFrame,  # the checked subject table
+                    spec: TableSpec,  # the subject table's columns and labels
+                    cache: CohortCache,  # the packed cache
+                    site_column: str | None = None,  # column of the acquisition site (None: not counted)
+                   ) -> dict:
     "Counts, raw geometry and preprocessed intensity ranges of a prepared cohort (see above)."
     s = {"subjects": int(len(table)), "patients": int(table[spec.patient_col].nunique()), "labels": {}, "raw": {}, "packed": {}}
     for col in spec.labels:
@@ -83,10 +90,11 @@ def dataset_summary(table: pd.DataFrame, spec: TableSpec, cache: CohortCache, si
         s["packed"]["intensity"][m] = {"p1": _spread(lo), "p99": _spread(hi)}
     return s
 
-def prepare_cohort(cfg: CohortConfig,
+def prepare_cohort(cfg: CohortConfig,  # the cohort declared: table, spec, plan, splits
                    base: str | os.PathLike = ".",  # the config file's folder: relative paths start here
                    overwrite: bool = False,  # rebuild a cache made with another plan or spec
-                   progress: bool = True) -> dict:
+                   progress: bool = True,  # show a progress bar
+                  ) -> dict:
     "Table → checked subject table → packed cache → splits → dataset summary, written to `cfg.out_dir`; returns their paths and the summary."
     base = Path(base); rel = lambda p: Path(p) if Path(p).is_absolute() else base / p
     out = rel(cfg.out_dir); out.mkdir(parents=True, exist_ok=True)

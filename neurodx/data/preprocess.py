@@ -19,7 +19,10 @@ __all__ = ['grid_for_spacing', 'resample_to_grid', 'resample_to_spacing', 'resam
            'crop_or_pad', 'normalize_intensity', 'extract_slices', 'PreprocessPlan', 'preprocess_subject']
 
 # %% ../../nbs/02_data.preprocess.ipynb #0a7c5350
-def grid_for_spacing(shape: tuple, affine: np.ndarray, spacing: tuple | float) -> tuple[tuple, np.ndarray]:
+def grid_for_spacing(shape: tuple,  # grid size of the source (voxels)
+                     affine: np.ndarray,  # affine of the source
+                     spacing: tuple | float,  # target voxel size in mm (one or three values)
+                    ) -> tuple[tuple, np.ndarray]:
     "Shape and affine of the grid with voxel size `spacing` that keeps the orientation and origin of (`shape`, `affine`)."
     shape, affine = tuple(int(s) for s in shape[:3]), np.asarray(affine, np.float64)
     old = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
@@ -31,7 +34,11 @@ def grid_for_spacing(shape: tuple, affine: np.ndarray, spacing: tuple | float) -
     n = np.ceil(np.round(extent / new, 6)).astype(int) + 1
     return tuple(int(i) for i in n), out
 
-def resample_to_grid(vol: Volume, shape: tuple, affine: np.ndarray, order: int = 1, cval: float = 0.0,
+def resample_to_grid(vol: Volume,  # the volume to resample
+                     shape: tuple,  # target grid size in voxels
+                     affine: np.ndarray,  # target grid's affine
+                     order: int = 1,  # interpolation order: 0 nearest, 1 linear, 3 cubic
+                     cval: float = 0.0,  # value outside the source grid
                      tol: float = 1e-4,  # voxels: how far outside the field of view a source index may round
                     ) -> Volume:
     "Interpolate `vol` onto the grid (`shape`, `affine`) with spline `order` (0 nearest, 1 linear, 3 cubic)."
@@ -55,30 +62,45 @@ def resample_to_grid(vol: Volume, shape: tuple, affine: np.ndarray, order: int =
         out[fix] = ndimage.map_coordinates(src, coords, order=order, mode="constant", cval=cval)
     return vol.new(out.astype(out_dtype, copy=False), affine, step=f"resample(order={order})")
 
-def resample_to_spacing(vol: Volume, spacing: tuple | float, order: int = 1, cval: float = 0.0) -> Volume:
+def resample_to_spacing(vol: Volume,  # the volume to resample
+                        spacing: tuple | float,  # target voxel size in mm (one or three values)
+                        order: int = 1,  # interpolation order: 0 nearest, 1 linear, 3 cubic
+                        cval: float = 0.0,  # value outside the source grid
+                       ) -> Volume:
     "Resample `vol` to voxel size `spacing` (mm), orientation kept; `order=0` for masks."
     shape, affine = grid_for_spacing(vol.shape, vol.affine, spacing)
     return resample_to_grid(vol, shape, affine, order, cval)
 
-def resample_like(vol: Volume, ref: Volume, order: int = 1, cval: float = 0.0) -> Volume:
+def resample_like(vol: Volume,  # the volume to resample
+                  ref: Volume,  # the volume whose grid it is resampled onto
+                  order: int = 1,  # interpolation order: 0 nearest, 1 linear, 3 cubic
+                  cval: float = 0.0,  # value outside the source grid
+                 ) -> Volume:
     "Resample `vol` onto the grid of `ref` (e.g. FLAIR into DWI space)."
     return resample_to_grid(vol, ref.shape[:3], ref.affine, order, cval)
 
 # %% ../../nbs/02_data.preprocess.ipynb #b759aa85
-def foreground_mask(vol: Volume, fraction: float = 0.05) -> np.ndarray:
+def foreground_mask(vol: Volume,  # the image
+                    fraction: float = 0.05,  # threshold as a fraction of the 99.5th percentile of nonzero intensities
+                   ) -> np.ndarray:
     "Voxels above `fraction` of the 99.5th percentile of nonzero intensities: a rough head/brain mask."
     d = np.abs(vol.data)
     nz = d[d > 0]
     if nz.size == 0: return np.zeros(d.shape, bool)
     return d > fraction * np.percentile(nz, 99.5)
 
-def bbox_center(mask: np.ndarray) -> np.ndarray:
+def bbox_center(mask: np.ndarray,  # boolean mask
+               ) -> np.ndarray:
     "Centre (voxel index) of the bounding box of a boolean mask; the grid centre if it is empty."
     idx = np.argwhere(mask)
     if len(idx) == 0: return (np.asarray(mask.shape) - 1) / 2
     return (idx.min(0) + idx.max(0)) / 2
 
-def crop_or_pad(vol: Volume, shape: tuple, center: np.ndarray | None = None, cval: float = 0.0) -> Volume:
+def crop_or_pad(vol: Volume,  # the volume
+                shape: tuple,  # output grid size in voxels
+                center: np.ndarray | None = None,  # centre of the crop in voxels (None: the grid's centre)
+                cval: float = 0.0,  # value of padded voxels
+               ) -> Volume:
     "Box of `shape` voxels around `center` (default: foreground centre), zero-padded where it leaves the image."
     shape = tuple(int(s) for s in shape)
     if center is None: center = bbox_center(foreground_mask(vol))
@@ -97,8 +119,12 @@ def _translation(offset) -> np.ndarray:
     return T
 
 # %% ../../nbs/02_data.preprocess.ipynb #a576187a
-def normalize_intensity(vol: Volume, mask: np.ndarray | None = None, method: str = "zscore",
-                        percentiles: tuple = (0.5, 99.5), outside: float = 0.0) -> Volume:
+def normalize_intensity(vol: Volume,  # the image
+                        mask: np.ndarray | None = None,  # voxels that define the statistics (None: the intensity foreground)
+                        method: str = "zscore",  # 'zscore' or 'percentile'
+                        percentiles: tuple = (0.5, 99.5),  # (low, high) percentiles mapped to 0 and 1 by 'percentile'
+                        outside: float = 0.0,  # value given to voxels outside the mask
+                       ) -> Volume:
     "Normalise intensities within `mask` (`zscore` or `percentile`); voxels outside get `outside`."
     m = foreground_mask(vol) if mask is None else np.asarray(mask, bool)
     if m.shape != vol.data.shape[:3]: raise NeurodxDataError(vol.path or "<array>", f"mask shape {m.shape} ≠ image {vol.data.shape[:3]}")
@@ -116,8 +142,12 @@ def normalize_intensity(vol: Volume, mask: np.ndarray | None = None, method: str
     return vol.new(out, step=f"normalize({method})")
 
 # %% ../../nbs/02_data.preprocess.ipynb #8c8eb71b
-def extract_slices(vol: Volume, axis: int = 2, mask: np.ndarray | None = None, min_fraction: float = 0.0,
-                   step: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def extract_slices(vol: Volume,  # the volume
+                   axis: int = 2,  # slice axis (0, 1 or 2)
+                   mask: np.ndarray | None = None,  # brain mask for `min_fraction` (None: keep every slice)
+                   min_fraction: float = 0.0,  # keep slices where the brain mask covers at least this fraction
+                   step: int = 1,  # take every `step`-th slice
+                  ) -> tuple[np.ndarray, np.ndarray]:
     "Slices of `vol` along `axis` as an (N, H, W[, C]) array, and their indices along `axis`."
     d = np.moveaxis(vol.data, axis, 0)
     idx = np.arange(0, d.shape[0], step)
@@ -147,8 +177,11 @@ class PreprocessPlan(Config):
         sp = "native" if self.spacing is None else "x".join(f"{s:g}" for s in np.broadcast_to(self.spacing, (3,)))
         return f"sp{sp}_{self.normalize or 'raw'}_{h}"
 
-def preprocess_subject(volumes: dict[str, Volume], plan: PreprocessPlan, mask_keys: tuple = (),
-                       brain_key: str | None = None) -> dict[str, Volume]:
+def preprocess_subject(volumes: dict[str, Volume],  # modality name → `Volume` of one subject
+                       plan: PreprocessPlan,  # what to do: resample, crop/pad, normalise
+                       mask_keys: tuple = (),  # modalities that are masks (nearest resampling, not normalised)
+                       brain_key: str | None = None,  # the mask modality used as brain mask (None: each image's foreground)
+                      ) -> dict[str, Volume]:
     """Apply `plan` to the modalities of one subject; keys in `mask_keys` are label maps (nearest, not normalised).
     `brain_key` names the mask modality used as brain mask for centring and normalisation (default: each
     image's intensity foreground, and the first image's for the crop centre)."""

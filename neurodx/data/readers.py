@@ -25,7 +25,8 @@ __all__ = ['ISLES_SUFFIXES', 'ISLES_CHECKS', 'find_isles', 'isles_subject_checks
 ISLES_SUFFIXES = {"dwi": "dwi", "adc": "adc", "flair": "FLAIR", "mask": "msk"}
 _BIDS_NAME = re.compile(r"^(sub-[A-Za-z0-9]+)(?:_(ses-[A-Za-z0-9]+))?_(?:[a-z]+-[A-Za-z0-9]+_)*(dwi|adc|FLAIR|msk)\.nii(?:\.gz)?$")
 
-def find_isles(root: str | os.PathLike) -> pd.DataFrame:
+def find_isles(root: str | os.PathLike,  # ISLES 2022 BIDS root (files found at any depth)
+              ) -> pd.DataFrame:
     "One row per subject/session with the paths of `dwi`, `adc`, `flair`, `mask` found anywhere under `root` (NaN where absent)."
     root = Path(root)
     if not root.is_dir(): raise NeurodxDataError(root, "ISLES root folder not found")
@@ -71,7 +72,9 @@ def _isles_subject_problems(r: dict, require_flair: bool) -> tuple[list, dict]:
     checks, vols = isles_subject_checks(r, require_flair)
     return [p for k in ISLES_CHECKS for p in checks[k]], vols
 
-def check_isles(root: str | os.PathLike, require_flair: bool = False) -> pd.DataFrame:
+def check_isles(root: str | os.PathLike,  # ISLES 2022 BIDS root (or any folder above the subjects)
+                require_flair: bool = False,  # a missing FLAIR counts as a problem
+               ) -> pd.DataFrame:
     "Check every subject of an ISLES tree; raise one `NeurodxDataError` listing all problems, else return the lesion table."
     table = find_isles(root)
     probs, stats = [], []
@@ -85,7 +88,9 @@ def check_isles(root: str | os.PathLike, require_flair: bool = False) -> pd.Data
     if probs: raise NeurodxDataError(probs)
     return table.merge(pd.DataFrame(stats), on=["subject", "session"])
 
-def load_isles_subject(row: dict | pd.Series, flair_to_dwi: bool = True) -> dict[str, Volume]:
+def load_isles_subject(row: dict | pd.Series,  # one row of `find_isles`
+                       flair_to_dwi: bool = True,  # resample FLAIR onto the DWI grid
+                      ) -> dict[str, Volume]:
     "Volumes of one subject (`dwi`, `adc`, `mask`, and `flair` resampled to DWI space unless `flair_to_dwi=False`)."
     row, sub = dict(row), row["subject"]
     out = {k: load_nifti(row[k], subject=sub, allow_all_zero=k == "mask") for k in ("dwi", "adc", "mask")}
@@ -103,9 +108,13 @@ def _header_volume(path: str, subject: str) -> Volume:
     img = read_nifti_header(path, subject)  # size limit, file size, voxel type: refused before any voxel is read
     return Volume(np.broadcast_to(np.float32(1), img.shape), img.affine, path)
 
-def read_nifti_cohort(csv: str | os.PathLike, spec: TableSpec,
+def read_nifti_cohort(csv: str | os.PathLike,  # the subject table (CSV)
+                      spec: TableSpec,  # its columns and labels
                       deep: bool = False,  # read every voxel (values, masks); default: headers only
-                      ndim: int | tuple = 3, root: str | os.PathLike | None = None, allow_absolute: bool = False) -> pd.DataFrame:
+                      ndim: int | tuple = 3,  # allowed dimensionality (an int or a tuple)
+                      root: str | os.PathLike | None = None,  # base of relative paths (default: the table's folder)
+                      allow_absolute: bool = False,  # accept absolute paths in the table
+                     ) -> pd.DataFrame:
     "Read a NIfTI + CSV cohort and check every file; raise one `NeurodxDataError` listing all problems."
     table = read_subject_table(csv, spec, root=root, allow_absolute=allow_absolute)
     probs = []
@@ -125,7 +134,9 @@ def read_nifti_cohort(csv: str | os.PathLike, spec: TableSpec,
     return table
 
 # %% ../../nbs/06_data.readers.ipynb #1cd540f7
-def load_matrix(path: str | os.PathLike, variable: str | None = None) -> np.ndarray:
+def load_matrix(path: str | os.PathLike,  # `.npy`, `.csv`, `.txt`, `.tsv` or `.mat` file
+                variable: str | None = None,  # the variable of a `.mat` file (None: its only one)
+               ) -> np.ndarray:
     "A connectivity matrix from `.npy`, `.csv`/`.txt`/`.tsv` or `.mat` (`variable`, or the only array in it)."
     path = Path(path)
     prob = file_problem(path, "matrix file")
@@ -174,7 +185,12 @@ def _pick_variable(path, names: list, variable: str | None) -> str:
     if len(names) != 1: raise NeurodxDataError(path, f"{'no variables' if not names else f'several variables {sorted(names)}: name one'}")
     return names[0]
 
-def matrix_problems(m: np.ndarray, path: str, n_regions: int | None, subject: str | None = None, atol: float = 1e-4) -> list:
+def matrix_problems(m: np.ndarray,  # the matrix
+                    path: str,  # its file, for messages
+                    n_regions: int | None,  # expected number of regions (None: any)
+                    subject: str | None = None,  # subject id, for error messages
+                    atol: float = 1e-4,  # relative tolerance of the symmetry check
+                   ) -> list:
     "Problems of one connectivity matrix: shape, non-finite values, asymmetry."
     probs, add = [], lambda msg: probs.append(DataProblem(str(path), msg, subject))
     if m.ndim != 2 or m.shape[0] != m.shape[1]: add(f"not a square matrix: shape {m.shape}"); return probs
@@ -184,9 +200,15 @@ def matrix_problems(m: np.ndarray, path: str, n_regions: int | None, subject: st
     elif np.abs(m - m.T).max() > atol * max(1.0, float(np.abs(m).max())): add(f"not symmetric (max |M − Mᵀ| = {np.abs(m - m.T).max():.3g})")
     return probs
 
-def read_matrix_cohort(csv: str | os.PathLike, matrix_columns: list = ("fc", "sc"), n_regions: int | None = 246,
-                       id_column: str = "subject_id", labels: dict | None = None, required_columns: list = (),
-                       root: str | os.PathLike | None = None, allow_absolute: bool = False) -> pd.DataFrame:
+def read_matrix_cohort(csv: str | os.PathLike,  # the subject table (CSV)
+                       matrix_columns: list = ("fc", "sc"),  # path columns of the matrices (e.g. fc, sc)
+                       n_regions: int | None = 246,  # expected number of regions (None: any)
+                       id_column: str = "subject_id",  # column of the item ids
+                       labels: dict | None = None,  # label column → allowed values
+                       required_columns: list = (),  # other columns that must exist
+                       root: str | os.PathLike | None = None,  # base of relative paths (default: the table's folder)
+                       allow_absolute: bool = False,  # accept absolute paths in the table
+                      ) -> pd.DataFrame:
     "Read a matrices + CSV cohort; check every matrix; raise one `NeurodxDataError` listing all problems."
     spec = TableSpec(id_column=id_column, image_columns=list(matrix_columns), labels=dict(labels or {}),
                      required_columns=list(required_columns))

@@ -22,7 +22,7 @@ __all__ = ['Splits', 'kfold_splits', 'holdout_split', 'check_splits']
 class Splits(Config):
     "Folds of subject ids (`train`, `val`, `test` per fold) with what made them."
     method: str = "kfold"  # 'kfold' or 'holdout'
-    seed: int = 0
+    seed: int = 0  # seed the splits were made with
     params: dict = field(default_factory=dict)  # every argument that made the split
     folds: list = field(default_factory=list)  # [{'train': [...], 'val': [...], 'test': [...]}, ...]
 
@@ -91,7 +91,8 @@ def kfold_splits(table: pd.DataFrame,  # one row per subject/visit
                  id_column: str = "subject_id",  # row id
                  patient_column: str | None = None,  # patient id (default: the row id)
                  val_fraction: float = 0.0,  # share of each fold's training patients held out for validation
-                 seed: int = 0) -> Splits:
+                 seed: int = 0,  # seed of the fold assignment
+                ) -> Splits:
     "Patient-level stratified k-fold: per fold, `test` is one fold and `val` a stratified part of the rest."
     patient = patient_column or id_column
     _check_columns(table, id_column=id_column, patient_column=patient, stratify=stratify)
@@ -107,9 +108,14 @@ def kfold_splits(table: pd.DataFrame,  # one row per subject/visit
                   stratified=stratify is not None and fallback is None, **({"fallback": fallback} if fallback else {}))
     return Splits("kfold", seed, params, folds)
 
-def holdout_split(table: pd.DataFrame, val_fraction: float = 0.15, test_fraction: float = 0.15,
-                  stratify: str | None = None, id_column: str = "subject_id", patient_column: str | None = None,
-                  seed: int = 0) -> Splits:
+def holdout_split(table: pd.DataFrame,  # the subject table
+                  val_fraction: float = 0.15,  # share of patients in validation
+                  test_fraction: float = 0.15,  # share of patients in test
+                  stratify: str | None = None,  # label column kept balanced across parts (None: none)
+                  id_column: str = "subject_id",  # column of the item ids
+                  patient_column: str | None = None,  # column of the patient ids (splits and resampling by patient)
+                  seed: int = 0,  # seed of the assignment
+                 ) -> Splits:
     "One patient-level stratified train/val/test split; each fraction is of all patients, delivered to within one patient."
     patient = patient_column or id_column
     _check_columns(table, id_column=id_column, patient_column=patient, stratify=stratify)
@@ -125,7 +131,11 @@ def holdout_split(table: pd.DataFrame, val_fraction: float = 0.15, test_fraction
                                              "test": _ids(table, test, id_column)}])
 
 # %% ../../nbs/04_data.splits.ipynb #869e3a95
-def check_splits(splits: Splits, table: pd.DataFrame, id_column: str | None = None, patient_column: str | None = None) -> Splits:
+def check_splits(splits: Splits,  # the splits to check
+                 table: pd.DataFrame,  # the subject table they must match
+                 id_column: str | None = None,  # id column (None: the splits' own)
+                 patient_column: str | None = None,  # patient column (None: the splits' own)
+                ) -> Splits:
     "Raise `NeurodxDataError` if any patient is in two parts of a fold (or ids are unknown, or test folds overlap)."
     id_column = id_column or splits.params.get("id_column", "subject_id")
     patient_column = patient_column or splits.params.get("patient_column") or id_column

@@ -17,7 +17,11 @@ __all__ = ['METRIC_NAMES', 'specificity_score', 'auc_score', 'classification_met
            'bootstrap_cis', 'bootstrap_ci', 'bootstrap_interval']
 
 # %% ../../nbs/30_evaluate.metrics.ipynb #5de40af8
-def specificity_score(y_true, y_pred, labels=None, average: str | None = "binary") -> float | np.ndarray:
+def specificity_score(y_true,  # true labels (N,)
+                      y_pred,  # predicted labels (N,)
+                      labels=None,  # label values (None: those present)
+                      average: str | None = "binary",  # 'binary', 'macro' or None (one value per class)
+                     ) -> float | np.ndarray:
     "TN/(TN+FP): of class 0 for binary problems; per class (average=None) or macro-averaged otherwise."
     labels = np.unique(np.r_[y_true, y_pred]) if labels is None else np.asarray(labels)
     cm = skm.confusion_matrix(y_true, y_pred, labels=labels)
@@ -34,7 +38,9 @@ def _probs(probs) -> np.ndarray:
     p = np.asarray(probs, dtype=np.float64)
     return np.c_[1 - p, p] if p.ndim == 1 else p / p.sum(1, keepdims=True)  # float32 softmax rows drift from 1
 
-def auc_score(y_true, probs) -> float:
+def auc_score(y_true,  # true labels (N,)
+              probs,  # probabilities (N, C) or of the positive class (N,)
+             ) -> float:
     "ROC AUC from probabilities (binary: of class 1; multi-class: one-vs-rest macro). NaN, with a warning, when only one class is present."
     p, y = _probs(probs), np.asarray(y_true)
     present = np.unique(y)
@@ -46,7 +52,9 @@ def auc_score(y_true, probs) -> float:
         return float(np.mean([skm.roc_auc_score(y == c, p[:, c]) for c in present]))
     return float(skm.roc_auc_score(y, p, multi_class="ovr", average="macro"))
 
-def classification_metrics(y_true, probs) -> dict:
+def classification_metrics(y_true,  # true labels (N,)
+                           probs,  # predicted class probabilities (N, C), or of the positive class (N,)
+                          ) -> dict:
     "The full metric set from targets and probabilities (N, C) (or (N,) of class 1)."
     p, y = _probs(probs), np.asarray(y_true).astype(int)
     pred = p.argmax(1); labels = np.arange(p.shape[1]); binary = p.shape[1] == 2
@@ -69,13 +77,17 @@ def _one(name):
     f.__name__ = name
     return f
 
-def fastai_metrics(names: tuple = METRIC_NAMES) -> list:
+def fastai_metrics(names: tuple = METRIC_NAMES,  # metric names (`METRIC_NAMES`)
+                  ) -> list:
     "fastai metrics (softmax probabilities → `classification_metrics`) for a Learner."
     return [AccumMetric(_one(n), dim_argmax=-1, activation=ActivationType.Softmax, flatten=False, to_np=True, invert_arg=True, name=n)
             for n in names]
 
 # %% ../../nbs/30_evaluate.metrics.ipynb #0f04d174
-def per_class_metrics(y_true, probs, class_names: list | None = None) -> dict:
+def per_class_metrics(y_true,  # true labels (N,)
+                      probs,  # predicted class probabilities (N, C), or of the positive class (N,)
+                      class_names: list | None = None,  # names of the classes in label order (None: the labels themselves)
+                     ) -> dict:
     "Per-class precision, recall, specificity, F1, one-vs-rest AUC and support."
     p, y = _probs(probs), np.asarray(y_true).astype(int)
     C = p.shape[1]; names = class_names or [str(c) for c in range(C)]; pred = p.argmax(1); labels = np.arange(C)
@@ -88,21 +100,39 @@ def per_class_metrics(y_true, probs, class_names: list | None = None) -> dict:
                   "auc_ovr": auc, "support": int(sup[c])}
     return out
 
-def bootstrap_cis(y_true, probs, metrics: tuple = ("auc",), n_boot: int = 1000, alpha: float = 0.05, seed: int = 0,
-                  groups=None) -> dict:
+def bootstrap_cis(y_true,  # true labels (N,)
+                  probs,  # predicted class probabilities (N, C), or of the positive class (N,)
+                  metrics: tuple = ("auc",),  # metric names of `classification_metrics`
+                  n_boot: int = 1000,  # bootstrap resamples for the 95 % CIs
+                  alpha: float = 0.05,  # 1 − confidence level of the intervals
+                  seed: int = 0,  # random seed (same seed, same result)
+                  groups=None,  # resampling unit per item (patient ids: items of one patient are resampled together); None: items
+                 ) -> dict:
     "(1-α) percentile bootstrap intervals of several `classification_metrics` names, all from the same resamples."
     p, y = _probs(probs), np.asarray(y_true).astype(int)
     return _bootstrap(y, p, classification_metrics, list(metrics), n_boot, alpha, seed, groups)
 
-def bootstrap_ci(y_true, probs, metric: str | Callable = "auc", n_boot: int = 1000, alpha: float = 0.05, seed: int = 0,
-                 groups=None) -> dict:
+def bootstrap_ci(y_true,  # true labels (N,)
+                 probs,  # predicted class probabilities (N, C), or of the positive class (N,)
+                 metric: str | Callable = "auc",  # a metric name of `classification_metrics` or a function (y, probs) → float
+                 n_boot: int = 1000,  # bootstrap resamples for the 95 % CIs
+                 alpha: float = 0.05,  # 1 − confidence level of the intervals
+                 seed: int = 0,  # random seed (same seed, same result)
+                 groups=None,  # resampling unit per item (patient ids: items of one patient are resampled together); None: items
+                ) -> dict:
     "Point estimate and (1-α) percentile bootstrap interval of `metric` (a name of `classification_metrics` or f(y, P))."
     if not callable(metric): return bootstrap_cis(y_true, probs, (metric,), n_boot, alpha, seed, groups)[metric]
     p, y = _probs(probs), np.asarray(y_true).astype(int)
     name = getattr(metric, "__name__", "metric")
     return _bootstrap(y, p, lambda yy, pp: {name: metric(yy, pp)}, [name], n_boot, alpha, seed, groups)[name]
 
-def bootstrap_interval(stat: Callable, *arrays, groups=None, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> dict:
+def bootstrap_interval(stat: Callable,  # statistic of the resampled arrays (e.g. np.mean)
+                       *arrays,  # arrays resampled together, row by row
+                       groups=None,  # resampling unit per item (patient ids: items of one patient are resampled together); None: items
+                       n_boot: int = 1000,  # bootstrap resamples for the 95 % CIs
+                       alpha: float = 0.05,  # 1 − confidence level of the intervals
+                       seed: int = 0,  # random seed (same seed, same result)
+                      ) -> dict:
     "Point value and (1-α) percentile interval of `stat(*arrays)`, resampling rows (or whole `groups`, e.g. patients); NaN resamples skipped."
     arrays = [np.asarray(a) for a in arrays]
     units = np.arange(len(arrays[0])) if groups is None else np.unique(np.asarray(groups))

@@ -22,7 +22,9 @@ __all__ = ['CI_METRICS', 'predict', 'show_png', 'plot_confusion', 'plot_roc_pr',
            'write_summary', 'pool_predictions', 'pooled_probs', 'read_predictions', 'mean_sd_table', 'prior_baseline']
 
 # %% ../../nbs/31_evaluate.report.ipynb #95e93b3b
-def predict(learn, dl=None) -> dict:
+def predict(learn,  # the trained learner
+            dl=None,  # data loader (None: the learner's validation loader)
+           ) -> dict:
     "Probabilities, targets and ids of `dl` (default: the validation DataLoader)."
     dl = dl if dl is not None else learn.dls.valid
     with learn.no_bar(), learn.no_logging():
@@ -36,7 +38,9 @@ def _savefig(fig, path: Path):
     with atomic_path(path) as tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight", format=path.suffix[1:])
     plt.close(fig)
 
-def show_png(fig, path: str | Path):
+def show_png(fig,  # the figure (closed here)
+             path: str | Path,  # the PNG it was saved to
+            ):
     "Close `fig` and show the PNG saved at `path` instead: a headless run (papermill, Agg) keeps it in its executed notebook."
     from IPython.display import Image, display
     plt.close(fig)
@@ -47,7 +51,12 @@ def _axes(ax, figsize):
     if ax is not None: return ax.figure, ax
     return plt.subplots(figsize=figsize)
 
-def plot_confusion(y, probs, class_names, title="", ax=None) -> plt.Figure:
+def plot_confusion(y,  # true labels (N,)
+                   probs,  # predicted class probabilities (N, C), or of the positive class (N,)
+                   class_names,  # names of the classes in label order (None: the labels themselves)
+                   title="",  # figure title
+                   ax=None,  # matplotlib axes to draw on (None: a new figure)
+                  ) -> plt.Figure:
     "Row-normalised confusion matrix with counts, on `ax` (or a new figure); returns the figure."
     cm = skm.confusion_matrix(y, np.asarray(probs).argmax(1), labels=range(len(class_names)))
     fig, ax = _axes(ax, (1.2 * len(class_names) + 2, 1.1 * len(class_names) + 1.5))
@@ -57,7 +66,13 @@ def plot_confusion(y, probs, class_names, title="", ax=None) -> plt.Figure:
     ax.set(xlabel="predicted", ylabel="true", title=title or "confusion matrix (row-normalised)")
     return fig
 
-def plot_roc_pr(y, probs, class_names, kind="roc", title="", ax=None) -> plt.Figure:
+def plot_roc_pr(y,  # true labels (N,)
+                probs,  # predicted class probabilities (N, C), or of the positive class (N,)
+                class_names,  # names of the classes in label order (None: the labels themselves)
+                kind="roc",  # 'roc' or 'pr'
+                title="",  # figure title
+                ax=None,  # matplotlib axes to draw on (None: a new figure)
+               ) -> plt.Figure:
     "ROC (`kind='roc'`) or precision–recall curves per class (binary: of the positive class), on `ax` (or a new figure)."
     y, p = np.asarray(y), np.asarray(probs)
     fig, ax = _axes(ax, (4.2, 4))
@@ -76,8 +91,16 @@ def plot_roc_pr(y, probs, class_names, kind="roc", title="", ax=None) -> plt.Fig
     ax.set(xlim=(0, 1), ylim=(0, 1.02), title=title or kind.upper()); ax.legend(fontsize=8, loc="lower right" if kind == "roc" else "lower left")
     return fig
 
-def write_split_report(out_dir: str | Path, split: str, y, probs, class_names: list | None = None, ids=None,
-                       groups=None, n_boot: int = 1000, seed: int = 0) -> dict:
+def write_split_report(out_dir: str | Path,  # output folder (created if missing)
+                       split: str,  # 'valid' or 'test' (names the written files)
+                       y,  # true labels (N,)
+                       probs,  # predicted class probabilities (N, C), or of the positive class (N,)
+                       class_names: list | None = None,  # names of the classes in label order (None: the labels themselves)
+                       ids=None,  # item ids, in the order of the data
+                       groups=None,  # resampling unit per item (patient ids: items of one patient are resampled together); None: items
+                       n_boot: int = 1000,  # bootstrap resamples for the 95 % CIs
+                       seed: int = 0,  # random seed (same seed, same result)
+                      ) -> dict:
     "Metrics with CIs, per-class metrics, predictions and figures for one split; returns the metrics dict."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     p = np.asarray(probs, dtype=np.float64); p = np.c_[1 - p, p] if p.ndim == 1 else p
@@ -96,8 +119,11 @@ def write_split_report(out_dir: str | Path, split: str, y, probs, class_names: l
     return m
 
 # %% ../../nbs/31_evaluate.report.ipynb #79613e94
-def plot_history(history: str | Path | pd.DataFrame, metrics: tuple = ("auc", "balanced_accuracy"), axes=None,
-                 title: str = "") -> plt.Figure:
+def plot_history(history: str | Path | pd.DataFrame,  # history.csv (path or table)
+                 metrics: tuple = ("auc", "balanced_accuracy"),  # metrics drawn beside the losses
+                 axes=None,  # matplotlib axes to draw on, one per panel (None: a new figure)
+                 title: str = "",  # figure title
+                ) -> plt.Figure:
     "Loss and metric curves from a run's history.csv, on two `axes` (or a new figure)."
     h = pd.read_csv(history) if not isinstance(history, pd.DataFrame) else history
     if axes is None: fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
@@ -111,8 +137,13 @@ def plot_history(history: str | Path | pd.DataFrame, metrics: tuple = ("auc", "b
     if axes is None: fig.tight_layout()
     return fig
 
-def write_summary(out_dir: str | Path, history: str | Path | None = None, monitor: str = "valid_loss",
-                  test: dict | None = None, valid: dict | None = None, **extra) -> dict:
+def write_summary(out_dir: str | Path,  # output folder (created if missing)
+                  history: str | Path | None = None,  # history.csv (None: no best epoch)
+                  monitor: str = "valid_loss",  # what 'best' means: a loss is minimised, a metric maximised
+                  test: dict | None = None,  # test metrics
+                  valid: dict | None = None,  # validation metrics
+                  **extra,  # other fields of the summary
+                 ) -> dict:
     "summary_all.json: best validation epoch (from history.csv) + validation and test metrics + extras."
     out = Path(out_dir); s = {}
     if history is not None and Path(history).exists():
@@ -129,7 +160,9 @@ def write_summary(out_dir: str | Path, history: str | Path | None = None, monito
     return s
 
 # %% ../../nbs/31_evaluate.report.ipynb #5f0a1e22
-def pool_predictions(fold_dirs: list, split: str = "test") -> pd.DataFrame:
+def pool_predictions(fold_dirs: list,  # run folders, one per fold
+                     split: str = "test",  # 'valid' or 'test'
+                    ) -> pd.DataFrame:
     "The `predictions_<split>.csv` of several run folders (one per fold) as one table with a `fold` column."
     frames = []
     for k, f in enumerate(fold_dirs):
@@ -138,19 +171,25 @@ def pool_predictions(fold_dirs: list, split: str = "test") -> pd.DataFrame:
         frames.append(pd.read_csv(p, dtype={"id": str}).assign(fold=k))
     return pd.concat(frames, ignore_index=True)
 
-def pooled_probs(pred: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list]:
+def pooled_probs(pred: pd.DataFrame,  # pooled predictions table (`pool_predictions`)
+                ) -> tuple[np.ndarray, np.ndarray, list]:
     "Targets, probabilities (N, C) and class names of a predictions table."
     cols = [c for c in pred.columns if c.startswith("prob_")]
     return pred["target"].to_numpy(), pred[cols].to_numpy(), [c[5:] for c in cols]
 
-def read_predictions(run_dir: str | Path, split: str = "test") -> dict:
+def read_predictions(run_dir: str | Path,  # run folder
+                     split: str = "test",  # 'valid' or 'test'
+                    ) -> dict:
     "A run folder's `predictions_<split>.csv` as {'ids', 'y', 'probs'} (what a CV fold function returns)."
     p = pd.read_csv(Path(run_dir) / f"predictions_{split}.csv", dtype={"id": str})
     y, probs, _ = pooled_probs(p)
     return {"ids": list(p["id"]), "y": y, "probs": probs}
 
-def mean_sd_table(summaries: dict, metrics: tuple = ("auc", "accuracy", "balanced_accuracy"), split: str = "test",
-                  paper: dict | None = None) -> pd.DataFrame:
+def mean_sd_table(summaries: dict,  # model → its folds' summary_all.json dicts
+                  metrics: tuple = ("auc", "accuracy", "balanced_accuracy"),  # metric names (columns)
+                  split: str = "test",  # 'valid' or 'test'
+                  paper: dict | None = None,  # model → the paper's reported value (absent: '—')
+                 ) -> pd.DataFrame:
     "One row per model: 'mean ± sd' over its folds' `summary_all.json` dicts ({model: [fold summaries]}), and the paper's value."
     rows = []
     for model, folds in summaries.items():
@@ -159,7 +198,10 @@ def mean_sd_table(summaries: dict, metrics: tuple = ("auc", "accuracy", "balance
                      "paper reports": (paper or {}).get(model, "—")})
     return pd.DataFrame(rows)
 
-def prior_baseline(y_train, y_test, n_classes: int | None = None) -> dict:
+def prior_baseline(y_train,  # training labels (their frequencies are the prediction)
+                   y_test,  # test labels
+                   n_classes: int | None = None,  # number of classes (None: from the labels)
+                  ) -> dict:
     "The trivial reference: every test subject gets the training set's class prevalence (AUC 0.5, accuracy of the majority class)."
     y_train, y_test = np.asarray(y_train).astype(int), np.asarray(y_test).astype(int)
     k = n_classes or int(max(y_train.max(), y_test.max()) + 1)

@@ -18,7 +18,8 @@ from ..core import atomic_path
 __all__ = ['captum_grad_cam', 'shap_values', 'topk_overlap', 'plot_three_views', 'save_gif']
 
 # %% ../../nbs/51_explain.attribution.ipynb #e1b00005
-def captum_grad_cam(model: nn.Module, x: torch.Tensor,  # (N, C, *spatial)
+def captum_grad_cam(model: nn.Module,  # the network (eval mode is set here)
+                    x: torch.Tensor,  # (N, C, *spatial)
                     layer: str,  # module name, e.g. 'layer3'
                     target: int | None = 0,  # output index explained (0: a single risk output)
                     normalise: bool = True,  # per-sample (min, max) → (0, 1)
@@ -40,10 +41,13 @@ def captum_grad_cam(model: nn.Module, x: torch.Tensor,  # (N, C, *spatial)
     return a.cpu().numpy()
 
 # %% ../../nbs/51_explain.attribution.ipynb #e1b00008
-def shap_values(model: nn.Module, x: torch.Tensor,  # (N, C, *spatial) to explain
+def shap_values(model: nn.Module,  # the network
+                x: torch.Tensor,  # (N, C, *spatial) to explain
                 background: torch.Tensor,  # (B, C, *spatial) reference inputs (e.g. training scans)
                 target: int = 0,  # output index explained
-                nsamples: int = 50, seed: int = 0) -> np.ndarray:
+                nsamples: int = 50,  # samples of the expected-gradients estimate
+                seed: int = 0,  # seed of the baseline draws
+               ) -> np.ndarray:
     "SHAP values (N, *spatial), summed over channels, by shap's `GradientExplainer` (expected gradients)."
     import shap
     was = model.training; model.eval()
@@ -59,7 +63,9 @@ def shap_values(model: nn.Module, x: torch.Tensor,  # (N, C, *spatial) to explai
     return sv.sum(1)
 
 # %% ../../nbs/51_explain.attribution.ipynb #e1b00010
-def topk_overlap(attribution: np.ndarray, region: np.ndarray, within: np.ndarray | None = None,
+def topk_overlap(attribution: np.ndarray,  # attribution map on the volume's grid
+                 region: np.ndarray,  # boolean mask of the region of interest
+                 within: np.ndarray | None = None,  # restrict to this mask (e.g. the brain); None: everywhere
                  fraction: float = 0.05,  # share of the voxels (within the mask) called 'top'
                 ) -> float:
     "Share of the `fraction` largest |attribution| voxels (within a mask) that lie in `region`."
@@ -74,8 +80,13 @@ def _norm(a):
     a = np.abs(np.asarray(a, float)); top = np.percentile(a, 99.5) if a.any() else 1.0
     return np.clip(a / (top or 1.0), 0, 1)
 
-def plot_three_views(volume: np.ndarray, attribution: np.ndarray, region: np.ndarray | None = None, title: str = "",
-                     alpha: float = 0.45, axes=None):
+def plot_three_views(volume: np.ndarray,  # 3D image (X, Y, Z)
+                     attribution: np.ndarray,  # attribution map on the volume's grid
+                     region: np.ndarray | None = None,  # boolean mask of the region of interest
+                     title: str = "",  # figure title
+                     alpha: float = 0.45,  # opacity of the overlay
+                     axes=None,  # matplotlib axes to draw on, one per panel (None: a new figure)
+                    ):
     "Axial, coronal and sagittal slices through the region's centre (else the middle) with |attribution| and the region's outline."
     c = np.round(np.argwhere(region).mean(0)).astype(int) if region is not None and np.any(region) else np.array(volume.shape) // 2
     if axes is None: _, axes = plt.subplots(1, 3, figsize=(8.4, 2.9))
@@ -87,8 +98,14 @@ def plot_three_views(volume: np.ndarray, attribution: np.ndarray, region: np.nda
         ax.set_title(f"{title} {name}".strip(), fontsize=8); ax.axis("off")
     return axes
 
-def save_gif(volume: np.ndarray, attribution: np.ndarray, path: str | Path, region: np.ndarray | None = None,
-             axis: int = 2, fps: int = 6, alpha: float = 0.45) -> Path:
+def save_gif(volume: np.ndarray,  # 3D image (X, Y, Z)
+             attribution: np.ndarray,  # attribution map on the volume's grid
+             path: str | Path,  # GIF file to write
+             region: np.ndarray | None = None,  # boolean mask of the region of interest
+             axis: int = 2,  # axis swept through
+             fps: int = 6,  # frames per second
+             alpha: float = 0.45,  # opacity of the overlay
+            ) -> Path:
     "An animated GIF through the volume along `axis`, |attribution| over the image and the region's outline; written atomically."
     from matplotlib.animation import FuncAnimation, PillowWriter
     path = Path(path); att = _norm(attribution)

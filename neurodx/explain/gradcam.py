@@ -20,7 +20,11 @@ def _minmax(cam: torch.Tensor) -> torch.Tensor:
     lo, hi = flat.min(1)[0].view(-1, *[1] * (cam.dim() - 1)), flat.max(1)[0].view(-1, *[1] * (cam.dim() - 1))
     return (cam - lo) / (hi - lo).clamp_min(1e-12)
 
-def grad_cam(model: nn.Module, x: torch.Tensor, layer: str, class_idx: int | None = None) -> np.ndarray:
+def grad_cam(model: nn.Module,  # the network
+             x: torch.Tensor,  # inputs (N, C, *spatial)
+             layer: str,  # name of the layer whose activations are weighted (as in `named_modules`)
+             class_idx: int | None = None,  # class explained (None: the predicted one)
+            ) -> np.ndarray:
     "Grad-CAM maps (N, *spatial) in [0, 1] for inputs `x` (N, C, *spatial) at the named `layer` (MONAI GradCAM)."
     from monai.visualize import GradCAM
     names = dict(model.named_modules())
@@ -31,7 +35,10 @@ def grad_cam(model: nn.Module, x: torch.Tensor, layer: str, class_idx: int | Non
     finally: model.train(was)
     return cam[:, 0].detach().cpu().numpy()
 
-def roi_enrichment(cam: np.ndarray, roi: np.ndarray, within: np.ndarray | None = None) -> float:
+def roi_enrichment(cam: np.ndarray,  # Grad-CAM map on the volume's grid
+                   roi: np.ndarray,  # boolean mask of the region of interest (contour drawn)
+                   within: np.ndarray | None = None,  # restrict to this mask (e.g. the brain); None: everywhere
+                  ) -> float:
     "Share of the map's mass inside `roi` divided by the ROI's share of the voxels (1 = no preference), within a mask."
     w = np.ones(cam.shape, bool) if within is None else np.asarray(within, bool)
     roi = np.asarray(roi, bool) & w
@@ -40,8 +47,15 @@ def roi_enrichment(cam: np.ndarray, roi: np.ndarray, within: np.ndarray | None =
     return float((cam[roi].sum() / mass) / (roi.sum() / w.sum()))
 
 # %% ../../nbs/50_explain.gradcam.ipynb #37e016f4
-def plot_cam_slices(volume: np.ndarray, cam: np.ndarray, roi: np.ndarray | None = None, axis: int = 2,
-                    indices: list | None = None, title: str = "", alpha: float = 0.45, axes=None):
+def plot_cam_slices(volume: np.ndarray,  # 3D image (X, Y, Z)
+                    cam: np.ndarray,  # Grad-CAM map on the volume's grid
+                    roi: np.ndarray | None = None,  # boolean mask of the region of interest (contour drawn)
+                    axis: int = 2,  # slice axis (0, 1 or 2)
+                    indices: list | None = None,  # slice indices (None: around the ROI's centre)
+                    title: str = "",  # figure title
+                    alpha: float = 0.45,  # opacity of the overlay
+                    axes=None,  # matplotlib axes to draw on, one per panel (None: a new figure)
+                   ):
     "Slices of `volume` with `cam` overlaid (jet) and the `roi` contour (white)."
     n = volume.shape[axis]
     if indices is None:

@@ -17,8 +17,14 @@ __all__ = ['monai_resnet', 'mlp', 'DivisiblePadded', 'monai_unet', 'ImageTabular
 
 # %% ../../nbs/21_nets.common.ipynb #1f24d47c
 @register_model("monai_resnet")
-def monai_resnet(spatial_dims: int = 3, in_channels: int = 1, num_classes: int = 2, depth: int = 18,
-                 widths: tuple = (64, 128, 256, 512), dropout: float = 0.0, conv1_stride: int = 2) -> nn.Module:
+def monai_resnet(spatial_dims: int = 3,  # 2 or 3
+                 in_channels: int = 1,  # input channels (modalities)
+                 num_classes: int = 2,  # output classes
+                 depth: int = 18,  # ResNet depth (10, 18, 34, 50, …)
+                 widths: tuple = (64, 128, 256, 512),  # channels of the four ResNet stages
+                 dropout: float = 0.0,  # dropout probability before the classifier
+                 conv1_stride: int = 2,  # stride of the first convolution (1 keeps small inputs' resolution)
+                ) -> nn.Module:
     """MONAI's ResNet-{10,18,34,50}, 2D or 3D, with stage widths `widths` and dropout before the classifier: He, Zhang, Ren &
     Sun, *Deep residual learning for image recognition*, CVPR 2016 (https://arxiv.org/abs/1512.03385), residual blocks
     y = F(x, {W_i}) + x; in 3D as Hara, Kataoka & Satoh, CVPR 2018 (https://arxiv.org/abs/1711.09577)."""
@@ -31,7 +37,11 @@ def monai_resnet(spatial_dims: int = 3, in_channels: int = 1, num_classes: int =
     return net
 
 @register_model("mlp")
-def mlp(in_features: int, num_classes: int = 2, hidden: tuple = (64,), dropout: float = 0.0) -> nn.Module:
+def mlp(in_features: int,  # input features
+        num_classes: int = 2,  # output classes
+        hidden: tuple = (64,),  # hidden layer widths
+        dropout: float = 0.0,  # dropout probability before the classifier
+       ) -> nn.Module:
     """A multilayer perceptron for tabular or matrix features: blocks h ← Dropout(ReLU(W h + b)), then a linear classifier
     (the generic baseline of several papers' fusion comparisons; no single paper)."""
     layers, d = [nn.Flatten()], in_features
@@ -41,9 +51,14 @@ def mlp(in_features: int, num_classes: int = 2, hidden: tuple = (64,), dropout: 
 # %% ../../nbs/21_nets.common.ipynb #49684f2d
 class DivisiblePadded(nn.Module):
     "Runs `net` on its input zero-padded (at the far end) to a multiple of `k` per spatial axis and crops the output back: any size goes in."
-    def __init__(self, net: nn.Module, k: int):
+    def __init__(self,
+                 net: nn.Module,  # a network whose input sides must be multiples of `k`
+                 k: int,  # the multiple (∏ strides)
+                ):
         super().__init__(); self.net, self.k = net, int(k)
-    def forward(self, x):
+    def forward(self,
+                x,  # input batch
+               ):
         size = x.shape[2:]
         pad = [(-s) % self.k for s in size]
         if any(pad): x = F.pad(x, [p for q in reversed(pad) for p in (0, q)])
@@ -51,8 +66,15 @@ class DivisiblePadded(nn.Module):
         return y[(slice(None), slice(None), *(slice(0, s) for s in size))]
 
 @register_model("monai_unet")
-def monai_unet(spatial_dims: int = 3, in_channels: int = 1, out_channels: int = 2, channels: tuple = (16, 32, 64, 128),
-               strides: tuple = (2, 2, 2), num_res_units: int = 2, dropout: float = 0.0, norm: str = "instance") -> nn.Module:
+def monai_unet(spatial_dims: int = 3,  # 2 or 3
+               in_channels: int = 1,  # input channels (modalities)
+               out_channels: int = 2,  # background + classes
+               channels: tuple = (16, 32, 64, 128),  # channels per level
+               strides: tuple = (2, 2, 2),  # down-sampling per level (one fewer than channels)
+               num_res_units: int = 2,  # residual units per block (0: plain convolutions)
+               dropout: float = 0.0,  # dropout probability
+               norm: str = "instance",  # normalisation layer ('instance', 'batch')
+              ) -> nn.Module:
     """MONAI's residual U-Net: Ronneberger, Fischer & Brox, *U-Net*, MICCAI 2015 (https://arxiv.org/abs/1505.04597),
     with the residual units of Kerfoot et al., *Left-ventricle quantification using residual U-Net*, STACOM 2018;
     `out_channels` = background + classes (softmax), inputs of any size (padded to a multiple of ∏ strides)."""
@@ -63,16 +85,33 @@ def monai_unet(spatial_dims: int = 3, in_channels: int = 1, out_channels: int = 
 
 class ImageTabularNet(nn.Module):
     "Late fusion by concatenation: an image trunk's pooled features ⊕ an MLP of the tabular features → a linear classifier."
-    def __init__(self, trunk: nn.Module, image_features: int, tab_features: int, num_classes: int, tab_hidden: int = 32, dropout: float = 0.0):
+    def __init__(self,
+                 trunk: nn.Module,  # image network returning pooled features
+                 image_features: int,  # size of the trunk's features
+                 tab_features: int,  # tabular inputs (2 × columns: z-scores and missing indicators)
+                 num_classes: int,  # output classes
+                 tab_hidden: int = 32,  # width of the tabular MLP
+                 dropout: float = 0.0,  # dropout probability before the classifier
+                ):
         super().__init__()
         self.trunk = trunk
         self.tab = nn.Sequential(nn.Linear(tab_features, tab_hidden), nn.ReLU())
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(image_features + tab_hidden, num_classes))
-    def forward(self, x, tab): return self.head(torch.cat([self.trunk(x), self.tab(tab)], 1))
+    def forward(self,
+                x,  # input batch
+                tab,  # tabular inputs (N, tab_features)
+               ): return self.head(torch.cat([self.trunk(x), self.tab(tab)], 1))
 
 @register_model("image_tabular")
-def image_tabular(tab_features: int, spatial_dims: int = 3, in_channels: int = 1, num_classes: int = 2, depth: int = 18,
-                  widths: tuple = (64, 128, 256, 512), tab_hidden: int = 32, dropout: float = 0.0) -> nn.Module:
+def image_tabular(tab_features: int,  # tabular inputs (2 × columns: z-scores and missing indicators)
+                  spatial_dims: int = 3,  # 2 or 3
+                  in_channels: int = 1,  # input channels (modalities)
+                  num_classes: int = 2,  # output classes
+                  depth: int = 18,  # ResNet depth (10, 18, 34, 50, …)
+                  widths: tuple = (64, 128, 256, 512),  # channels of the four ResNet stages
+                  tab_hidden: int = 32,  # width of the tabular MLP
+                  dropout: float = 0.0,  # dropout probability before the classifier
+                 ) -> nn.Module:
     """An image + tabular baseline: `monai_resnet`'s pooled features concatenated with a one-layer MLP of the tabular
     inputs (`tab_features` = 2 × columns: z-scores and missing indicators), then a linear classifier — the plain
     concatenation fusion that DAFT (Pölsterl et al., MICCAI 2021, https://arxiv.org/abs/2107.05990) is compared with."""

@@ -18,12 +18,14 @@ __all__ = ['MODELS', 'PROVIDERS', 'register_model', 'resolve_model', 'build_mode
 MODELS: dict[str, Callable[..., nn.Module]] = {}
 PROVIDERS = ("neurodx.nets.common", "neurodx.papers")  # imported on the first look-up: they register their networks
 
-def register_model(name: str):
+def register_model(name: str,  # the name configs use
+                  ):
     "Decorator: make a model factory available to configs under `name`."
     def deco(f): MODELS[name] = f; return f
     return deco
 
-def resolve_model(name: str) -> Callable[..., nn.Module]:
+def resolve_model(name: str,  # registered name or `package.module:function`
+                 ) -> Callable[..., nn.Module]:
     "The factory a config names: a registered name, or a `package.module:function` path (as MONAI bundles name `_target_`)."
     if ":" in name:
         mod, _, attr = name.partition(":")
@@ -37,6 +39,8 @@ def resolve_model(name: str) -> Callable[..., nn.Module]:
     if name not in MODELS: raise NeurodxDataError("config: model.name", f"unknown model {name!r}; registered: {sorted(MODELS)}")
     return MODELS[name]
 
-def build_model(name: str, **kwargs) -> nn.Module:
+def build_model(name: str,  # registered name or `package.module:function`
+                **kwargs,  # the constructor's arguments
+               ) -> nn.Module:
     "The network `name` (registered, or `module:function`) built with `kwargs`."
     return resolve_model(name)(**kwargs)

@@ -30,11 +30,15 @@ __all__ = ['PRESETS', 'SMOKE', 'ResNetStages', 'alzheimerdl_resnet', 'Mosa', 'al
 # %% ../../nbs/60_papers.alzheimerdl.ipynb #107cca4e
 class ResNetStages(nn.Module):
     "A MONAI ResNet that returns the feature maps of its five stages (stem after max-pool, layer1–4)."
-    def __init__(self, resnet: nn.Module):
+    def __init__(self,
+                 resnet: nn.Module,  # a MONAI ResNet
+                ):
         super().__init__()
         self.resnet = resnet
 
-    def forward(self, x) -> list[torch.Tensor]:
+    def forward(self,
+                x,  # input volumes
+               ) -> list[torch.Tensor]:
         r = self.resnet
         h = r.maxpool(r.act(r.bn1(r.conv1(x)))) if not getattr(r, "no_max_pool", False) else r.act(r.bn1(r.conv1(x)))
         out = [h]
@@ -43,8 +47,12 @@ class ResNetStages(nn.Module):
         return out
 
 @register_model("alzheimerdl_resnet")
-def alzheimerdl_resnet(in_channels: int = 1, num_classes: int = 2, depth: int = 18, widths: tuple = (64, 128, 256, 512),
-                       dropout: float = 0.0) -> nn.Module:
+def alzheimerdl_resnet(in_channels: int = 1,  # input channels (modalities)
+                       num_classes: int = 2,  # output classes
+                       depth: int = 18,  # ResNet depth (10, 18, 34, 50, …)
+                       widths: tuple = (64, 128, 256, 512),  # channels of the four ResNet stages
+                       dropout: float = 0.0,  # dropout probability before the classifier
+                      ) -> nn.Module:
     """Stage 1 of AlzheimerDl (the authors' reference code; PAPERS.md §5): a 3D ResNet-18/50 AD/CN classifier, MONAI's
     `ResNet` — He, Zhang, Ren & Sun, *Deep residual learning for image recognition*, CVPR 2016
     (https://arxiv.org/abs/1512.03385), in 3D as Hara, Kataoka & Satoh, *Can spatiotemporal 3D CNNs retrace the history
@@ -58,15 +66,20 @@ class Mosa(nn.Module):
     patch embedding: Dosovitskiy et al., ICLR 2021, https://arxiv.org/abs/2010.11929), z_s = Transformer_s([c_s; T_s] + E_s)_0
     (pre-norm encoder: Vaswani et al., NeurIPS 2017, https://arxiv.org/abs/1706.03762), ŷ = MLP([z_1; …; z_5]).
     Positional embeddings E_s are sized from the input (the authors hard-code 65 positions, i.e. 128³ inputs only)."""
-    def __init__(self, backbone: nn.Module,  # a MONAI ResNet (stage 1), wrapped in `ResNetStages`
+    def __init__(self,
+                 backbone: nn.Module,  # a MONAI ResNet (stage 1), wrapped in `ResNetStages`
                  input_size: tuple = (128, 128, 128),  # spatial size of the inputs (any; sets the token grids)
-                 in_channels: int = 1,
-                 num_classes: int = 2,
+                 in_channels: int = 1,  # input channels (modalities)
+                 num_classes: int = 2,  # output classes
                  patch_sizes: tuple = (8, 8, 4, 2, 1),  # one per stage
-                 dim: int = 256, depth: int = 2, heads: int = 8, mlp_ratio: float = 4.0,
+                 dim: int = 256,  # token width of the transformers
+                 depth: int = 2,  # ResNet depth (10, 18, 34, 50, …)
+                 heads: int = 8,  # attention heads
+                 mlp_ratio: float = 4.0,  # transformer MLP width as a multiple of `dim`
                  dropout: float = 0.1,  # transformer, embeddings and head
                  shared: bool = True,  # the 'shard' variant: one transformer for all scales
-                 head_dims: tuple = (256, 128)):
+                 head_dims: tuple = (256, 128),  # hidden widths of the classifier on the concatenated scales
+                ):
         super().__init__()
         self.stages = backbone if isinstance(backbone, ResNetStages) else ResNetStages(backbone)
         if hasattr(self.stages.resnet, "fc"): self.stages.resnet.fc = nn.Identity()  # stage 1's classifier: unused here
@@ -93,7 +106,9 @@ class Mosa(nn.Module):
         self.head = nn.Sequential(*layers, nn.Linear(d, num_classes))
         self.input_size = tuple(input_size)
 
-    def encode(self, x) -> torch.Tensor:
+    def encode(self,
+               x,  # input volumes (N, C, X, Y, Z)
+              ) -> torch.Tensor:
         "The concatenated CLS embeddings of all scales, (N, n_scales·dim)."
         cls = []
         for s, f in enumerate(self.stages(x)):
@@ -103,15 +118,24 @@ class Mosa(nn.Module):
             cls.append(enc(self.drop(t))[:, 0])
         return torch.cat(cls, 1)
 
-    def forward(self, x): return self.head(self.encode(x))
+    def forward(self,
+                x,  # input volumes (N, C, X, Y, Z)
+               ): return self.head(self.encode(x))
 
 # %% ../../nbs/60_papers.alzheimerdl.ipynb #918d1a3f
 @register_model("alzheimerdl_mosa")
 def alzheimerdl_mosa(backbone_run: str | None = None,  # stage 1's run folder (its ResNet and weights, rebuilt by `load_run`); None: random
-                     input_size: tuple = (128, 128, 128), num_classes: int = 2, patch_sizes: tuple = (8, 8, 4, 2, 1), dim: int = 256,
-                     heads: int = 8, transformer_depth: int = 2, dropout: float = 0.1, shared: bool = True,
-                     depth: int = 18, widths: tuple = (64, 128, 256, 512),  # the random backbone's, when backbone_run is None
-                     ) -> Mosa:
+                     input_size: tuple = (128, 128, 128),  # spatial size of the inputs (sets the token grids)
+                     num_classes: int = 2,  # output classes
+                     patch_sizes: tuple = (8, 8, 4, 2, 1),  # patch size of each of the five scales
+                     dim: int = 256,  # token width of the transformers
+                     heads: int = 8,  # attention heads
+                     transformer_depth: int = 2,  # transformer layers per scale
+                     dropout: float = 0.1,  # dropout in the transformers and the head
+                     shared: bool = True,  # one transformer shared by the scales (the authors' code)
+                     depth: int = 18,  # the random backbone's depth, when there is no stage-1 run
+                     widths: tuple = (64, 128, 256, 512),  # the random backbone's, when backbone_run is None
+                    ) -> Mosa:
     """Stage 2 of AlzheimerDl (the authors' reference code; PAPERS.md §5): `Mosa` (its equation in that class's docstring) on
     stage 1's trained ResNet, rebuilt with its weights from its run folder (strict), or on a random ResNet."""
     if backbone_run is not None:
@@ -126,18 +150,18 @@ def alzheimerdl_mosa(backbone_run: str | None = None,  # stage 1's run folder (i
 class ResNetSettings(Config):
     "Stage 1's ResNet (`alzheimerdl_resnet`)."
     depth: int = 18  # 18 or 50
-    widths: tuple = (64, 128, 256, 512)
+    widths: tuple = (64, 128, 256, 512)  # channels of the four stages
     dropout: float = 0.0  # before the classifier
-    in_channels: int = 1
+    in_channels: int = 1  # input channels
 
 @dataclass
 class MosaSettings(Config):
     "Stage 2's Mosa (`alzheimerdl_mosa`)."
     patch_sizes: tuple = (8, 8, 4, 2, 1)  # one per stage
-    dim: int = 256
-    heads: int = 8
-    transformer_depth: int = 2
-    dropout: float = 0.1
+    dim: int = 256  # token width of the transformers
+    heads: int = 8  # attention heads
+    transformer_depth: int = 2  # transformer layers per scale
+    dropout: float = 0.1  # dropout in the transformers and the head
     shared: bool = True  # one transformer for all scales (the 'shard' variant)
 
 def _ad_cohort(spacing: float, shape: tuple, folds: int) -> CohortConfig:
@@ -149,13 +173,13 @@ def _ad_cohort(spacing: float, shape: tuple, folds: int) -> CohortConfig:
 @dataclass
 class AlzheimerDlConfig(Config):
     "AlzheimerDl from cohort to reports: the cohort (table spec, plan, splits), both networks, both trainings."
-    cohort: CohortConfig = field(default_factory=lambda: _ad_cohort(1.5, (128, 128, 128), 5))
-    resnet: ResNetSettings = field(default_factory=ResNetSettings)
-    mosa: MosaSettings = field(default_factory=MosaSettings)
-    stage1: TrainConfig = field(default_factory=TrainConfig)
-    stage2: TrainConfig = field(default_factory=TrainConfig)
-    label: str = "diagnosis"
-    class_names: tuple = ("CN", "AD")
+    cohort: CohortConfig = field(default_factory=lambda: _ad_cohort(1.5, (128, 128, 128), 5))  # the AD cohort: table, plan, splits
+    resnet: ResNetSettings = field(default_factory=ResNetSettings)  # stage 1's 3D ResNet
+    mosa: MosaSettings = field(default_factory=MosaSettings)  # stage 2's Mosa network
+    stage1: TrainConfig = field(default_factory=TrainConfig)  # training of the ResNet
+    stage2: TrainConfig = field(default_factory=TrainConfig)  # training of Mosa
+    label: str = "diagnosis"  # label column
+    class_names: tuple = ("CN", "AD")  # names of the classes in label order (None: the labels themselves)
     n_boot: int = 1000  # bootstrap resamples for the CIs
     synthetic_subjects: int = 400  # size of the synthetic cohort the figure notebook generates
 
@@ -175,13 +199,19 @@ PRESETS = {
         stage2=TrainConfig(epochs=6, bs=8, lr=1e-3, warmup_epochs=1.5, freeze="stages", freeze_epochs=2),
         n_boot=200, synthetic_subjects=48)}
 
-def preset(name: str) -> AlzheimerDlConfig:
+def preset(name: str,  # 'paper' or 'fast'
+          ) -> AlzheimerDlConfig:
     "A copy of the 'paper' or 'fast' preset."
     if name not in PRESETS: raise KeyError(f"unknown preset {name!r}; use one of {sorted(PRESETS)}")
     return copy.deepcopy(PRESETS[name])
 
 # %% ../../nbs/60_papers.alzheimerdl.ipynb #fe795043
-def stage_configs(cfg: AlzheimerDlConfig, cache: str | Path, splits: str | Path, out_dir: str | Path, fold: int = 0) -> tuple:
+def stage_configs(cfg: AlzheimerDlConfig,  # AlzheimerDl from cohort to reports
+                  cache: str | Path,  # the cohort cache (`CohortCache` or its HDF5 path)
+                  splits: str | Path,  # the splits (`Splits` or the path of splits.json)
+                  out_dir: str | Path,  # run root (stage folders inside)
+                  fold: int = 0,  # which fold of the splits
+                 ) -> tuple:
     "The two experiments of one fold: stage 1 into out_dir/resnet, stage 2 (Mosa on stage 1's run folder) into out_dir/mosa."
     out_dir = Path(out_dir).resolve()
     data = DataConfig(cache=str(Path(cache).resolve()), splits=str(Path(splits).resolve()), fold=fold, label=cfg.label,
@@ -192,8 +222,13 @@ def stage_configs(cfg: AlzheimerDlConfig, cache: str | Path, splits: str | Path,
     c2 = ExperimentConfig("alzheimerdl-mosa", str(out_dir / "mosa"), data, ModelConfig("alzheimerdl_mosa", mosa), cfg.stage2, cfg.n_boot)
     return c1, c2
 
-def run_stages(cfg: AlzheimerDlConfig, cache: str | Path, splits: str | Path, out_dir: str | Path, fold: int = 0,
-               resume: bool = True) -> dict:
+def run_stages(cfg: AlzheimerDlConfig,  # AlzheimerDl from cohort to reports
+               cache: str | Path,  # the cohort cache (`CohortCache` or its HDF5 path)
+               splits: str | Path,  # the splits (`Splits` or the path of splits.json)
+               out_dir: str | Path,  # run root (stage folders inside)
+               fold: int = 0,  # which fold of the splits
+               resume: bool = True,  # continue from the run's latest.pth where one exists
+              ) -> dict:
     "Stage 1 (ResNet) then stage 2 (Mosa on stage 1's trained run) for one fold; both summaries."
     c1, c2 = stage_configs(cfg, cache, splits, out_dir, fold)
     return {"resnet": run_experiment(c1, fold, resume), "mosa": run_experiment(c2, fold, resume)}

@@ -35,8 +35,11 @@ __all__ = ['SMOKE', 'PRESETS', 'TimeLSTMCell', 'TimeAwareLSTM', 'cnn_tlsm_resnet
 # %% ../../nbs/61_papers.cnn_tlsm.ipynb #c7a00005
 class TimeLSTMCell(nn.Module):
     "A Time-aware LSTM cell (Baytas et al., KDD 2017): the short-term memory is discounted by g(Δt) = 1/log(e + Δt)."
-    def __init__(self, input_size: int, hidden_size: int,
-                 decay: str = "tanh"):  # activation of the short-term memory: 'tanh' (the paper) or 'sigmoid' (the authors' code)
+    def __init__(self,
+                 input_size: int,  # features per visit
+                 hidden_size: int,  # LSTM hidden units
+                 decay: str = "tanh",  # activation of the short-term memory: 'tanh' (the paper) or 'sigmoid' (the authors' code)
+                ):  # activation of the short-term memory: 'tanh' (the paper) or 'sigmoid' (the authors' code)
         super().__init__()
         if decay not in ("tanh", "sigmoid"): raise ValueError(f"decay={decay!r}: use 'tanh' or 'sigmoid'")
         self.decay, self.hidden_size = decay, hidden_size
@@ -57,10 +60,13 @@ class TimeLSTMCell(nn.Module):
 # %% ../../nbs/61_papers.cnn_tlsm.ipynb #c7a00008
 class TimeAwareLSTM(nn.Module):
     "CNN-TLSM's sequence model: a Time-aware LSTM over the visits' features, attention over the visits, one risk."
-    def __init__(self, input_size: int,  # features per visit (the CNN's pooled features)
-                 hidden_size: int = 64, attention_size: int = 32,
+    def __init__(self,
+                 input_size: int,  # features per visit (the CNN's pooled features)
+                 hidden_size: int = 64,  # LSTM hidden units
+                 attention_size: int = 32,  # width of the attention's scoring layer
                  decay: str = "tanh",  # see `TimeLSTMCell`
-                 dropout: float = 0.0):  # on the attended summary, before the risk
+                 dropout: float = 0.0,  # on the attended summary, before the risk
+                ):  # on the attended summary, before the risk
         super().__init__()
         self.cell = TimeLSTMCell(input_size, hidden_size, decay)
         self.attend = nn.Linear(hidden_size, attention_size)  # W_a
@@ -86,7 +92,11 @@ class TimeAwareLSTM(nn.Module):
         return self.risk(self.drop((alpha.unsqueeze(-1) * H).sum(1)))
 
 @register_model("cnn_tlsm_resnet")
-def cnn_tlsm_resnet(in_channels: int = 1, depth: int = 18, widths: tuple = (64, 128, 256, 512), dropout: float = 0.45) -> nn.Module:
+def cnn_tlsm_resnet(in_channels: int = 1,  # input channels (modalities)
+                    depth: int = 18,  # ResNet depth (10, 18, 34, 50, …)
+                    widths: tuple = (64, 128, 256, 512),  # channels of the four ResNet stages
+                    dropout: float = 0.45,  # dropout before the risk output (paper: 0.45)
+                   ) -> nn.Module:
     "CNN-TLSM's first stage: a 3D ResNet (18 in the paper) with dropout (0.45, the authors') and one risk output."
     return monai_resnet(3, in_channels, 1, depth, widths, dropout)
 
@@ -99,9 +109,12 @@ SMOKE = {"cnn_tlsm_resnet": {"kwargs": {"depth": 10, "widths": [4, 8, 16, 32]},
 # %% ../../nbs/61_papers.cnn_tlsm.ipynb #c7a00011
 def progression_table(visits: pd.DataFrame,  # one row per visit: id, patient, months since baseline
                       survival: pd.DataFrame,  # one row per patient: follow-up time (months) and event
-                      patient_column: str = "patient_id", months_column: str = "months", time_column: str = "time_months",
-                      event_column: str = "event", date_column: str | None = None,  # visit dates; None: months from a fixed origin
-                      ) -> pd.DataFrame:
+                      patient_column: str = "patient_id",  # column of the patient ids (splits and resampling by patient)
+                      months_column: str = "months",  # months of each visit since the patient's baseline
+                      time_column: str = "time_months",  # follow-up months of the survival table
+                      event_column: str = "event",  # event column of the survival table
+                      date_column: str | None = None,  # visit dates; None: months from a fixed origin
+                     ) -> pd.DataFrame:
     "Visits with each patient's target seen from the visit (`months_to_event`, `event`) and a `date` column."
     for df, cols, what in ((visits, [patient_column, months_column], "visit table"), (survival, [patient_column, time_column, event_column], "survival table")):
         absent = [c for c in cols if c not in df.columns]
@@ -118,16 +131,16 @@ def progression_table(visits: pd.DataFrame,  # one row per visit: id, patient, m
 @dataclass
 class CnnTlsmConfig(Config):
     "CNN-TLSM from cohort to reports (see `preset`)."
-    cohort: CohortConfig = field(default_factory=CohortConfig)
+    cohort: CohortConfig = field(default_factory=CohortConfig)  # the progression cohort: table, plan, splits
     synthetic_subjects: int = 400  # patients of the synthetic AD cohort the figure notebook makes
-    max_visits: int = 4
-    cnn_depth: int = 18
-    cnn_widths: tuple = (64, 128, 256, 512)
-    cnn_dropout: float = 0.45
+    max_visits: int = 4  # visits per patient of the synthetic cohort
+    cnn_depth: int = 18  # depth of the 3D ResNet (paper: 18)
+    cnn_widths: tuple = (64, 128, 256, 512)  # channels of the ResNet's four stages
+    cnn_dropout: float = 0.45  # dropout before the risk output (paper: 0.45)
     stage1: TrainConfig = field(default_factory=TrainConfig)  # the CNN, ranking loss
     hidden_size: int = 64  # T-LSTM (ours: not in the paper's notes)
-    attention_size: int = 32
-    decay: str = "tanh"
+    attention_size: int = 32  # width of the attention's scoring layer (ours)
+    decay: str = "tanh"  # short-term memory activation: 'tanh' (paper) or 'sigmoid' (authors' code)
     stage3: TrainConfig = field(default_factory=TrainConfig)  # the T-LSTM, Cox loss (Efron ties)
     landmark_months: float = 12.0  # the sequence stage sees visits up to here and predicts from here
     horizons: tuple = (24.0, 48.0)  # months of the time-dependent AUC
@@ -147,21 +160,30 @@ PRESETS = {
                  stage3=TrainConfig(epochs=8, bs=8, lr=3e-3, optimizer="adam", schedule="constant", monitor="c_index", tensorboard=False, seed=0)),
 }
 
-def preset(name: str) -> CnnTlsmConfig:
+def preset(name: str,  # 'paper' or 'fast'
+          ) -> CnnTlsmConfig:
     "The `paper` (authors' settings, for a GPU) or `fast` (CPU, minutes) configuration."
     if name not in PRESETS: raise ValueError(f"unknown preset {name!r}: use {sorted(PRESETS)}")
     return CnnTlsmConfig(**PRESETS[name])
 
 # %% ../../nbs/61_papers.cnn_tlsm.ipynb #c7a00014
-def stage1_config(cfg: CnnTlsmConfig, cache: str | Path, splits: str | Path, out_dir: str | Path) -> ExperimentConfig:
+def stage1_config(cfg: CnnTlsmConfig,  # CNN-TLSM from cohort to reports
+                  cache: str | Path,  # the cohort cache (`CohortCache` or its HDF5 path)
+                  splits: str | Path,  # the splits (`Splits` or the path of splits.json)
+                  out_dir: str | Path,  # run root (the CNN's runs go to cnn/)
+                 ) -> ExperimentConfig:
     "Stage 1 as an experiment config: the 3D ResNet risk model, survival task with the ranking loss."
     return ExperimentConfig("cnn_tlsm_cnn", str(Path(out_dir) / "cnn"), DataConfig(cache=str(cache), splits=str(splits)),
                             ModelConfig("cnn_tlsm_resnet", {"depth": cfg.cnn_depth, "widths": list(cfg.cnn_widths), "dropout": cfg.cnn_dropout}),
                             cfg.stage1, task=TaskConfig("survival", {"time": "months_to_event", "event": "event", "loss": "ranking",
                                                                      "horizons": list(cfg.horizons)}))
 
-def landmark_sequences(table: pd.DataFrame, features: dict, landmark: float, id_column: str = "subject_id",
-                       patient_column: str = "patient_id") -> tuple[dict, dict, dict, dict]:
+def landmark_sequences(table: pd.DataFrame,  # the progression table (`progression_table`), one row per visit
+                       features: dict,  # `read_features` result: ids and features
+                       landmark: float,  # months: visits up to here are seen, the risk is predicted from here
+                       id_column: str = "subject_id",  # column of the item ids
+                       patient_column: str = "patient_id",  # column of the patient ids (splits and resampling by patient)
+                      ) -> tuple[dict, dict, dict, dict]:
     "Per patient event-free beyond the landmark: visit features up to it (date order), Δt (months), (time from the landmark, event), visit ids."
     before = table[table["months"] <= landmark]
     after = table.groupby(patient_column).first()
@@ -180,8 +202,14 @@ def _predict_sequences(model: TimeAwareLSTM, ds: SequenceDataset, device) -> tup
             risks.append(float(model(x, dt, mask)[0, 0])); att.append(model.last_attention[0, : int(mask.sum())].cpu().numpy())
     return np.array(risks), att
 
-def run_cnn_tlsm(cfg: CnnTlsmConfig, cache: str | Path, splits: str | Path, out_dir: str | Path, fold: int = 0,
-                 resume: bool = True, n_boot: int = 1000) -> dict:
+def run_cnn_tlsm(cfg: CnnTlsmConfig,  # CNN-TLSM from cohort to reports
+                 cache: str | Path,  # the cohort cache (`CohortCache` or its HDF5 path)
+                 splits: str | Path,  # the splits (`Splits` or the path of splits.json)
+                 out_dir: str | Path,  # run root (cnn/, features/, tlstm/ inside)
+                 fold: int = 0,  # which fold of the splits
+                 resume: bool = True,  # continue from the run's latest.pth where one exists
+                 n_boot: int = 1000,  # bootstrap resamples for the 95 % CIs
+                ) -> dict:
     "One fold of the three stages; returns the CNN's and the T-LSTM's test reports."
     out = Path(out_dir)
     s1 = stage1_config(cfg, cache, splits, out)

@@ -39,7 +39,8 @@ __all__ = ['ISLES_MODALITIES', 'PRESETS', 'SIZE_BINS_ML', 'integrity_report', 'l
 def integrity_report(root: str | os.PathLike,  # the BIDS root (or any folder above the subjects' files)
                      out_dir: str | os.PathLike | None = None,  # write integrity.csv and integrity.json here
                      require_flair: bool = True,  # a missing FLAIR counts as a problem
-                     progress: bool = True) -> tuple[pd.DataFrame, dict]:
+                     progress: bool = True,  # show a progress bar
+                    ) -> tuple[pd.DataFrame, dict]:
     "One row per subject with a pass/fail column per check, and a JSON-ready summary listing every problem."
     table, rows, problems = find_isles(root), [], {}
     for r in tqdm(table.to_dict("records"), desc="checking ISLES subjects", disable=not progress, leave=False):
@@ -79,9 +80,10 @@ def lesion_statistics(mask: np.ndarray,  # binary lesion mask
     return {"lesion_volume_ml": float(m.sum() * voxel_ml), "n_lesions": int(n),
             "largest_lesion_ml": float(sizes.max() * voxel_ml) if n else 0.0}
 
-def lesion_table(root: str | os.PathLike,
+def lesion_table(root: str | os.PathLike,  # ISLES BIDS root
                  report: pd.DataFrame | None = None,  # from `integrity_report` (default: made here, FLAIR not required)
-                 progress: bool = True) -> pd.DataFrame:
+                 progress: bool = True,  # show a progress bar
+                ) -> pd.DataFrame:
     "Lesion statistics of every subject that passes the integrity report, with planted territories where the tree records them."
     root = Path(root)
     report = integrity_report(root, require_flair=False, progress=progress)[0] if report is None else report
@@ -100,7 +102,8 @@ def lesion_table(root: str | os.PathLike,
     out.attrs["left_out"] = int(len(report) - len(out))
     return out
 
-def dataset_table(stats: pd.DataFrame) -> pd.DataFrame:
+def dataset_table(stats: pd.DataFrame,  # per-subject lesion statistics (`lesion_table`)
+                 ) -> pd.DataFrame:
     "The dataset table (the paper's Table 2): cases, min, quartiles and max of lesion volume (cases with a lesion) and lesions per case."
     def row(v): return {"cases": int(len(v)), **dict(zip(("min", "q1", "median", "q3", "max"), np.percentile(v, [0, 25, 50, 75, 100]).round(3)))}
     vol = stats.loc[stats["lesion_volume_ml"] > 0, "lesion_volume_ml"].to_numpy(float)
@@ -110,7 +113,10 @@ def dataset_table(stats: pd.DataFrame) -> pd.DataFrame:
     t.attrs["cases_without_lesion"] = int((stats["n_lesions"] == 0).sum())
     return t
 
-def plot_volume_histogram(stats: pd.DataFrame, ax=None, reference: tuple | None = (0.003, 477.264)):
+def plot_volume_histogram(stats: pd.DataFrame,  # per-subject lesion statistics (`lesion_table`)
+                          ax=None,  # matplotlib axes to draw on (None: a new figure)
+                          reference: tuple | None = (0.003, 477.264),  # the paper's (min, max) volume as dashed lines (None: none)
+                         ):
     "Histogram of lesion volumes on a log axis, with the paper's range as dashed lines (`reference`; None: none)."
     import matplotlib.pyplot as plt
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(4.6, 3.0))
@@ -144,7 +150,10 @@ def load_isles_images(row: dict,  # a row of `find_isles` (a mask is not needed)
         vols[m] = v
     return vols
 
-def isles_inputs(vols: dict[str, Volume], plan: PreprocessPlan, modalities: tuple = ("dwi", "adc")) -> tuple[torch.Tensor, np.ndarray]:
+def isles_inputs(vols: dict[str, Volume],  # the subject's images in DWI space (`load_isles_images`)
+                 plan: PreprocessPlan,  # the run's preprocessing plan
+                 modalities: tuple = ("dwi", "adc"),  # network inputs in channel order
+                ) -> tuple[torch.Tensor, np.ndarray]:
     "The network's input (C, X, Y, Z) under `plan`, and its grid's affine (to map predictions back)."
     prep = preprocess_subject({m: vols[m] for m in modalities}, plan)
     return torch.from_numpy(np.stack([prep[m].data for m in modalities]).astype(np.float32)), prep[modalities[0]].affine
@@ -154,15 +163,15 @@ def isles_inputs(vols: dict[str, Volume], plan: PreprocessPlan, modalities: tupl
 class Isles22Config(Config):
     "The ISLES 2022 baseline from BIDS root to reports (see `preset`)."
     modalities: list = field(default_factory=lambda: ["dwi", "adc"])  # network inputs, in channel order; add "flair" as an option
-    plan: PreprocessPlan = field(default_factory=PreprocessPlan)
-    splits: SplitConfig = field(default_factory=SplitConfig)
+    plan: PreprocessPlan = field(default_factory=PreprocessPlan)  # resampling, crop/pad and normalisation of every subject
+    splits: SplitConfig = field(default_factory=SplitConfig)  # folds by patient
     folds: list | None = None  # folds to train (None: all)
-    model: ModelConfig = field(default_factory=lambda: ModelConfig("monai_unet"))
-    train: TrainConfig = field(default_factory=TrainConfig)
+    model: ModelConfig = field(default_factory=lambda: ModelConfig("monai_unet"))  # the U-Net (`in_channels` is set from `modalities`)
+    train: TrainConfig = field(default_factory=TrainConfig)  # optimiser, epochs, batch, monitor
     augmentation: AugmentConfig = field(default_factory=AugmentConfig)  # patch size and lesion share live here
     roi_size: tuple = (96, 96, 96)  # sliding-window size at inference
-    overlap: float = 0.5
-    sw_batch_size: int = 4
+    overlap: float = 0.5  # overlap of the inference windows
+    sw_batch_size: int = 4  # inference windows per forward pass
     synthetic_subjects: int = 250  # subjects of the synthetic cohort the figure notebook makes (the public training set's size)
     synthetic_spacing: float = 2.0  # its DWI voxel size (mm)
 
@@ -181,13 +190,17 @@ PRESETS = {
                  synthetic_subjects=96, synthetic_spacing=4.0),
 }
 
-def preset(name: str) -> Isles22Config:
+def preset(name: str,  # 'paper' or 'fast'
+          ) -> Isles22Config:
     "The `paper` (2 mm, GPU) or `fast` (4 mm, CPU, minutes) configuration."
     if name not in PRESETS: raise ValueError(f"unknown preset {name!r}: use {sorted(PRESETS)}")
     return Isles22Config(**PRESETS[name])
 
 # %% ../../nbs/62_papers.isles22.ipynb #8ab9aec1
-def isles_subject_csv(root: str | os.PathLike, out: str | os.PathLike, modalities: tuple = ("dwi", "adc")) -> Path:
+def isles_subject_csv(root: str | os.PathLike,  # ISLES BIDS root
+                      out: str | os.PathLike,  # CSV file to write
+                      modalities: tuple = ("dwi", "adc"),  # modality columns to include
+                     ) -> Path:
     "The subject table `prepare_cohort` reads: one row per subject/session, the modalities' and the mask's paths relative to `root`."
     root, t = Path(root).resolve(), find_isles(root)
     t = t[["subject", "session", *modalities, "mask"]].copy()
@@ -196,7 +209,11 @@ def isles_subject_csv(root: str | os.PathLike, out: str | os.PathLike, modalitie
     write_text_atomic(out, t.to_csv(index=False))
     return Path(out)
 
-def prepare_isles(cfg: Isles22Config, root: str | os.PathLike, out_dir: str | os.PathLike, progress: bool = True) -> dict:
+def prepare_isles(cfg: Isles22Config,  # the baseline's configuration (modalities, plan, splits)
+                  root: str | os.PathLike,  # ISLES BIDS root
+                  out_dir: str | os.PathLike,  # folder of the integrity report, subject table, cache and splits
+                  progress: bool = True,  # show a progress bar
+                 ) -> dict:
     "Integrity report (refusing a tree with problems), subject table, cache, splits by patient: `prepare_cohort`'s result."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     report, summary = integrity_report(root, out, require_flair="flair" in cfg.modalities, progress=progress)
@@ -210,7 +227,12 @@ def prepare_isles(cfg: Isles22Config, root: str | os.PathLike, out_dir: str | os
                           plan=cfg.plan, splits=cfg.splits, grids="resample" if "flair" in cfg.modalities else "check")
     return prepare_cohort(cohort, out, progress=progress)
 
-def experiment_config(cfg: Isles22Config, cache: str | Path, splits: str | Path, out_dir: str | Path, n_boot: int = 1000) -> ExperimentConfig:
+def experiment_config(cfg: Isles22Config,  # the baseline's configuration
+                      cache: str | Path,  # the cohort cache (`CohortCache` or its HDF5 path)
+                      splits: str | Path,  # the splits (`Splits` or the path of splits.json)
+                      out_dir: str | Path,  # run folder (fold folders inside)
+                      n_boot: int = 1000,  # bootstrap resamples for the 95 % CIs
+                     ) -> ExperimentConfig:
     "The baseline as an experiment config: U-Net on the modalities, segmentation task on the `mask` modality."
     return ExperimentConfig("isles22_unet", str(out_dir), DataConfig(cache=str(cache), splits=str(splits), modalities=list(cfg.modalities),
                                                                     augmentation=cfg.augmentation),
@@ -221,7 +243,9 @@ def experiment_config(cfg: Isles22Config, cache: str | Path, splits: str | Path,
 # %% ../../nbs/62_papers.isles22.ipynb #cb950e4a
 SIZE_BINS_ML = (1.0, 10.0, 50.0)  # stratum edges of the true lesion volume
 
-def size_stratum(volume_ml: float, bins: tuple = SIZE_BINS_ML) -> str:
+def size_stratum(volume_ml: float,  # true lesion volume of the case (ml)
+                 bins: tuple = SIZE_BINS_ML,  # stratum edges of the lesion volume in ml
+                ) -> str:
     "The lesion-size stratum of a case: 'no lesion', '< 1 ml', '1–10 ml', …, '≥ 50 ml'."
     if volume_ml <= 0: return "no lesion"
     edges = [0.0, *bins]
@@ -230,7 +254,11 @@ def size_stratum(volume_ml: float, bins: tuple = SIZE_BINS_ML) -> str:
     return f"≥ {bins[-1]:g} ml"
 
 def size_strata(per_case: pd.DataFrame,  # one row per case with `true_ml` and the metrics (a segmentation report)
-                metrics: tuple = SEGMENTATION_METRICS, bins: tuple = SIZE_BINS_ML, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+                metrics: tuple = SEGMENTATION_METRICS,  # metric columns summarised
+                bins: tuple = SIZE_BINS_ML,  # stratum edges of the lesion volume in ml
+                n_boot: int = 1000,  # bootstrap resamples for the 95 % CIs
+                seed: int = 0,  # random seed (same seed, same result)
+               ) -> pd.DataFrame:
     "Mean [95 % bootstrap CI] of each metric per lesion-size stratum, and the number of cases in it."
     strata = per_case["true_ml"].map(lambda v: size_stratum(v, bins))
     order = ["no lesion", *[size_stratum(b - 1e-9, bins) for b in bins], size_stratum(bins[-1], bins)]
@@ -243,15 +271,20 @@ def size_strata(per_case: pd.DataFrame,  # one row per case with `true_ml` and t
         rows.append(row)
     return pd.DataFrame(rows).set_index("stratum")
 
-def adc_threshold_mask(adc: Volume, threshold: float = 620.0,  # ×10⁻⁶ mm²/s: the usual ischaemic-core threshold
-                       erode: int = 1) -> Volume:
+def adc_threshold_mask(adc: Volume,  # the raw ADC map (×10⁻⁶ mm²/s, as ISLES stores it)
+                       threshold: float = 620.0,  # ×10⁻⁶ mm²/s: the usual ischaemic-core threshold
+                       erode: int = 1,  # voxels eroded from the brain mask (0: none)
+                      ) -> Volume:
     "The trivial baseline: voxels of the raw ADC map below `threshold` inside the brain (the map's foreground, eroded by `erode` voxels)."
     brain = adc.data > 0
     if erode: brain = ndimage.binary_erosion(brain, np.ones((3, 3, 3), bool), iterations=erode)
     return adc.new((brain & (adc.data < threshold)).astype(np.uint8))
 
 # %% ../../nbs/62_papers.isles22.ipynb #ecdb5919
-def derivative_path(out_dir: str | os.PathLike, subject: str, session: str = "") -> Path:
+def derivative_path(out_dir: str | os.PathLike,  # the derivatives folder
+                    subject: str,  # BIDS subject label (sub-…)
+                    session: str = "",  # BIDS session label (ses-…; empty: none)
+                   ) -> Path:
     "Where the predicted mask of one subject goes, BIDS-derivatives style."
     stem, folder = f"{subject}_{session}" if session else subject, Path(out_dir) / subject
     if session: folder = folder / session
@@ -260,7 +293,10 @@ def derivative_path(out_dir: str | os.PathLike, subject: str, session: str = "")
 def predict_isles(run_dir: str | os.PathLike,  # a trained segmentation run folder (one fold)
                   root: str | os.PathLike,  # BIDS tree of the subjects to segment
                   out_dir: str | os.PathLike,  # derivatives folder written here
-                  weights: str = "best", device=None, progress: bool = True) -> pd.DataFrame:
+                  weights: str = "best",  # 'best' or 'latest' weights of the run
+                  device=None,  # torch device (None: `default_device()`)
+                  progress: bool = True,  # show a progress bar
+                 ) -> pd.DataFrame:
     "Segment every subject under `root` with a trained run; write masks in each DWI grid, `predictions.csv`, and metrics where masks exist."
     run, out = load_run(run_dir, weights), Path(out_dir)
     task = run.task
@@ -291,8 +327,13 @@ def predict_isles(run_dir: str | os.PathLike,  # a trained segmentation run fold
     return table
 
 # %% ../../nbs/62_papers.isles22.ipynb #f154890b
-def run_isles22(cfg: Isles22Config, cache: str | Path, splits: str | Path, out_dir: str | Path, resume: bool = True,
-                n_boot: int = 1000) -> dict:
+def run_isles22(cfg: Isles22Config,  # the baseline's configuration
+                cache: str | Path,  # the cohort cache (`CohortCache` or its HDF5 path)
+                splits: str | Path,  # the splits (`Splits` or the path of splits.json)
+                out_dir: str | Path,  # run folder (fold folders inside)
+                resume: bool = True,  # continue from the run's latest.pth where one exists
+                n_boot: int = 1000,  # bootstrap resamples for the 95 % CIs
+               ) -> dict:
     "Train and test the baseline on `cfg.folds` (all when None): each fold's summary, and every test case's metrics with its fold."
     from neurodx.data.splits import Splits
     exp = experiment_config(cfg, cache, splits, out_dir, n_boot)

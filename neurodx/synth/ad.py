@@ -33,7 +33,10 @@ AD_LITERATURE = {  # the defaults (effect = 1) and where they come from
 }
 AD_BANDS = {"oracle_auc": (0.88, 0.96), "oracle_c_index": (0.75, 0.88), "hippocampus_d": (-2.4, -1.6), "control_correlation_max": 0.9}
 
-def ad_oracle_logit(h0, lv0, effect: float = 1.0) -> np.ndarray:
+def ad_oracle_logit(h0,  # planted baseline hippocampal volume factor
+                    lv0,  # planted baseline ventricular volume factor
+                    effect: float = 1.0,  # strength of the planted effect (1: the literature's; 0: none)
+                   ) -> np.ndarray:
     """Bayes posterior log-odds of AD from the planted (h0, ℓ0), with the generator's own parameters (equal priors):
     w·x + b with w = Σ⁻¹(μ_AD − μ_CN), b = −½(μ_ADᵀΣ⁻¹μ_AD − μ_CNᵀΣ⁻¹μ_CN)."""
     mu1, mu0 = np.array([1 - 0.22 * effect, 0.35 * effect]), np.array([1.0, 0.0])
@@ -46,11 +49,15 @@ def _auc(y, score) -> float:
     y = np.asarray(y).astype(int)
     return float(roc_auc_score(y, score)) if len(np.unique(y)) == 2 else float("nan")
 
-def make_ad_cohort(out: str | os.PathLike, n_subjects: int = 40, spacing: float = 4.0, seed: int = 0,
-                   max_visits: int = 3,
+def make_ad_cohort(out: str | os.PathLike,  # cohort root
+                   n_subjects: int = 40,  # number of subjects
+                   spacing: float = 4.0,  # voxel size in mm
+                   seed: int = 0,  # random seed (same seed, same result)
+                   max_visits: int = 3,  # largest number of visits per patient
                    effect: float = 1.0,  # disease effects relative to the literature (0: none)
                    anatomy: dict | None = None,  # `random_anatomy` arguments (default: its defaults)
-                   sites: tuple = AD_SITES) -> Path:
+                   sites: tuple = AD_SITES,  # the scanners of the cohort (`Site`)
+                  ) -> Path:
     """Synthetic AD cohort: T1 visits of patients with their own anatomy, scan and site; AD vs CN by hippocampal
     volume and ventricles of literature size (overlapping groups); atrophy rates and progression times; planted
     regions per patient and the oracle ceiling in `groundtruth.json`."""

@@ -33,7 +33,10 @@ ALS_SHIFTS = {"fc": 1.1, "sc": 0.9, "marker": 0.4}  # shift of each planted vari
 ALS_BANDS = {"oracle_auc": (0.83, 0.93), "single_modality_below_fusion": True, "control_fc_correlation_max": 0.9}
 
 def als_oracle_logit(v: np.ndarray,  # (N, 7) planted variables: v_fc, v_sc, then one per marker
-                     effect: float = 1.0, p_als: float = 0.6, columns: slice = slice(None)) -> np.ndarray:
+                     effect: float = 1.0,  # strength of the planted effect (1: the literature's; 0: none)
+                     p_als: float = 0.6,  # prior probability of ALS
+                     columns: slice = slice(None),  # which planted variables the oracle sees (a slice)
+                    ) -> np.ndarray:
     "Exact Bayes log-odds of ALS from (a subset of) the planted variables (independent unit normals, shifted in ALS)."
     a = effect * np.array([ALS_SHIFTS["fc"], ALS_SHIFTS["sc"], *[ALS_SHIFTS["marker"]] * len(GLYMPHATIC_MARKERS)])[columns]
     return np.asarray(v)[:, columns] @ a - 0.5 * (a @ a) + np.log(p_als / (1 - p_als))
@@ -50,9 +53,15 @@ def _fc_template(cents: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     w, v = np.linalg.eigh(c); c = (v * np.clip(w, 0.05, None)) @ v.T
     dd = np.sqrt(np.diag(c)); return c / dd[:, None] / dd[None]
 
-def make_als_cohort(out: str | os.PathLike, n_subjects: int = 60, p_als: float = 0.6, seed: int = 0, n_sites: int = 3,
-                    timepoints: int = 240, parcellation_spacing: float = 2.0,
-                    effect: float = 1.0) -> Path:  # ALS shifts relative to the defaults (0: no disease signal)
+def make_als_cohort(out: str | os.PathLike,  # cohort root
+                    n_subjects: int = 60,  # number of subjects
+                    p_als: float = 0.6,  # prior probability of ALS
+                    seed: int = 0,  # random seed (same seed, same result)
+                    n_sites: int = 3,  # acquisition sites
+                    timepoints: int = 240,  # fMRI time points per subject
+                    parcellation_spacing: float = 2.0,  # voxel size of the parcellation in mm
+                    effect: float = 1.0,  # strength of the planted effect (1: the literature's; 0: none)
+                   ) -> Path:  # ALS shifts relative to the defaults (0: no disease signal)
     """Synthetic ALS vs healthy cohort on the stand-in 246-region parcellation: FC (correlation of simulated BOLD),
     SC (streamline-like weights) and five glymphatic markers, each moved by its own planted variable of moderate
     effect; sites add global FC signal and marker biases; the exact oracle in `groundtruth.json`."""

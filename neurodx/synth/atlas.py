@@ -73,7 +73,9 @@ def _parcellation_cached(spacing: float, seed: int):
                        for g, h, l in zip(regions.gyrus, regions.hemisphere, regions.label)]
     return labels, aff, regions
 
-def make_parcellation(spacing: float = 2.0, seed: int = 0) -> tuple[Volume, pd.DataFrame]:
+def make_parcellation(spacing: float = 2.0,  # voxel size in mm
+                      seed: int = 0,  # seed of the k-means clustering
+                     ) -> tuple[Volume, pd.DataFrame]:
     """A stand-in for the Brainnetome 246 atlas (which no package ships): MNI152 grey matter (GM > 0.35) clustered
     (k-means on coordinates) into 123 parcels per hemisphere, mirrored left → right; 34 frontal parcels per side
     (anterior to a central-sulcus plane) named and ordered after Brainnetome's frontal gyri (SFG 7, MFG 7, IFG 6,

@@ -32,7 +32,12 @@ SAMPLE_SIZES = {"isles2022": dict(n_subjects=4), "stroke_outcome": dict(n_patien
                 "ad": dict(n_subjects=4), "als": dict(n_subjects=4, timepoints=120)}
 _SIZE_ARG = {"isles2022": "n_subjects", "stroke_outcome": "n_patients", "glioma": "n_patients", "ad": "n_subjects", "als": "n_subjects"}
 
-def make_cohort(name: str, out: str | os.PathLike, n: int | None = None, seed: int = 0, **kwargs) -> Path:
+def make_cohort(name: str,  # 'isles2022', 'stroke_outcome', 'glioma', 'ad' or 'als'
+                out: str | os.PathLike,  # cohort root
+                n: int | None = None,  # subjects or patients (None: the generator's default)
+                seed: int = 0,  # random seed (same seed, same result)
+                **kwargs,  # the generator's other arguments
+               ) -> Path:
     "Generate the synthetic cohort `name` (one of `GENERATORS`) with `n` subjects into `out`."
     if name not in GENERATORS: raise ValueError(f"unknown cohort {name!r}; choose from {sorted(GENERATORS)}")
     if n is not None: kwargs[_SIZE_ARG[name]] = n
@@ -42,7 +47,9 @@ def make_cohort(name: str, out: str | os.PathLike, n: int | None = None, seed: i
     if bad: raise ValueError(f"cohort {name!r} has no option {bad}; its options: {sorted(known - {'out'})}")
     return GENERATORS[name](out, seed=seed, **kwargs)
 
-def write_samples(out: str | os.PathLike | None = None, seed: int = 0) -> Path:
+def write_samples(out: str | os.PathLike | None = None,  # samples folder (default: data_samples/)
+                  seed: int = 0,  # random seed (same seed, same result)
+                 ) -> Path:
     "Regenerate `data_samples/` (every cohort, small): built aside, then swapped in whole."
     import shutil
     from neurodx.core import data_samples_dir

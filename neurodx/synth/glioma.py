@@ -45,7 +45,11 @@ def _glioma_params(effect: float) -> tuple[dict, dict]:
     cont = {k: (tuple(float(pi @ np.asarray(m) + effect * (q - pi @ np.asarray(m))) for q in m), sd) for k, (m, sd) in GLIOMA_CONTINUOUS.items()}
     return signs, cont
 
-def glioma_posterior(signs: dict, age: float, radc: float, effect: float = 1.0) -> np.ndarray:
+def glioma_posterior(signs: dict,  # the planted imaging signs (name → bool)
+                     age: float,  # age in years
+                     radc: float,  # tumour ADC relative to normal tissue
+                     effect: float = 1.0,  # strength of the planted effect (1: the literature's; 0: none)
+                    ) -> np.ndarray:
     "Exact P(family | planted signs, age, tumour ADC), in GLIOMA_TYPES order."
     ps, cont = _glioma_params(effect)
     logp = np.log(np.asarray(GLIOMA_PRIOR))
@@ -55,10 +59,15 @@ def glioma_posterior(signs: dict, age: float, radc: float, effect: float = 1.0) 
         m, sd = cont[k]; logp += -0.5 * ((x - np.asarray(m)) / sd) ** 2
     w = np.exp(logp - logp.max()); return w / w.sum()
 
-def make_glioma_cohort(out: str | os.PathLike, n_patients: int = 40, spacing: float = 4.0, seed: int = 0,
-                       p_unknown_codeletion: float = 0.15,
+def make_glioma_cohort(out: str | os.PathLike,  # cohort root
+                       n_patients: int = 40,  # number of patients
+                       spacing: float = 4.0,  # voxel size in mm
+                       seed: int = 0,  # random seed (same seed, same result)
+                       p_unknown_codeletion: float = 0.15,  # share of patients whose 1p/19q status is unknown
                        effect: float = 1.0,  # how much the families differ (0: alike)
-                       anatomy: dict | None = None, sites: tuple = GLIOMA_SITES) -> Path:
+                       anatomy: dict | None = None,  # `random_anatomy` arguments (None: its defaults)
+                       sites: tuple = GLIOMA_SITES,  # the scanners of the cohort (`Site`)
+                      ) -> Path:
     """Synthetic glioma cohort: T1, T2, FLAIR, CET1, ADC per patient and a metadata CSV (grade, IDH, 1p/19q). Imaging
     signs are drawn given the family with the probabilities above; every patient has their own anatomy, scan and
     institution; the exact oracle posterior in `groundtruth.json`."""

@@ -25,7 +25,8 @@ __all__ = ['ISLES_SITES', 'ISLES_BANDS', 'vascular_territory', 'make_isles_cohor
 
 # %% ../../nbs/11_synth.isles.ipynb #ed741259
 ISLES_SITES = (Site("site1"), Site("site2", gamma=1.1, noise=1.3, blur_mm=2.0), Site("site3", gamma=0.9, noise=0.8, blur_mm=1.0))
-def vascular_territory(center_mm) -> str:
+def vascular_territory(center_mm,  # a point in MNI space (mm)
+                      ) -> str:
     """A coarse arterial territory of a point in MNI space (mm), from its coordinates, not an atlas: posterior fossa
     (vertebrobasilar) below z = −20 mm behind y = −40 mm, PCA behind y = −60 mm, ACA within 18 mm of the midline above
     z = 10 mm, MCA elsewhere; with the side."""
@@ -39,10 +40,10 @@ def vascular_territory(center_mm) -> str:
 ISLES_BANDS = {"lesion_adc_ratio_median": (0.45, 0.80), "control_correlation_max": 0.9}
 
 def make_isles_cohort(out: str | os.PathLike,  # cohort root (BIDS: rawdata/, derivatives/)
-                      n_subjects: int = 40,
+                      n_subjects: int = 40,  # subjects (the challenge's public training set has 250)
                       spacing: float = 4.0,  # DWI/ADC voxel size in mm
                       flair_spacing: float | None = None,  # FLAIR's own grid (default 0.75 × spacing)
-                      seed: int = 0,
+                      seed: int = 0,  # seed (same seed, same files)
                       b_value: float = 1000.0,  # s/mm²
                       p_no_lesion: float = 0.15,  # share of subjects without a lesion
                       effect: float = 1.0,  # lesion contrast relative to acute ischaemia's (0: invisible lesions)

@@ -34,9 +34,13 @@ def _norm_cdf(z: float) -> float:
 
 OUTCOME_BANDS = {"oracle_auc": (0.80, 0.95), "core_d": (0.4, 1.4)}  # documented calibration bands (default effect)
 
-def make_stroke_outcome_cohort(out: str | os.PathLike, n_patients: int = 80, spacing: float = 6.0, seed: int = 0,
+def make_stroke_outcome_cohort(out: str | os.PathLike,  # cohort root
+                               n_patients: int = 80,  # number of patients
+                               spacing: float = 6.0,  # CT perfusion voxel size in mm
+                               seed: int = 0,  # random seed (same seed, same result)
                                effect: float = 1.0,  # every outcome coefficient relative to the defaults (0: outcome is noise)
-                               anatomy: dict | None = None) -> Path:  # `random_anatomy` arguments
+                               anatomy: dict | None = None,  # `random_anatomy` arguments (None: its defaults)
+                              ) -> Path:  # `random_anatomy` arguments
     """Synthetic acute-stroke cohort for 90-day outcome: a clinical table with realistic missing values and CT perfusion
     maps (CBF, CBV, Tmax as channels of one 4D NIfTI). The ischaemic core (CBF < 30 % of normal) and penumbra
     (Tmax > 6 s) are planted in an MCA territory; mRS depends on core and untreated penumbra volume **and** on age,

@@ -43,34 +43,51 @@ def _template_cached(spacing: float, margin: int) -> dict:
     return {"T1": vols["T1"].data / vols["T1"].data.max(), "GM": gm, "WM": wm, "CSF": csf, "brain": brain,
             "affine": vols["T1"].affine, "spacing": spacing}
 
-def load_template(spacing: float = 4.0, margin: int = 1) -> dict:
+def load_template(spacing: float = 4.0,  # voxel size in mm
+                  margin: int = 1,  # voxels kept around the brain
+                 ) -> dict:
     "MNI152 (nilearn, offline) at `spacing` mm, cropped to the brain: T1, GM/WM/CSF probabilities, brain mask, affine."
     t = _template_cached(float(spacing), int(margin))
     return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in t.items()}
 
 # %% ../../nbs/10_synth.template.ipynb #7248881f
-def world_coords(shape: tuple, affine: np.ndarray) -> np.ndarray:
+def world_coords(shape: tuple,  # grid size
+                 affine: np.ndarray,  # 4×4 voxel → world (mm) matrix
+                ) -> np.ndarray:
     "World (mm) coordinates of every voxel centre, shape (*shape, 3)."
     ijk = np.stack(np.meshgrid(*[np.arange(n) for n in shape[:3]], indexing="ij"), -1).astype(np.float64)
     return ijk @ affine[:3, :3].T + affine[:3, 3]
 
-def ellipsoid(xyz: np.ndarray, center, radii, softness: float = 0.0) -> np.ndarray:
+def ellipsoid(xyz: np.ndarray,  # world coordinates of the voxels (…, 3)
+              center,  # centre in mm
+              radii,  # semi-axes in mm
+              softness: float = 0.0,  # width of a logistic edge in mm (0: a hard edge)
+             ) -> np.ndarray:
     "Weight in [0, 1] of an ellipsoid in world coordinates (hard when `softness` is 0, else a logistic edge in mm)."
     r = np.sqrt((((xyz - np.asarray(center)) / np.asarray(radii)) ** 2).sum(-1))
     if softness <= 0: return (r <= 1).astype(np.float32)
     return (1 / (1 + np.exp((r - 1) * np.min(radii) / softness))).astype(np.float32)
 
-def smooth_field(shape: tuple, rng: np.random.Generator, sigma_vox: float = 6.0, amplitude: float = 0.1) -> np.ndarray:
+def smooth_field(shape: tuple,  # grid size
+                 rng: np.random.Generator,  # numpy random generator
+                 sigma_vox: float = 6.0,  # Gaussian smoothing σ in voxels
+                 amplitude: float = 0.1,  # largest relative deviation from 1
+                ) -> np.ndarray:
     "A smooth multiplicative field 1 + amplitude·f (f smooth noise scaled to [-1, 1]): scanner bias."
     f = ndimage.gaussian_filter(rng.standard_normal(shape), sigma_vox, mode="nearest")
     f = f / (np.abs(f).max() + 1e-12)
     return (1 + amplitude * f).astype(np.float32)
 
-def rician(signal: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+def rician(signal: np.ndarray,  # noise-free magnitude image
+           sigma: float,  # noise σ of each of the two channels
+           rng: np.random.Generator,  # numpy random generator
+          ) -> np.ndarray:
     "Magnitude-image noise: |signal + N(0,σ) + i·N(0,σ)|."
     return np.sqrt((signal + rng.normal(0, sigma, signal.shape)) ** 2 + rng.normal(0, sigma, signal.shape) ** 2).astype(np.float32)
 
-def subject_rng(seed: int, index: int) -> np.random.Generator:
+def subject_rng(seed: int,  # the cohort's seed
+                index: int,  # the subject's index (its draws do not depend on the cohort size)
+               ) -> np.random.Generator:
     "One independent stream per subject: subject i is the same whatever the cohort size."
     return np.random.default_rng([seed, index])
 
@@ -107,7 +124,10 @@ class Anatomy:
     rotation_deg: tuple  # head rotation about x, y, z
     max_displacement_mm: float  # largest |u(x)| of the low-frequency field
 
-    def warp(self, volume: np.ndarray, order: int = 1) -> np.ndarray:
+    def warp(self,
+             volume: np.ndarray,  # an image on the template grid
+             order: int = 1,  # interpolation order (0 for masks)
+            ) -> np.ndarray:
         "The template-space `volume` in this subject's space (order 1 for images, 0 for masks and label maps)."
         out = ndimage.map_coordinates(np.asarray(volume, np.float32), self.coords, order=order, mode="constant", cval=0.0)
         return out.astype(np.asarray(volume).dtype if order == 0 else np.float32)
@@ -119,12 +139,15 @@ def _rotation(deg) -> np.ndarray:
     rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
     return rz @ ry @ rx
 
-def random_anatomy(shape: tuple, affine: np.ndarray, rng: np.random.Generator,
+def random_anatomy(shape: tuple,  # template grid size
+                   affine: np.ndarray,  # template affine
+                   rng: np.random.Generator,  # numpy random generator
                    displacement_mm: float = 3.0,  # largest low-frequency displacement
                    smoothness_mm: float = 18.0,  # Gaussian σ of the displacement field
                    size_sd: float = 0.03,  # sd of log linear brain size
                    rotation_deg: float = 1.5,  # sd of the head rotation about each axis
-                   center_mm=None) -> Anatomy:
+                   center_mm=None,  # centre of rotation and scaling in mm (None: the grid's centre)
+                  ) -> Anatomy:
     "A random subject anatomy on the template grid (`shape`, `affine`): brain size, head rotation, smooth deformation."
     shape, affine = tuple(int(s) for s in shape[:3]), np.asarray(affine, np.float64)
     spacing = np.sqrt((affine[:3, :3] ** 2).sum(0))
@@ -146,24 +169,33 @@ def random_anatomy(shape: tuple, affine: np.ndarray, rng: np.random.Generator,
 @dataclass
 class Site:
     "A scanner: contrast (a gamma on normalised intensities), a noise multiplier and its resolution (Gaussian blur σ in mm)."
-    name: str = "site1"
-    gamma: float = 1.0
-    noise: float = 1.0
-    blur_mm: float = 0.0
+    name: str = "site1"  # the site's name
+    gamma: float = 1.0  # contrast: a gamma on normalised intensities
+    noise: float = 1.0  # noise multiplier
+    blur_mm: float = 0.0  # resolution: Gaussian blur σ in mm (0: none)
 
-    def apply(self, image: np.ndarray, spacing: float) -> np.ndarray:
+    def apply(self,
+              image: np.ndarray,  # a noise-free image
+              spacing: float,  # its voxel size in mm (for the blur)
+             ) -> np.ndarray:
         "The image as this scanner renders it (intensity gamma relative to the image's maximum, then blur)."
         top = float(np.max(image)) or 1.0
         out = top * np.clip(image / top, 0, None) ** self.gamma
         if self.blur_mm > 0: out = ndimage.gaussian_filter(out, self.blur_mm / spacing / 2.355)  # FWHM → σ
         return out.astype(np.float32)
 
-def scan_variation(rng: np.random.Generator, contrast_sd: float = 0.06, bias: tuple = (0.05, 0.2),
-                   noise: tuple = (0.015, 0.04)) -> dict:
+def scan_variation(rng: np.random.Generator,  # numpy random generator
+                   contrast_sd: float = 0.06,  # sd of the log multiplier of each tissue class
+                   bias: tuple = (0.05, 0.2),  # (min, max) bias-field amplitude
+                   noise: tuple = (0.015, 0.04),  # (min, max) noise σ as a fraction of the maximum intensity
+                  ) -> dict:
     "One scan's draw: a multiplier per tissue class (GM, WM, CSF), a bias-field amplitude and a noise σ (of the max intensity)."
     m = np.exp(rng.normal(0, contrast_sd, 3))
     return {"GM": float(m[0]), "WM": float(m[1]), "CSF": float(m[2]), "bias": float(rng.uniform(*bias)), "noise": float(rng.uniform(*noise))}
 
-def in_brain_correlation(a: np.ndarray, b: np.ndarray, brain: np.ndarray) -> float:
+def in_brain_correlation(a: np.ndarray,  # first image
+                         b: np.ndarray,  # second image
+                         brain: np.ndarray,  # voxels compared
+                        ) -> float:
     "Pearson correlation of two images over a brain mask (how alike two subjects look)."
     return float(np.corrcoef(np.asarray(a)[brain], np.asarray(b)[brain])[0, 1])

@@ -23,19 +23,21 @@ __all__ = ['TASKS', 'TASK_PROVIDERS', 'TaskConfig', 'register_task', 'get_task',
 @dataclass
 class TaskConfig(Config):
     "Which task an experiment learns (a registered name) and its arguments."
-    name: str = "classification"
+    name: str = "classification"  # registered task name or `package.module:Class`
     kwargs: dict = field(default_factory=dict)
 
 TASKS: dict[str, type] = {}
 # imported on the first look-up of an unknown task: they register theirs
 TASK_PROVIDERS = ("neurodx.tasks.survival", "neurodx.tasks.multitask", "neurodx.tasks.segmentation")
 
-def register_task(name: str):
+def register_task(name: str,  # the name configs use
+                 ):
     "Class decorator: make a `Task` available to configs under `name`."
     def deco(cls): TASKS[name] = cls; cls.name = name; return cls
     return deco
 
-def get_task(cfg: TaskConfig | None = None) -> "Task":
+def get_task(cfg: TaskConfig | None = None,  # the task's name and arguments (None: classification)
+            ) -> "Task":
     "The task an experiment config names, built with its arguments."
     cfg = cfg or TaskConfig()
     if ":" in cfg.name and cfg.name not in TASKS:  # 'package.module:Class': a task defined outside neurodx, no registry edit
@@ -56,23 +58,51 @@ class Task:
     curve_metrics: tuple = ()  # metrics drawn by the training-curve figure
     fold_metrics: tuple = ()  # scalar metrics of a report listed per fold by cross-validation
     target_modality: str | None = None  # a mask modality of the cache as target (segmentation); None: label columns
-    def targets(self, data) -> str | list: return data.label
-    def loss(self, train): raise NotImplementedError
+    def targets(self,
+                data,  # the experiment's data config
+               ) -> str | list: return data.label
+    def loss(self,
+             train,  # the training config (label smoothing and loss settings)
+            ): raise NotImplementedError
     def metrics(self) -> list: return []
     def callbacks(self) -> list: return []  # fastai callbacks the task needs while fitting (e.g. validation by its own inference)
-    def predict(self, learn, dl, out_dir=None, split: str = "test", cache=None) -> dict:
+    def predict(self,
+                learn,  # the trained learner
+                dl,  # data loader of the split
+                out_dir=None,  # run folder (segmentation writes masks here; None: nothing written)
+                split: str = "test",  # 'valid' or 'test' (names the written files)
+                cache=None,  # the cohort cache (None: the dataset's)
+               ) -> dict:
         "The network's activations on `dl` (probabilities, risks) as {'ids', 'outputs', 'targets'}."
         p = predict(learn, dl)
         return {"ids": p["ids"], "outputs": p["probs"], "targets": p["y"]}
-    def report(self, out_dir, split: str, outputs, targets, ids, class_names=None, n_boot: int = 1000, seed: int = 0,
-               groups=None) -> dict:
+    def report(self,
+               out_dir,  # run folder the report is written to
+               split: str,  # 'valid' or 'test' (names the written files)
+               outputs,  # the task's predictions (as `predict` returns them)
+               targets,  # the targets (as `predict` returns them; None for segmentation)
+               ids,  # item ids, in the order of the outputs
+               class_names=None,  # class names (classification only)
+               n_boot: int = 1000,  # bootstrap resamples for the 95 % CIs
+               seed: int = 0,  # random seed (same seed, same result)
+               groups=None,  # resampling unit per item (patient ids: items of one patient are resampled together); None: items
+              ) -> dict:
         raise NotImplementedError
-    def read_predictions(self, run_dir, split: str = "test") -> dict: raise NotImplementedError
-    def fold_row(self, report: dict) -> dict: return {m: report[m] for m in self.fold_metrics}
-    def cis(self, report: dict) -> dict:
+    def read_predictions(self,
+                         run_dir,  # run folder
+                         split: str = "test",  # 'valid' or 'test'
+                        ) -> dict: raise NotImplementedError
+    def fold_row(self,
+                 report: dict,  # one fold's report
+                ) -> dict: return {m: report[m] for m in self.fold_metrics}
+    def cis(self,
+            report: dict,  # a report with bootstrap CIs
+           ) -> dict:
         "The 95 % intervals ({'lo', 'hi'}) of a report's `fold_row` metrics, where it has them."
         return {m: v for m, v in report.get("ci95", {}).items() if m in self.fold_row(report)}
-    def pool(self, results: list) -> dict:
+    def pool(self,
+             results: list,  # per-fold results of `read_predictions`
+            ) -> dict:
         "Several folds' predictions as one."
         return {"ids": [str(i) for r in results for i in r["ids"]],
                 "outputs": np.concatenate([np.asarray(r["outputs"]) for r in results]),
@@ -83,10 +113,25 @@ class Classification(Task):
     "Single-label classification: integer labels, CE or focal loss (with label smoothing), the metric set from probabilities."
     curve_metrics = ("auc", "balanced_accuracy")
     fold_metrics = METRIC_NAMES
-    def loss(self, train): return get_loss(train.loss, train.label_smoothing, train.focal_gamma, train.focal_alpha)
+    def loss(self,
+             train,  # the training config (label smoothing and loss settings)
+            ): return get_loss(train.loss, train.label_smoothing, train.focal_gamma, train.focal_alpha)
     def metrics(self) -> list: return fastai_metrics()
-    def report(self, out_dir, split, outputs, targets, ids, class_names=None, n_boot=1000, seed=0, groups=None) -> dict:
+    def report(self,
+               out_dir,  # run folder the report is written to
+               split,  # 'valid' or 'test' (names the written files)
+               outputs,  # the task's predictions (as `predict` returns them)
+               targets,  # the targets (as `predict` returns them; None for segmentation)
+               ids,  # item ids, in the order of the outputs
+               class_names=None,  # class names (classification only)
+               n_boot=1000,  # bootstrap resamples for the 95 % CIs
+               seed=0,  # random seed (same seed, same result)
+               groups=None,  # resampling unit per item (patient ids: items of one patient are resampled together); None: items
+              ) -> dict:
         return write_split_report(out_dir, split, targets, outputs, class_names, ids, groups=groups, n_boot=n_boot, seed=seed)
-    def read_predictions(self, run_dir, split="test") -> dict:
+    def read_predictions(self,
+                         run_dir,  # run folder
+                         split="test",  # 'valid' or 'test'
+                        ) -> dict:
         p = read_predictions(run_dir, split)
         return {"ids": p["ids"], "outputs": p["probs"], "targets": p["y"]}

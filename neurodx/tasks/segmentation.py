@@ -27,7 +27,8 @@ __all__ = ['SEGMENTATION_METRICS', 'lesion_metrics', 'case_dice', 'MeanDice', 's
            'to_native_grid', 'plot_dice_vs_volume', 'Segmentation', 'dls_device']
 
 # %% ../../nbs/36_tasks.segmentation.ipynb #57743544
-def lesion_metrics(truth: np.ndarray, pred: np.ndarray,
+def lesion_metrics(truth: np.ndarray,  # true lesion mask
+                   pred: np.ndarray,  # predicted mask on the same grid
                    affine: np.ndarray | None = None,  # 4×4 voxel → world (mm): the voxel volume; None: 1 mm³ voxels
                   ) -> dict:
     "Dice, absolute volume difference (ml), lesion-wise F1 and lesion count difference, with ISLES 2022's definitions."
@@ -47,7 +48,9 @@ def lesion_metrics(truth: np.ndarray, pred: np.ndarray,
 # %% ../../nbs/36_tasks.segmentation.ipynb #500f417b
 SEGMENTATION_METRICS = ("dice", "avd_ml", "lesion_f1", "lesion_count_diff")
 
-def case_dice(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+def case_dice(pred: torch.Tensor,  # predicted foreground (N, …), boolean
+              truth: torch.Tensor,  # true foreground (N, …), boolean
+             ) -> torch.Tensor:
     "Dice of each case's foreground (N, ...) boolean masks; 1 where both are empty."
     p, t = pred.flatten(1), truth.flatten(1)
     inter, total = (p & t).sum(1).float(), (p.sum(1) + t.sum(1)).float()
@@ -56,7 +59,9 @@ def case_dice(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
 class MeanDice(Metric):
     "Mean over validation cases of the arg-max foreground's Dice, as a fastai metric named 'dice'."
     def reset(self): self.values = []
-    def accumulate(self, learn):
+    def accumulate(self,
+                   learn,  # the learner after a validation batch
+                  ):
         pred, y = learn.pred.detach(), learn.y.detach()
         fg, truth = pred.argmax(1) > 0, (y[:, 0] if y.ndim == pred.ndim else y) > 0
         self.values += case_dice(fg, truth).cpu().tolist()
@@ -65,9 +70,13 @@ class MeanDice(Metric):
     @property
     def name(self): return "dice"
 
-def sliding_window_probs(model, image: torch.Tensor,  # (C, X, Y, Z) one case
+def sliding_window_probs(model,  # segmentation network (C_out = background + classes)
+                         image: torch.Tensor,  # (C, X, Y, Z) one case
                          roi_size=None,  # window size (None: the whole volume)
-                         overlap: float = 0.5, sw_batch_size: int = 4, device=None) -> torch.Tensor:
+                         overlap: float = 0.5,  # fraction of overlap between neighbouring windows
+                         sw_batch_size: int = 4,  # windows per forward pass
+                         device=None,  # torch device (None: `default_device()`)
+                        ) -> torch.Tensor:
     "Softmax probabilities (C_out, X, Y, Z) of one case by MONAI's Gaussian-blended sliding-window inference."
     from monai.inferers import sliding_window_inference
     device = device or next(model.parameters()).device
@@ -89,14 +98,23 @@ class _SlidingWindow(torch.nn.Module):
 class SlidingWindowValidation(Callback):
     "Validate as the task predicts: in validation the model runs by Gaussian-blended sliding windows of `roi_size`, not on the whole volume."
     order = 5  # after TrainEvalCallback has put the model in eval mode
-    def __init__(self, roi_size, overlap: float = 0.5, sw_batch_size: int = 4):
+    def __init__(self,
+                 roi_size,  # window size in voxels
+                 overlap: float = 0.5,  # fraction of overlap between neighbouring windows
+                 sw_batch_size: int = 4,  # windows per forward pass
+                ):
         self.roi_size, self.overlap, self.sw_batch_size = tuple(roi_size), overlap, sw_batch_size
     def before_validate(self):
         self._net = self.learn.model  # restored after validation: checkpoints and training see the plain network
         self.learn.model = _SlidingWindow(self._net, self.roi_size, self.overlap, self.sw_batch_size)
     def after_validate(self): self.learn.model = self._net
 
-def to_native_grid(prob_fg: np.ndarray, cache_affine: np.ndarray, shape: tuple, affine: np.ndarray, threshold: float = 0.5) -> Volume:
+def to_native_grid(prob_fg: np.ndarray,  # foreground probability on the cache's grid
+                   cache_affine: np.ndarray,  # the cache grid's affine
+                   shape: tuple,  # the mask file's own grid size
+                   affine: np.ndarray,  # the mask file's own affine
+                   threshold: float = 0.5,  # foreground when the resampled probability is above this
+                  ) -> Volume:
     "A foreground probability map on the cache's grid → a uint8 mask on (`shape`, `affine`): linear resampling, then the threshold."
     native = resample_to_grid(Volume(np.asarray(prob_fg, np.float32), cache_affine), shape, affine, order=1)
     return native.new((native.data > threshold).astype(np.uint8))
@@ -109,7 +127,10 @@ def _summary(table: pd.DataFrame, groups=None, n_boot: int = 1000, seed: int = 0
         out[m] = float(v.mean()); out[f"{m}_median"] = float(np.median(v)); out["ci95"][m] = {"lo": b["lo"], "hi": b["hi"]}
     return out
 
-def plot_dice_vs_volume(table: pd.DataFrame, title: str = "", ax=None):
+def plot_dice_vs_volume(table: pd.DataFrame,  # per-case metrics with `true_ml` and `dice`
+                        title: str = "",  # figure title
+                        ax=None,  # matplotlib axes to draw on (None: a new figure)
+                       ):
     "Dice of each case against its true lesion volume (log axis; empty truths at the left edge)."
     import matplotlib.pyplot as plt
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(4.2, 3.2))
@@ -124,17 +145,25 @@ class Segmentation(Task):
     "Voxel-wise segmentation: a mask modality as target, DiceCE loss, sliding-window inference, NIfTI written back, lesion metrics."
     curve_metrics = ("dice",)
     fold_metrics = SEGMENTATION_METRICS
-    def __init__(self, mask: str = "lesion",  # the cache's mask modality that is the target
+    def __init__(self,
+                 mask: str = "lesion",  # the cache's mask modality that is the target
                  roi_size: tuple | None = None,  # sliding-window size at inference (None: whole volume)
-                 overlap: float = 0.5, sw_batch_size: int = 4,
+                 overlap: float = 0.5,  # fraction of overlap between neighbouring windows
+                 sw_batch_size: int = 4,  # windows per forward pass
                  threshold: float = 0.5,  # on the foreground probability, after resampling to the native grid
-                 lambda_dice: float = 1.0, lambda_ce: float = 1.0,
-                 write_nifti: bool = True):  # write each case's prediction as NIfTI in its own grid
+                 lambda_dice: float = 1.0,  # weight of the Dice term of the loss
+                 lambda_ce: float = 1.0,  # weight of the cross-entropy term
+                 write_nifti: bool = True,  # write each case's prediction as NIfTI in its own grid
+                ):  # write each case's prediction as NIfTI in its own grid
         if not 0 <= overlap < 1: raise ValueError(f"overlap must lie in [0, 1), got {overlap}")
         self.target_modality, self.roi_size, self.overlap, self.sw_batch_size = mask, roi_size, overlap, sw_batch_size
         self.threshold, self.lambda_dice, self.lambda_ce, self.write_nifti = threshold, lambda_dice, lambda_ce, write_nifti
-    def targets(self, data): return None
-    def loss(self, train):
+    def targets(self,
+                data,  # the experiment's data config
+               ): return None
+    def loss(self,
+             train,  # the training config (label smoothing and loss settings)
+            ):
         from monai.losses import DiceCELoss
         return DiceCELoss(to_onehot_y=True, softmax=True, lambda_dice=self.lambda_dice, lambda_ce=self.lambda_ce,
                           label_smoothing=train.label_smoothing)
@@ -142,7 +171,13 @@ class Segmentation(Task):
     def callbacks(self) -> list:  # validate as the task predicts, so the best epoch is the best at test time
         return [SlidingWindowValidation(self.roi_size, self.overlap, self.sw_batch_size)] if self.roi_size else []
 
-    def predict(self, learn, dl, out_dir=None, split="test", cache=None) -> dict:
+    def predict(self,
+                learn,  # the trained learner
+                dl,  # data loader of the split
+                out_dir=None,  # run folder (segmentation writes masks here; None: nothing written)
+                split="test",  # 'valid' or 'test' (names the written files)
+                cache=None,  # the cohort cache (None: the dataset's)
+               ) -> dict:
         ds = dl.dataset; cache = cache or ds.cache; rows = []
         pred_dir = Path(out_dir) / f"predictions_{split}" if out_dir is not None and self.write_nifti else None
         for i, sid in enumerate(tqdm(ds.ids, desc=f"segmenting {split}", leave=False)):
@@ -158,7 +193,17 @@ class Segmentation(Task):
             else: rows.append({"id": sid, **lesion_metrics(m.numpy()[0], fg > self.threshold, cache_affine), "grid": "cache"})
         return {"ids": list(ds.ids), "outputs": pd.DataFrame(rows), "targets": None}
 
-    def report(self, out_dir, split, outputs, targets, ids, class_names=None, n_boot=1000, seed=0, groups=None) -> dict:
+    def report(self,
+               out_dir,  # run folder the report is written to
+               split,  # 'valid' or 'test' (names the written files)
+               outputs,  # the task's predictions (as `predict` returns them)
+               targets,  # the targets (as `predict` returns them; None for segmentation)
+               ids,  # item ids, in the order of the outputs
+               class_names=None,  # class names (classification only)
+               n_boot=1000,  # bootstrap resamples for the 95 % CIs
+               seed=0,  # random seed (same seed, same result)
+               groups=None,  # resampling unit per item (patient ids: items of one patient are resampled together); None: items
+              ) -> dict:
         out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
         table = pd.DataFrame(outputs).assign(id=list(map(str, ids)))
         write_text_atomic(out / f"predictions_{split}.csv", table.to_csv(index=False))
@@ -166,13 +211,19 @@ class Segmentation(Task):
         write_text_atomic(out / f"segmentation_{split}.json", json.dumps(rep, indent=2))
         _savefig(plot_dice_vs_volume(table, f"{split}: Dice by lesion volume"), out / f"dice_volume_{split}.png")
         return rep
-    def read_predictions(self, run_dir, split="test") -> dict:
+    def read_predictions(self,
+                         run_dir,  # run folder
+                         split="test",  # 'valid' or 'test'
+                        ) -> dict:
         t = pd.read_csv(Path(run_dir) / f"predictions_{split}.csv", dtype={"id": str})
         return {"ids": list(t["id"]), "outputs": t, "targets": None}
-    def pool(self, results: list) -> dict:
+    def pool(self,
+             results: list,  # per-fold results of `read_predictions`
+            ) -> dict:
         return {"ids": [i for r in results for i in r["ids"]], "outputs": pd.concat([pd.DataFrame(r["outputs"]) for r in results], ignore_index=True),
                 "targets": None}
 
-def dls_device(learn):
+def dls_device(learn,  # the learner
+              ):
     "The device of a learner's data (where its model runs)."
     return getattr(learn.dls, "device", None) or next(learn.model.parameters()).device

@@ -64,7 +64,10 @@ def cox_ph_loss(risk: torch.Tensor,  # (N,) or (N, 1) risk scores: higher = earl
     ll = (ev_r - log_denominator).sum()  # the max subtracted from r and from the log-sums cancels
     return (-ll / n_events).to(r.dtype)
 
-def ranking_loss(risk: torch.Tensor, time: torch.Tensor, event: torch.Tensor) -> torch.Tensor:
+def ranking_loss(risk: torch.Tensor,  # predicted risks (N,)
+                 time: torch.Tensor,  # follow-up time per item (event or censoring)
+                 event: torch.Tensor,  # 1 where the event was observed, 0 where censored
+                ) -> torch.Tensor:
     "Σ over comparable pairs (δ_i = 1, t_i < t_j) of log(1 + exp(r_j − r_i)), divided by the number of such pairs."
     r, t, e = _as_tensors(risk, time, event)
     comparable = e[:, None] & (t[:, None] < t[None, :])  # i had its event before j's follow-up ended
@@ -76,7 +79,10 @@ def ranking_loss(risk: torch.Tensor, time: torch.Tensor, event: torch.Tensor) ->
     return F.softplus(diff)[comparable].sum() / n
 
 # %% ../../nbs/35_tasks.survival.ipynb #7ef0b35a
-def concordance_index(time, event, risk) -> float:
+def concordance_index(time,  # follow-up time per item (event or censoring)
+                      event,  # 1 where the event was observed, 0 where censored
+                      risk,  # predicted risk per item (higher: earlier event)
+                     ) -> float:
     "Harrell's C of risks (higher = earlier event) with tied risks counted ½; NaN (with a warning) without comparable pairs."
     t, e, r = np.asarray(time, np.float64), np.asarray(event).astype(bool), np.asarray(risk, np.float64).reshape(-1)
     order = np.argsort(t, kind="stable"); t, e, r = t[order], e[order], r[order]
@@ -102,7 +108,11 @@ def _censoring_survival(time, event):
         return np.where(idx >= 0, values[np.clip(idx, 0, None)], 1.0)
     return left_limit
 
-def time_dependent_auc(time, event, risk, horizons) -> dict:
+def time_dependent_auc(time,  # follow-up time per item (event or censoring)
+                       event,  # 1 where the event was observed, 0 where censored
+                       risk,  # predicted risk per item (higher: earlier event)
+                       horizons,  # times at which the time-dependent AUC is computed
+                      ) -> dict:
     "Cumulative/dynamic AUC at each horizon (IPCW, Uno et al. 2007): {horizon: AUC}; NaN where there are no cases or no controls."
     t, e, r = np.asarray(time, float), np.asarray(event).astype(bool), np.asarray(risk, float).reshape(-1)
     G = _censoring_survival(t, e)
@@ -116,13 +126,21 @@ def time_dependent_auc(time, event, risk, horizons) -> dict:
         out[float(tau)] = float((w * wins).sum() / (w.sum() * controls.sum()))
     return out
 
-def risk_groups(risk, n_groups: int = 3) -> np.ndarray:
+def risk_groups(risk,  # predicted risk per item (higher: earlier event)
+                n_groups: int = 3,  # number of risk groups (quantiles of the risk)
+               ) -> np.ndarray:
     "Group index 0 (lowest risk) … n_groups − 1 (highest) by risk quantiles."
     r = np.asarray(risk, float).reshape(-1)
     edges = np.quantile(r, np.linspace(0, 1, n_groups + 1)[1:-1])
     return np.searchsorted(edges, r, side="right")
 
-def km_by_risk_group(time, event, risk, n_groups: int = 3, names: tuple | None = None, ax=None) -> dict:
+def km_by_risk_group(time,  # follow-up time per item (event or censoring)
+                     event,  # 1 where the event was observed, 0 where censored
+                     risk,  # predicted risk per item (higher: earlier event)
+                     n_groups: int = 3,  # number of risk groups (quantiles of the risk)
+                     names: tuple | None = None,  # names of the groups, lowest risk first
+                     ax=None,  # matplotlib axes to draw on (None: a new figure)
+                    ) -> dict:
     "Kaplan–Meier curve per predicted-risk group (on `ax`) and the multivariate log-rank p-value (lifelines)."
     from lifelines import KaplanMeierFitter
     from lifelines.statistics import multivariate_logrank_test
@@ -137,12 +155,27 @@ def km_by_risk_group(time, event, risk, n_groups: int = 3, names: tuple | None =
     ax.set(xlabel="time", ylabel="event-free probability", title=f"Kaplan–Meier by predicted risk (log-rank p = {test.p_value:.3g})")
     return {"p_value": float(test.p_value), "sizes": {names[k]: int((g == k).sum()) for k in range(n_groups)}, "figure": fig}
 
-def bootstrap_survival(stat, time, event, risk, groups=None, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> dict:
+def bootstrap_survival(stat,  # statistic of (time, event, risk), e.g. `concordance_index`
+                       time,  # follow-up time per item (event or censoring)
+                       event,  # 1 where the event was observed, 0 where censored
+                       risk,  # predicted risk per item (higher: earlier event)
+                       groups=None,  # resampling unit per item (patient ids: items of one patient are resampled together); None: items
+                       n_boot: int = 1000,  # bootstrap resamples for the 95 % CIs
+                       alpha: float = 0.05,  # 1 − confidence level of the intervals
+                       seed: int = 0,  # random seed (same seed, same result)
+                      ) -> dict:
     "Point value and percentile interval of `stat(time, event, risk)`, resampling patients (rows of a group together)."
     t, e, r = np.asarray(time, float), np.asarray(event).astype(int), np.asarray(risk, float).reshape(-1)
     return bootstrap_interval(stat, t, e, r, groups=groups, n_boot=n_boot, alpha=alpha, seed=seed)
 
-def survival_report(time, event, risk, horizons=(), groups=None, n_boot: int = 1000, seed: int = 0) -> dict:
+def survival_report(time,  # follow-up time per item (event or censoring)
+                    event,  # 1 where the event was observed, 0 where censored
+                    risk,  # predicted risk per item (higher: earlier event)
+                    horizons=(),  # times at which the time-dependent AUC is computed
+                    groups=None,  # resampling unit per item (patient ids: items of one patient are resampled together); None: items
+                    n_boot: int = 1000,  # bootstrap resamples for the 95 % CIs
+                    seed: int = 0,  # random seed (same seed, same result)
+                   ) -> dict:
     "C-index with its CI, time-dependent AUC at `horizons`, and the log-rank p-value of risk tertiles."
     km = km_by_risk_group(time, event, risk)
     import matplotlib.pyplot as plt; plt.close(km["figure"])
@@ -153,12 +186,20 @@ def survival_report(time, event, risk, horizons=(), groups=None, n_boot: int = 1
 # %% ../../nbs/35_tasks.survival.ipynb #5b439eb7
 class CoxLoss(nn.Module):
     "`cox_ph_loss` as a fastai loss: predictions (N, 1) risks, targets (N, 2) = (time, event)."
-    def __init__(self, ties: str = "efron"): super().__init__(); self.ties = ties
-    def forward(self, pred, target): return cox_ph_loss(pred.reshape(-1), target[:, 0], target[:, 1], self.ties)
+    def __init__(self,
+                 ties: str = "efron",  # 'efron' or 'breslow' handling of tied event times
+                ): super().__init__(); self.ties = ties
+    def forward(self,
+                pred,  # risk scores (N, 1)
+                target,  # (N, 2): time, event
+               ): return cox_ph_loss(pred.reshape(-1), target[:, 0], target[:, 1], self.ties)
 
 class RankingLoss(nn.Module):
     "`ranking_loss` as a fastai loss: predictions (N, 1) risks, targets (N, 2) = (time, event)."
-    def forward(self, pred, target): return ranking_loss(pred.reshape(-1), target[:, 0], target[:, 1])
+    def forward(self,
+                pred,  # risk scores (N, 1)
+                target,  # (N, 2): time, event
+               ): return ranking_loss(pred.reshape(-1), target[:, 0], target[:, 1])
 
 def c_index_metric() -> AccumMetric:
     "Harrell's C of the whole validation set, as a fastai metric named 'c_index'."
@@ -169,17 +210,34 @@ def c_index_metric() -> AccumMetric:
 class Survival(Task):
     "Time to event: (time, event) targets from two label columns, Cox or ranking loss, C-index, a survival report."
     curve_metrics = ("c_index",)
-    def __init__(self, time: str = "time", event: str = "event",
+    def __init__(self,
+                 time: str = "time",  # column of the follow-up time
+                 event: str = "event",  # column of the event indicator (1 event, 0 censored)
                  loss: str = "cox",  # 'cox' (partial likelihood) or 'ranking'
                  ties: str = "efron",  # Cox ties: 'efron' or 'breslow'
-                 horizons: tuple = ()):  # times of the time-dependent AUC in the report
+                 horizons: tuple = (),  # times of the time-dependent AUC in the report
+                ):  # times of the time-dependent AUC in the report
         if loss not in ("cox", "ranking"): raise ValueError(f"survival loss {loss!r}: use 'cox' or 'ranking'")
         self.time, self.event, self.loss_name, self.ties, self.horizons = time, event, loss, ties, tuple(horizons)
-    def targets(self, data) -> list: return [self.time, self.event]
-    def loss(self, train): return CoxLoss(self.ties) if self.loss_name == "cox" else RankingLoss()
+    def targets(self,
+                data,  # the experiment's data config
+               ) -> list: return [self.time, self.event]
+    def loss(self,
+             train,  # the training config (label smoothing and loss settings)
+            ): return CoxLoss(self.ties) if self.loss_name == "cox" else RankingLoss()
     def metrics(self) -> list: return [c_index_metric()]
     fold_metrics = ("c_index",)
-    def report(self, out_dir, split, outputs, targets, ids, class_names=None, n_boot=1000, seed=0, groups=None) -> dict:
+    def report(self,
+               out_dir,  # run folder the report is written to
+               split,  # 'valid' or 'test' (names the written files)
+               outputs,  # the task's predictions (as `predict` returns them)
+               targets,  # the targets (as `predict` returns them; None for segmentation)
+               ids,  # item ids, in the order of the outputs
+               class_names=None,  # class names (classification only)
+               n_boot=1000,  # bootstrap resamples for the 95 % CIs
+               seed=0,  # random seed (same seed, same result)
+               groups=None,  # resampling unit per item (patient ids: items of one patient are resampled together); None: items
+              ) -> dict:
         out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
         y = np.asarray(targets, np.float64); t, e, r = y[:, 0], y[:, 1].astype(int), np.asarray(outputs, np.float64).reshape(-1)
         rep = survival_report(t, e, r, self.horizons, groups=groups, n_boot=n_boot, seed=seed)
@@ -187,9 +245,16 @@ class Survival(Task):
         write_text_atomic(out / f"survival_{split}.json", json.dumps(rep, indent=2))
         km = km_by_risk_group(t, e, r); _savefig(km["figure"], out / f"km_{split}.png")
         return rep
-    def read_predictions(self, run_dir, split="test") -> dict:
+    def read_predictions(self,
+                         run_dir,  # run folder
+                         split="test",  # 'valid' or 'test'
+                        ) -> dict:
         p = pd.read_csv(Path(run_dir) / f"predictions_{split}.csv", dtype={"id": str})
         return {"ids": list(p["id"]), "outputs": p["risk"].to_numpy(), "targets": p[["time", "event"]].to_numpy(np.float64)}
-    def cis(self, report: dict) -> dict: return {"c_index": report["c_index"]}
-    def fold_row(self, report: dict) -> dict:
+    def cis(self,
+            report: dict,  # a report with bootstrap CIs
+           ) -> dict: return {"c_index": report["c_index"]}
+    def fold_row(self,
+                 report: dict,  # one fold's report
+                ) -> dict:
         return {"c_index": report["c_index"]["value"], **{f"td_auc_{h}": v for h, v in report.get("td_auc", {}).items()}}

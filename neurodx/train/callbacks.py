@@ -50,8 +50,10 @@ class TrainLossMean(Callback):
 class FreezeBackbone(Callback):
     "The model's submodule `attr` frozen for the first `freeze_epochs` epochs: no gradients, BatchNorm statistics kept."
     order = -5  # after fastai's TrainEvalCallback (-10) has put the model in training mode
-    def __init__(self, attr: str = "stages",  # attribute of the model (through a DDP wrapper) to freeze
-                 freeze_epochs: int = 0): self.attr, self.freeze_epochs, self.frozen = attr, freeze_epochs, False
+    def __init__(self,
+                 attr: str = "stages",  # attribute of the model (through a DDP wrapper) to freeze
+                 freeze_epochs: int = 0,  # epochs the submodule stays frozen
+                ): self.attr, self.freeze_epochs, self.frozen = attr, freeze_epochs, False
     def _module(self) -> nn.Module:
         m = self.learn.model; m = getattr(m, "module", m)
         sub = getattr(m, self.attr, None)
@@ -80,7 +82,12 @@ class ChannelsLast(Callback):
 
 class PlateauWithWarmup(ReduceLROnPlateau):
     "fastai's ReduceLROnPlateau, after a linear warm-up over `warmup_epochs`."
-    def __init__(self, lr: float, warmup_epochs: float = 0.0, start_epoch: int = 0, **kwargs):
+    def __init__(self,
+                 lr: float,  # peak learning rate (reached after the warm-up)
+                 warmup_epochs: float = 0.0,  # epochs of linear warm-up from lr/100
+                 start_epoch: int = 0,  # first epoch of this fit (after a resume)
+                 **kwargs,  # fastai `ReduceLROnPlateau` arguments (monitor, patience, factor)
+                ):
         super().__init__(**kwargs); self.peak, self.warmup, self.start_epoch = lr, warmup_epochs, start_epoch
     def after_epoch(self):
         "fastai's rule, with the new rate set through `set_hyper` (works for every optimiser wrapper)."
@@ -100,7 +107,8 @@ class PlateauWithWarmup(ReduceLROnPlateau):
         elif pos - 1 / max(1, self.n_iter) < self.warmup: self.opt.set_hyper("lr", self.peak)  # first batch after warm-up
 
 # %% ../../nbs/42_train.callbacks.ipynb #c64db963
-def epoch_log(recorder) -> dict:
+def epoch_log(recorder,  # the learner's fastai `Recorder`
+             ) -> dict:
     "The current epoch's row of fastai's Recorder (losses and metrics, time left out) as {name: float | None}."
     names = list(recorder.metric_names[1:-1]) if recorder.add_time else list(recorder.metric_names[1:])
     return {n: (float(v) if v is not None and not isinstance(v, str) else None) for n, v in zip(names, recorder.log[1:len(names) + 1])}
@@ -108,7 +116,12 @@ def epoch_log(recorder) -> dict:
 class TensorBoardCallback(Callback):
     "Scalars per step/epoch and periodic histograms, on a global step that continues across resume."
     order = 62
-    def __init__(self, log_dir: str | Path, histogram_every: int = 0, purge_step: int | None = None, start_epoch: int = 0):
+    def __init__(self,
+                 log_dir: str | Path,  # event-file folder
+                 histogram_every: int = 0,  # epochs between weight/gradient histograms (0: never)
+                 purge_step: int | None = None,  # on resume: steps from here on are dropped from the old event files
+                 start_epoch: int = 0,  # first epoch of this fit (after a resume)
+                ):
         self.log_dir, self.histogram_every, self.purge_step, self.start_epoch = Path(log_dir), histogram_every, purge_step, start_epoch
         self.writer = None
 

@@ -32,7 +32,8 @@ def rng_state() -> dict:
     if torch.cuda.is_available(): st["cuda"] = torch.cuda.get_rng_state_all()
     return st
 
-def set_rng_state(st: dict):
+def set_rng_state(st: dict,  # random states saved by `rng_state`
+                 ):
     "Restore what `rng_state` returned."
     random.setstate((st["python"][0], tuple(st["python"][1]), st["python"][2]))
     k, keys, pos, has, cached = st["numpy"]; np.random.set_state((k, keys.numpy().astype(np.uint32), pos, has, cached))
@@ -59,19 +60,26 @@ def _flat(d: dict, prefix: str = "") -> dict:
         out.update(_flat(v, key + ".") if isinstance(v, dict) and v else {key: v})
     return out
 
-def config_changes(old: dict, new: dict, harmless: tuple = RESUME_HARMLESS) -> list[str]:
+def config_changes(old: dict,  # the checkpoint's resolved config
+                   new: dict,  # this run's resolved config
+                   harmless: tuple = RESUME_HARMLESS,  # fields whose change does not matter for a resume
+                  ) -> list[str]:
     "Fields that differ between two resolved configs, as 'field: old → new' (harmless fields left out)."
     a, b = _flat(old), _flat(new)
     return [f"{k}: {a.get(k, '<absent>')!r} → {b.get(k, '<absent>')!r}" for k in sorted(set(a) | set(b))
             if a.get(k) != b.get(k) and k not in harmless]
 
-def config_hash(resolved: dict, harmless: tuple = RESUME_HARMLESS) -> str:
+def config_hash(resolved: dict,  # a resolved config
+                harmless: tuple = RESUME_HARMLESS,  # fields whose change does not matter for a resume
+               ) -> str:
     "SHA-256 of a resolved config, harmless fields left out (stored in every checkpoint)."
     kept = {k: v for k, v in _flat(resolved).items() if k not in harmless}
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def save_checkpoint(path: str | Path, obj: dict) -> Path:
+def save_checkpoint(path: str | Path,  # `.pth` file (written atomically)
+                    obj: dict,  # what to save
+                   ) -> Path:
     "torch.save, atomically."
     with atomic_path(path) as tmp: torch.save(obj, tmp)
     return Path(path)
@@ -83,8 +91,13 @@ def _bare(model: nn.Module) -> nn.Module:
 class CheckpointCallback(Callback):
     "latest.pth every epoch (everything for an exact resume, and the config it belongs to), best.pth on improvement, history.csv."
     order = 65  # after the Recorder (50) has the epoch's metrics and the trackers (60-62) have acted on them
-    def __init__(self, out_dir: str | Path, monitor: str = "valid_loss", start_epoch: int = 0, best: float | None = None,
-                 config: dict | None = None):
+    def __init__(self,
+                 out_dir: str | Path,  # run folder (latest.pth, best.pth, history.csv)
+                 monitor: str = "valid_loss",  # what 'best' means: a loss is minimised, a metric maximised
+                 start_epoch: int = 0,  # first epoch of this fit (after a resume)
+                 best: float | None = None,  # best monitored value so far (from the checkpoint on resume)
+                 config: dict | None = None,  # the resolved config stored in every checkpoint
+                ):
         self.out_dir, self.monitor, self.start_epoch = Path(out_dir), monitor, start_epoch
         self.config = config or {}
         self.lower_is_better = "loss" in monitor
@@ -125,7 +138,11 @@ class CheckpointCallback(Callback):
         write_text_atomic(f, body + buf.getvalue())
 
 # %% ../../nbs/43_train.checkpoint.ipynb #5f16f968
-def load_weights(model: nn.Module, path: str | Path, strict: bool = True, key: str | None = "model") -> nn.Module:
+def load_weights(model: nn.Module,  # the network to load into
+                 path: str | Path,  # a `.pth` file (weights only, or a checkpoint)
+                 strict: bool = True,  # every key must match
+                 key: str | None = "model",  # where a checkpoint keeps the weights (None: the file is a state dict)
+                ) -> nn.Module:
     "Load weights into `model` from `path` (weights_only); strict by default, with a clear error on mismatch."
     path = Path(path)
     if not path.exists(): raise NeurodxDataError(path, "weights file not found")

@@ -22,9 +22,9 @@ __all__ = ['OPTIMIZERS', 'SCHEDULES', 'TrainConfig', 'opt_func', 'decay_groups',
 @dataclass
 class TrainConfig(Config):
     "How to train: optimiser, schedule, loss, precision, checkpoints, logging."
-    epochs: int = 10
+    epochs: int = 10  # epochs of training
     lr: float = 1e-3  # peak learning rate
-    bs: int = 8
+    bs: int = 8  # batch size
     optimizer: str = "adam"  # 'adam' (L2), 'adamw' (decoupled weight decay) or 'sgd'
     wd: float = 0.0  # weight decay of weight matrices and kernels; biases and normalisation parameters (1-D) get none
     momentum: float = 0.9  # SGD momentum
@@ -43,22 +43,24 @@ class TrainConfig(Config):
     freeze: str | None = None  # submodule (attribute of the model, e.g. 'stages') frozen with its BatchNorm statistics...
     freeze_epochs: int = 0  # ...for this many first epochs
     deterministic: bool = False  # deterministic kernels (cuDNN, torch.use_deterministic_algorithms warn-only); slower on a GPU
-    tensorboard: bool = True
+    tensorboard: bool = True  # write TensorBoard event files
     histogram_every: int = 0  # epochs between weight/gradient histograms (0: never)
-    seed: int = 0
-    num_workers: int = 0
+    seed: int = 0  # seed of everything random in training
+    num_workers: int = 0  # data-loading worker processes
 
 # %% ../../nbs/41_train.config.ipynb #38e7d2d2
 OPTIMIZERS, SCHEDULES = ("adam", "adamw", "sgd"), ("one_cycle", "cosine", "step", "plateau", "constant")
 
-def opt_func(cfg: TrainConfig):
+def opt_func(cfg: TrainConfig,  # the training config (optimizer, wd, momentum)
+            ):
     "The fastai optimiser function for `cfg.optimizer`."
     if cfg.optimizer == "adam": return partial(OptimWrapper, opt=torch.optim.Adam)
     if cfg.optimizer == "adamw": return partial(OptimWrapper, opt=torch.optim.AdamW)
     if cfg.optimizer == "sgd": return partial(OptimWrapper, opt=partial(torch.optim.SGD, momentum=cfg.momentum))
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}: use one of {OPTIMIZERS}")
 
-def decay_groups(model: nn.Module) -> list[list[nn.Parameter]]:
+def decay_groups(model: nn.Module,  # the network (its weight matrices and kernels get weight decay)
+                ) -> list[list[nn.Parameter]]:
     "fastai splitter: [weights (ndim ≥ 2), biases and normalisation parameters (ndim ≤ 1)], the second empty groups dropped."
     params = list(model.parameters())
     decay, no_decay = [p for p in params if p.ndim >= 2], [p for p in params if p.ndim <= 1]
@@ -71,7 +73,8 @@ def _wd(cfg: TrainConfig, model: nn.Module) -> list[float]:
 def _warmup_fraction(cfg: TrainConfig) -> float:
     return min(max(cfg.warmup_epochs / cfg.epochs, 0.0), 1.0) if cfg.epochs else 0.0
 
-def lr_schedule(cfg: TrainConfig):
+def lr_schedule(cfg: TrainConfig,  # the training config (schedule, lr, warm-up)
+               ):
     "The learning-rate function of the training fraction p ∈ [0, 1] (for 'plateau': the warm-up, then constant)."
     w = _warmup_fraction(cfg)
     if cfg.schedule in ("constant", "plateau"): after = SchedNo(cfg.lr, cfg.lr)
@@ -85,7 +88,9 @@ def lr_schedule(cfg: TrainConfig):
     if w >= 1: return SchedLin(cfg.lr / 100, cfg.lr)
     return combine_scheds([w, 1 - w], [SchedLin(cfg.lr / 100, cfg.lr), after])
 
-def mom_schedule(cfg: TrainConfig, moms: tuple = (0.95, 0.85, 0.95)):
+def mom_schedule(cfg: TrainConfig,  # the training config
+                 moms: tuple = (0.95, 0.85, 0.95),  # (start, low, end) momentum of the one-cycle schedule
+                ):
     "'one_cycle' momentum: annealed moms[0] → moms[1] during the warm-up, back to moms[2] after it (None otherwise)."
     if cfg.schedule != "one_cycle": return None
     w = _warmup_fraction(cfg)

@@ -19,9 +19,16 @@ from ..tasks.core import Task, TaskConfig, get_task
 __all__ = ['run_cv', 'cv_table']
 
 # %% ../../nbs/46_train.cv.ipynb #5c0ac47a
-def run_cv(splits: Splits, table: pd.DataFrame, fold_fn: Callable, out_dir: str | Path, class_names: list | None = None,
-           id_column: str | None = None, patient_column: str | None = None, n_boot: int = 1000, resume: bool = True,
-           folds: list | None = None,
+def run_cv(splits: Splits,  # the folds
+           table: pd.DataFrame,  # the subject table the splits refer to
+           fold_fn: Callable,  # (k, fold, fold_dir) → trains and tests fold k
+           out_dir: str | Path,  # CV folder (fold folders and pooled reports)
+           class_names: list | None = None,  # names of the classes in label order (None: the labels themselves)
+           id_column: str | None = None,  # column of the item ids
+           patient_column: str | None = None,  # column of the patient ids (splits and resampling by patient)
+           n_boot: int = 1000,  # bootstrap resamples for the 95 % CIs
+           resume: bool = True,  # continue from the run's latest.pth where one exists
+           folds: list | None = None,  # folds to run (None: all)
            task: Task | None = None,  # what the predictions are and how they are reported (default: classification)
           ) -> dict:
     "Run `fold_fn` on every fold of `splits`; write per-fold and pooled reports; return the summary."
@@ -52,7 +59,9 @@ def run_cv(splits: Splits, table: pd.DataFrame, fold_fn: Callable, out_dir: str 
     write_text_atomic(out / "cv_summary.json", json.dumps(summary, indent=2, default=str))
     return summary
 
-def cv_table(summary: dict, metrics: tuple | None = None) -> pd.DataFrame:
+def cv_table(summary: dict,  # `run_cv` summary
+             metrics: tuple | None = None,  # metric names (None: the task's)
+            ) -> pd.DataFrame:
     "mean ± sd over folds and the pooled value with its 95 % CI, one row per metric (default: every metric of the folds)."
     rows = []
     for m in metrics or list(summary["mean"]):

@@ -43,7 +43,8 @@ def _shutdown():
     gc.collect()  # a DDP wrapper caught in a reference cycle would keep the process group alive until interpreter teardown
     if torch.distributed.is_available() and torch.distributed.is_initialized(): torch.distributed.destroy_process_group()
 
-def weights_in_sync(model: torch.nn.Module) -> dict:
+def weights_in_sync(model: torch.nn.Module,  # the (wrapped) network
+                   ) -> dict:
     "Compare every parameter across the ranks (a collective call: every rank must make it); {'world_size', 'in_sync', 'max_abs_diff'}."
     model = getattr(model, "module", model)
     with torch.no_grad():
@@ -55,7 +56,8 @@ def weights_in_sync(model: torch.nn.Module) -> dict:
     return {"world_size": num_distrib(), "in_sync": diff == 0.0, "max_abs_diff": diff}
 
 @contextmanager
-def distributed(learn, sync_bn: bool = True,
+def distributed(learn,  # the learner to make data-parallel
+                sync_bn: bool = True,  # convert BatchNorm layers to SyncBatchNorm
                 find_unused_parameters: bool = False,  # DDP searches for parameters without gradients (frozen parts)
                ):
     "Data-parallel training for the duration of the block when launched by torchrun with >1 process; else a no-op."

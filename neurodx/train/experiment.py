@@ -39,29 +39,29 @@ class DataConfig(Config):
     splits: str = ""  # splits JSON (neurodx.data.splits)
     fold: int = 0  # which fold of the splits
     label: str = "label"  # label column
-    class_names: list | None = None
+    class_names: list | None = None  # names of the classes in label order
     modalities: list | None = None  # default: every image modality of the cache
     kind: str = "volume"  # 'volume' (3D) or 'slice' (2D slices along `axis`)
-    axis: int = 2
+    axis: int = 2  # 'slice': the slice axis
     brain_key: str | None = None  # 'slice': keep slices where this mask covers ≥ min_fraction
-    min_fraction: float = 0.0
+    min_fraction: float = 0.0  # 'slice': least brain share of a kept slice
     augment: bool = True  # augment the training set (with `augmentation`)
     augmentation: AugmentConfig = field(default_factory=AugmentConfig)  # the paper's augmentation
     tabular: list | None = None  # numeric columns of the cohort table as a second input: batches (image, tabular, y)
 
 @dataclass
 class ModelConfig(Config):
-    name: str = "monai_resnet"
+    name: str = "monai_resnet"  # registered name or `package.module:function`
     kwargs: dict = field(default_factory=dict)
 
 @dataclass
 class ExperimentConfig(Config):
     "Data + model + training: one experiment."
-    name: str = "experiment"
-    out_dir: str = "runs/experiment"
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    name: str = "experiment"  # the experiment's name
+    out_dir: str = "runs/experiment"  # run folder (fold folders inside)
+    data: DataConfig = field(default_factory=DataConfig)  # where the data are and how they are served
+    model: ModelConfig = field(default_factory=ModelConfig)  # the network by name and its arguments
+    train: TrainConfig = field(default_factory=TrainConfig)  # optimiser, schedule, loss, precision, checkpoints
     n_boot: int = 1000  # bootstrap resamples for the CIs
     task: TaskConfig = field(default_factory=TaskConfig)  # the learning problem: 'classification', 'survival', 'multitask', …
 
@@ -72,7 +72,10 @@ def _resolve(base: str | Path, p: str) -> str:
 
 TABULAR_FILE = "tabular_scaler.json"  # the tabular normalisation of a run, fitted on its training ids
 
-def fit_tabular(cfg: ExperimentConfig, cache: CohortCache, train_ids: list) -> TabularScaler | None:
+def fit_tabular(cfg: ExperimentConfig,  # the experiment (its `data.tabular` columns)
+                cache: CohortCache,  # the cohort cache
+                train_ids: list,  # the fold's training ids (the only ones fitted on)
+               ) -> TabularScaler | None:
     "The z-scoring of `data.tabular`, fitted on the training ids' rows of the cohort table only (None without tabular inputs)."
     if not cfg.data.tabular: return None
     t = cache.table.set_index(cache.spec.id_column)
@@ -92,8 +95,12 @@ def _datasets(cfg: ExperimentConfig, cache: CohortCache, ids: dict, task, tabula
     else: raise NeurodxDataError("config: data.kind", f"unknown data kind {d.kind!r}: use 'volume' or 'slice'")
     return {k: mk(v, aug if k == "train" else None) for k, v in ids.items() if v}
 
-def run_experiment(cfg: ExperimentConfig, fold: int | None = None, resume: bool = True, base: str | Path = ".",
-                   cbs: list | None = None) -> dict:
+def run_experiment(cfg: ExperimentConfig,  # the experiment
+                   fold: int | None = None,  # fold to run (None: the config's)
+                   resume: bool = True,  # continue from the run's latest.pth where one exists
+                   base: str | Path = ".",  # folder that the config's relative paths start from
+                   cbs: list | None = None,  # extra fastai callbacks
+                  ) -> dict:
     "Train and evaluate one fold of an experiment (extra fastai `cbs` allowed); return its summary (also in summary_all.json)."
     t0, rel = time.time(), partial(_resolve, base)
     fold = cfg.data.fold if fold is None else fold
@@ -138,7 +145,10 @@ def run_experiment(cfg: ExperimentConfig, fold: int | None = None, resume: bool 
                          experiment=cfg.name, task=cfg.task.name, fold=fold, seconds=round(time.time() - t0, 1), device=str(default_device()),
                          n_parameters=sum(p.numel() for p in model.parameters()), **extra)
 
-def run_experiment_cv(cfg: ExperimentConfig, resume: bool = True, base: str | Path = ".") -> dict:
+def run_experiment_cv(cfg: ExperimentConfig,  # the experiment
+                      resume: bool = True,  # continue from the run's latest.pth where one exists
+                      base: str | Path = ".",  # folder that the config's relative paths start from
+                     ) -> dict:
     "Every fold of the experiment's splits, with the pooled and per-fold CV report of its task in out_dir."
     rel = partial(_resolve, base)
     task = get_task(cfg.task)
@@ -154,8 +164,8 @@ class TrainedRun:
     "A trained run rebuilt from its folder: the network with its weights (eval mode), its config, and what made it."
     path: Path  # the run folder (one fold)
     config: ExperimentConfig  # the resolved experiment config
-    fold: int
-    model: nn.Module
+    fold: int  # the fold it was trained on
+    model: nn.Module  # the network with its weights, in eval mode
     info: dict  # run.json: plan_id, neurodx_version, model, plan, spec, modalities
     tabular: TabularScaler | None = None  # the tabular normalisation fitted on the run's training ids
 
@@ -176,7 +186,7 @@ class TrainedRun:
         "The input modalities, in the network's channel order."
         return list(self.info.get("modalities") or self.config.data.modalities or [])
 
-def load_run(run_dir: str | Path,
+def load_run(run_dir: str | Path,  # a run folder written by `run_experiment`
              weights: str = "best",  # 'best' (best validation epoch) or 'latest'
             ) -> TrainedRun:
     "Rebuild the trained model of a run folder (weights included) from the folder alone."

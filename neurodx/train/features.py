@@ -43,8 +43,10 @@ def extract_features(run_dir: str | Path,  # a trained run folder (see `load_run
                      bs: int = 16,  # items per forward pass
                      pool: bool = True,  # global-average-pool a spatial activation
                      time_column: str | None = None,  # a table column to store as `times` (e.g. months since baseline)
-                     weights: str = "best",
-                     device=None, progress: bool = True) -> Path:
+                     weights: str = "best",  # 'best' (best validation epoch) or 'latest'
+                     device=None,  # torch device (None: `default_device()`)
+                     progress: bool = True,  # show a progress bar
+                    ) -> Path:
     "Per-item features of a trained run's network to HDF5: batched, resumable, atomic."
     run, out = load_run(run_dir, weights), Path(out)
     cache = cache if isinstance(cache, CohortCache) else CohortCache(cache)
@@ -99,7 +101,8 @@ def extract_features(run_dir: str | Path,  # a trained run folder (see `load_run
     finally: hook.remove()
     return out
 
-def read_features(path: str | Path) -> dict:
+def read_features(path: str | Path,  # features file written by `extract_features`
+                 ) -> dict:
     "What `extract_features` wrote: features, ids, labels, times (if any) and the attributes."
     with h5py.File(path, "r") as f:
         return {"features": f["features"][()], "ids": [s.decode() if isinstance(s, bytes) else s for s in f["ids"][()]],

@@ -33,8 +33,14 @@ def _on_cuda(dls) -> bool:
     dev = getattr(dls, "device", None)
     return dev is not None and torch.device(dev).type == "cuda"
 
-def make_learner(dls, model: nn.Module, cfg: TrainConfig | None = None, loss_func=None, metrics=None,
-                 path: str | Path = ".", cbs: list | None = None) -> Learner:
+def make_learner(dls,  # fastai DataLoaders
+                 model: nn.Module,  # the network
+                 cfg: TrainConfig | None = None,  # the training config
+                 loss_func=None,  # loss (None: `get_loss` from the config)
+                 metrics=None,  # fastai metrics (None: the classification metrics)
+                 path: str | Path = ".",  # the learner's folder
+                 cbs: list | None = None,  # extra fastai callbacks
+                ) -> Learner:
     "A fastai Learner for `model` on `dls`, configured by `cfg`."
     cfg = cfg or TrainConfig()
     if cfg.optimizer not in OPTIMIZERS: raise NeurodxDataError("config: train.optimizer", f"unknown {cfg.optimizer!r}; use one of {OPTIMIZERS}")
@@ -56,18 +62,23 @@ def make_learner(dls, model: nn.Module, cfg: TrainConfig | None = None, loss_fun
     learn.train_config = cfg
     return learn
 
-def recorded_names(learn: Learner) -> list[str]:
+def recorded_names(learn: Learner,  # a fastai `Learner`
+                  ) -> list[str]:
     "The values a run records each epoch (what `monitor` may name): the losses and the metrics."
     return ["train_loss", "valid_loss", *[getattr(m, "name", str(m)) for m in learn.metrics]]
 
-def check_monitor(learn: Learner, monitor: str) -> str:
+def check_monitor(learn: Learner,  # a fastai `Learner`
+                  monitor: str,  # a loss or metric name
+                 ) -> str:
     "Refuse a `monitor` that the run does not record (a typo would silently give no best.pth)."
     names = recorded_names(learn)
     if monitor not in names: raise NeurodxDataError("config: train.monitor", f"{monitor!r} is not recorded by this run; use one of {names}")
     return monitor
 
 # %% ../../nbs/44_train.learner.ipynb #4ba35859
-def load_checkpoint(learn: Learner, path: str | Path) -> dict:
+def load_checkpoint(learn: Learner,  # a fastai `Learner`
+                    path: str | Path,  # a checkpoint written by `CheckpointCallback`
+                   ) -> dict:
     "Restore model, optimiser, global step, RNG and DataLoader states from `path` (the model first moved to the DataLoaders' device)."
     path = Path(path)
     try: ck = torch.load(path, map_location="cpu", weights_only=True)
@@ -102,9 +113,12 @@ def _clear_run(out_dir: Path):
     for name in ("latest.pth", "best.pth", "history.csv"): (out_dir / name).unlink(missing_ok=True)
     shutil.rmtree(out_dir / "tensorboard", ignore_errors=True)
 
-def fit_resumable(learn: Learner, out_dir: str | Path, cfg: TrainConfig | None = None,
+def fit_resumable(learn: Learner,  # a fastai `Learner`
+                  out_dir: str | Path,  # run folder (checkpoints, history, TensorBoard)
+                  cfg: TrainConfig | None = None,  # the training config (None: the learner's)
                   resume: bool = True,  # continue from out_dir/latest.pth if it exists (False: start afresh, clearing it)
-                  extra_config: dict | None = None) -> Learner:
+                  extra_config: dict | None = None,  # more of the resolved config, checked on resume
+                 ) -> Learner:
     "Train by `cfg` with checkpoints, TensorBoard and exact resume from `out_dir/latest.pth`."
     cfg = cfg or learn.train_config; out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     check_monitor(learn, cfg.monitor)

@@ -18,10 +18,12 @@ __all__ = ['SmoothedFocalLoss', 'FocalLossFlat', 'MaskedBCEWithLogits', 'get_los
 class SmoothedFocalLoss(nn.Module):
     "Focal loss over softmax classes with label smoothing; γ=0, α=None gives cross-entropy."
     y_int = True
-    def __init__(self, gamma: float = 2.0,  # focusing parameter γ
+    def __init__(self,
+                 gamma: float = 2.0,  # focusing parameter γ
                  alpha: float | Sequence[float] | None = None,  # α of the positive class (two classes; 1 − α for class 0) or one weight per class
                  label_smoothing: float = 0.0,  # ε
-                 reduction: str = "mean"):
+                 reduction: str = "mean",  # 'mean', 'sum' or 'none'
+                ):
         super().__init__()
         self.gamma, self.label_smoothing, self.reduction = gamma, label_smoothing, reduction
         a = None if alpha is None else torch.as_tensor(alpha, dtype=torch.float32)
@@ -30,7 +32,10 @@ class SmoothedFocalLoss(nn.Module):
             a = torch.stack([1 - a, a])  # Lin et al.'s α_t: α for class 1, 1 − α for class 0
         self.register_buffer("alpha", a)
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def forward(self,
+                logits: torch.Tensor,  # raw network outputs (N, C)
+                target: torch.Tensor,  # class indices (N,)
+               ) -> torch.Tensor:
         logp = F.log_softmax(logits.float(), dim=-1)
         n_cls = logits.shape[-1]
         q = F.one_hot(target.long(), n_cls).float()
@@ -46,9 +51,17 @@ class SmoothedFocalLoss(nn.Module):
 class FocalLossFlat(BaseLoss):
     "`SmoothedFocalLoss` with fastai's flattening, softmax activation and argmax decoding."
     y_int = True
-    def __init__(self, *args, axis: int = -1, **kwargs): super().__init__(SmoothedFocalLoss, *args, axis=axis, **kwargs)
-    def activation(self, x): return F.softmax(x, dim=self.axis)
-    def decodes(self, x): return x.argmax(dim=self.axis)
+    def __init__(self,
+                 *args,  # passed on to the underlying loss
+                 axis: int = -1,  # class axis
+                 **kwargs,  # `SmoothedFocalLoss` arguments (gamma, alpha, label_smoothing)
+                ): super().__init__(SmoothedFocalLoss, *args, axis=axis, **kwargs)
+    def activation(self,
+                   x,  # logits
+                  ): return F.softmax(x, dim=self.axis)
+    def decodes(self,
+                x,  # probabilities
+               ): return x.argmax(dim=self.axis)
 
 # %% ../../nbs/40_train.losses.ipynb #bd6d3cf3
 class MaskedBCEWithLogits(nn.Module):
@@ -63,7 +76,10 @@ class MaskedBCEWithLogits(nn.Module):
         self.register_buffer("task_weights", None if task_weights is None else torch.as_tensor(task_weights, dtype=torch.float32))
         self.register_buffer("pos_weight", None if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float32))
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def forward(self,
+                logits: torch.Tensor,  # raw network outputs (N, C)
+                target: torch.Tensor,  # 0/1 labels; unknown labels (NaN or 2) are masked out
+               ) -> torch.Tensor:
         logits, target = logits.float(), target.float()
         if logits.shape != target.shape: raise ValueError(f"logits {tuple(logits.shape)} and targets {tuple(target.shape)} differ")
         known = (target != self.ignore_value) & ~torch.isnan(target)  # the ignore code, or NaN: unknown
@@ -75,11 +91,20 @@ class MaskedBCEWithLogits(nn.Module):
                                                  pos_weight=self.pos_weight, reduction="none")
         return (per * mask).sum() / mask.sum().clamp_min(1.0)
 
-    def activation(self, x): return torch.sigmoid(x)
-    def decodes(self, x): return (x > 0.5).long()
+    def activation(self,
+                   x,  # logits
+                  ): return torch.sigmoid(x)
+    def decodes(self,
+                x,  # probabilities
+               ): return (x > 0.5).long()
 
 # %% ../../nbs/40_train.losses.ipynb #7a8067e2
-def get_loss(name: str = "ce", label_smoothing: float = 0.0, gamma: float = 2.0, alpha=None, **kwargs):
+def get_loss(name: str = "ce",  # 'ce', 'focal' or 'masked_bce'
+             label_smoothing: float = 0.0,  # ε of label smoothing
+             gamma: float = 2.0,  # focusing parameter γ of the focal loss
+             alpha=None,  # focal α: positive-class weight, or one per class (None: none)
+             **kwargs,  # passed on to the loss
+            ):
     "Loss by name: 'ce' (fastai CrossEntropyLossFlat), 'focal', 'masked_bce'; label smoothing applies to all three."
     if name == "ce": return CrossEntropyLossFlat(label_smoothing=label_smoothing, **kwargs)
     if name == "focal": return FocalLossFlat(gamma=gamma, alpha=alpha, label_smoothing=label_smoothing, **kwargs)
