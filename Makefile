@@ -2,6 +2,7 @@
 #   make figures   reproduce every figure notebook (nbs/figures/*.ipynb) into results/
 #   make test      export check, nbdev_test, the docs site, pytest (its link and browser checks included)
 #   make docs      the docs site from the notebooks into _docs/ (no Quarto needed)
+#   make notebooks execute the library notebooks in place (they are committed with their outputs)
 # Environment: .venv built by uv against constraints.txt (the locked stack). Where the machine offers a
 # local CPU torch wheel (/opt/wheels) it is used; elsewhere torch==2.13.0 comes from the registry
 # (a CUDA build on a Linux GPU workstation). torchvision is never installed (see overrides below).
@@ -15,7 +16,7 @@ FIND_LINKS := $(if $(wildcard $(WHEELS)/torch-*.whl),--find-links $(WHEELS),)
 FAST ?= 1
 JOBS ?= 2
 
-.PHONY: figures test env lock export clean bench docs
+.PHONY: figures test env lock export clean bench docs notebooks
 .DEFAULT_GOAL := test
 
 env: $(STAMP)
@@ -50,11 +51,16 @@ docs: $(STAMP)
 	@test -f results/figures_run.json || $(VENV)/bin/neurodx figures --out results --fast
 	$(PY) docs/build.py --out _docs --jobs $(JOBS)
 
+# The library notebooks are committed executed (the docs show their outputs): run after editing one (docs/execute.py).
+notebooks: $(STAMP)
+	$(PY) docs/execute.py
+
 bench: $(STAMP)
 	$(PY) bench/bench_data_path.py
 	$(PY) bench/bench_train_step.py
 	$(PY) bench/bench_features.py
 	$(PY) bench/bench_pack.py
+	$(PY) bench/bench_sliding_window.py
 
 # Re-pin the stack (needs the registry): writes constraints.txt with the local '+cpu' label dropped.
 lock:

@@ -94,3 +94,19 @@ def test_pages_in_a_real_browser(pages, name, page, title):
         assert re.search(r'class="c1"># [^<]*breslow', dom), f"{page}: the parameter docs (docments) of cox_ph_loss do not render"
     if name == "figure":
         assert re.search(r'<img[^>]+src="[^"]*_images/', dom), f"{page}: no figure image"
+
+
+def test_library_notebooks_are_committed_executed_with_small_outputs():
+    "The library notebooks teach by example: committed with their outputs (`make notebooks`), no progress-bar noise, small images."
+    import json
+    root = SITE.parent / "nbs"
+    for nb_path in sorted(root.glob("[0-9]*.ipynb")):
+        nb = json.loads(nb_path.read_text())
+        code = [c for c in nb["cells"] if c["cell_type"] == "code" and not "".join(c["source"]).lstrip().startswith("#| export")]
+        outputs = [o for c in code for o in c.get("outputs", [])]
+        assert outputs, f"{nb_path.name} is committed without outputs: run `make notebooks`"
+        assert not any(o.get("output_type") == "error" for o in outputs), f"{nb_path.name} has an error output"
+        stderr = "".join("".join(o.get("text", "")) for o in outputs if o.get("name") == "stderr")
+        assert "IProgress" not in stderr and "\r" not in stderr, f"{nb_path.name}: progress-bar noise in outputs"
+        images = sum(len(o.get("data", {}).get("image/png", "")) for o in outputs)
+        assert images <= 150_000, f"{nb_path.name}: {images} bytes of images (limit 150 kB): make the figures smaller"
