@@ -13,7 +13,7 @@ from scipy import ndimage
 
 from neurodx.data.readers import find_isles
 from neurodx.data.prepare import SplitConfig
-from neurodx.papers.isles22 import derivative_path, prepare_isles, preset, run_isles22
+from neurodx.papers.isles22 import derivative_path, predict_isles, prepare_isles, preset, run_isles22
 from neurodx.synth.isles import make_isles_cohort
 from neurodx.tasks.segmentation import lesion_metrics
 
@@ -105,3 +105,15 @@ def test_predict_new_subjects_into_derivatives_in_their_own_grid(cohort, tmp_pat
         vox = abs(np.linalg.det(dwi.affine[:3, :3])) / 1000
         assert np.isclose(m["dice"], dice) and np.isclose(m["lesion_f1"], f1)
         assert np.isclose(m["avd_ml"], abs(int(t.sum()) - int(p.sum())) * vox) and m["lesion_count_diff"] == abs(nt - npred)
+
+
+def test_flair_option_resamples_into_dwi_space_the_same_way_for_training_and_new_data(cohort, tmp_path):
+    cfg = preset("fast")
+    cfg = cfg.replace(modalities=["dwi", "adc", "flair"], train=cfg.train.replace(epochs=2),
+                      splits=SplitConfig(n_splits=2, val_fraction=0.25))
+    prep = prepare_isles(cfg, cohort, tmp_path / "prep", progress=False)  # FLAIR on its own grid: resampled, not refused
+    res = run_isles22(cfg, prep["cache"], prep["splits"], tmp_path / "runs", n_boot=20)
+    assert json.loads((tmp_path / "runs" / "fold0" / "run.json").read_text())["modalities"] == ["dwi", "adc", "flair"]
+    pred = predict_isles(tmp_path / "runs" / "fold0", cohort, tmp_path / "derivatives", progress=False)
+    both = pred.assign(id=pred.subject + "_" + pred.session).merge(res["per_case"], on="id", suffixes=("", "_task"))
+    assert len(both) == len(res["per_case"]) and np.allclose(both["dice"], both["dice_task"], atol=1e-9)
