@@ -113,25 +113,10 @@ class Classification(Task):
     "Single-label classification: integer labels, CE or focal loss (with label smoothing), the metric set from probabilities."
     curve_metrics = ("auc", "balanced_accuracy")
     fold_metrics = METRIC_NAMES
-    def loss(self,
-             train,  # the training config (label smoothing and loss settings)
-            ): return get_loss(train.loss, train.label_smoothing, train.focal_gamma, train.focal_alpha)
+    def loss(self, train): return get_loss(train.loss, train.label_smoothing, train.focal_gamma, train.focal_alpha)
     def metrics(self) -> list: return fastai_metrics()
-    def report(self,
-               out_dir,  # run folder the report is written to
-               split,  # 'valid' or 'test' (names the written files)
-               outputs,  # the task's predictions (as `predict` returns them)
-               targets,  # the targets (as `predict` returns them; None for segmentation)
-               ids,  # item ids, in the order of the outputs
-               class_names=None,  # class names (classification only)
-               n_boot=1000,  # bootstrap resamples for the 95 % CIs
-               seed=0,  # random seed (same seed, same result)
-               groups=None,  # resampling unit per item (patient ids: items of one patient are resampled together); None: items
-              ) -> dict:
+    def report(self, out_dir, split, outputs, targets, ids, class_names=None, n_boot=1000, seed=0, groups=None) -> dict:  # parameters: see `Task.report`
         return write_split_report(out_dir, split, targets, outputs, class_names, ids, groups=groups, n_boot=n_boot, seed=seed)
-    def read_predictions(self,
-                         run_dir,  # run folder
-                         split="test",  # 'valid' or 'test'
-                        ) -> dict:
+    def read_predictions(self, run_dir, split="test") -> dict:  # parameters: see `Task.read_predictions`
         p = read_predictions(run_dir, split)
         return {"ids": p["ids"], "outputs": p["probs"], "targets": p["y"]}

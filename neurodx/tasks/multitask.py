@@ -56,24 +56,10 @@ class Multitask(Task):
         if not heads: raise ValueError("multitask needs at least one head")
         self.heads, self.task_weights, self.pos_weight = list(heads), task_weights, pos_weight
         self.curve_metrics = tuple(f"auc_{h}" for h in self.heads)
-    def targets(self,
-                data,  # the experiment's data config
-               ) -> list: return list(self.heads)
-    def loss(self,
-             train,  # the training config (label smoothing and loss settings)
-            ): return MaskedBCEWithLogits(task_weights=self.task_weights, pos_weight=self.pos_weight, label_smoothing=train.label_smoothing)
+    def targets(self, data) -> list: return list(self.heads)
+    def loss(self, train): return MaskedBCEWithLogits(task_weights=self.task_weights, pos_weight=self.pos_weight, label_smoothing=train.label_smoothing)
     def metrics(self) -> list: return [head_auc_metric(k, h) for k, h in enumerate(self.heads)] + [mean_auc_metric(len(self.heads))]
-    def report(self,
-               out_dir,  # run folder the report is written to
-               split,  # 'valid' or 'test' (names the written files)
-               outputs,  # the task's predictions (as `predict` returns them)
-               targets,  # the targets (as `predict` returns them; None for segmentation)
-               ids,  # item ids, in the order of the outputs
-               class_names=None,  # class names (classification only)
-               n_boot=1000,  # bootstrap resamples for the 95 % CIs
-               seed=0,  # random seed (same seed, same result)
-               groups=None,  # resampling unit per item (patient ids: items of one patient are resampled together); None: items
-              ) -> dict:
+    def report(self, out_dir, split, outputs, targets, ids, class_names=None, n_boot=1000, seed=0, groups=None) -> dict:  # parameters: see `Task.report`
         p, y, ids = np.asarray(outputs, np.float64), np.asarray(targets, np.float64), np.asarray(list(map(str, ids)))
         g = None if groups is None else np.asarray(list(groups))
         heads = {}
@@ -89,17 +75,10 @@ class Multitask(Task):
                               **{f"prob_{h}": p[:, k] for k, h in enumerate(self.heads)}})
         write_text_atomic(Path(out_dir) / f"predictions_{split}.csv", table.to_csv(index=False))
         return {"heads": heads, "auc_mean": float(np.mean(aucs)) if aucs else float("nan")}
-    def read_predictions(self,
-                         run_dir,  # run folder
-                         split="test",  # 'valid' or 'test'
-                        ) -> dict:
+    def read_predictions(self, run_dir, split="test") -> dict:  # parameters: see `Task.read_predictions`
         p = pd.read_csv(Path(run_dir) / f"predictions_{split}.csv", dtype={"id": str})
         return {"ids": list(p["id"]), "outputs": p[[f"prob_{h}" for h in self.heads]].to_numpy(np.float64),
                 "targets": p[[f"target_{h}" for h in self.heads]].to_numpy(np.float64)}
-    def cis(self,
-            report: dict,  # a report with bootstrap CIs
-           ) -> dict: return {f"auc_{h}": v["ci95"]["auc"] for h, v in report["heads"].items() if "ci95" in v}
-    def fold_row(self,
-                 report: dict,  # one fold's report
-                ) -> dict:
+    def cis(self, report: dict) -> dict: return {f"auc_{h}": v["ci95"]["auc"] for h, v in report["heads"].items() if "ci95" in v}
+    def fold_row(self, report: dict) -> dict:  # parameters: see `Task.fold_row`
         return {**{f"auc_{h}": v.get("auc", float("nan")) for h, v in report["heads"].items()}, "auc_mean": report["auc_mean"]}

@@ -158,12 +158,8 @@ class Segmentation(Task):
         if not 0 <= overlap < 1: raise ValueError(f"overlap must lie in [0, 1), got {overlap}")
         self.target_modality, self.roi_size, self.overlap, self.sw_batch_size = mask, roi_size, overlap, sw_batch_size
         self.threshold, self.lambda_dice, self.lambda_ce, self.write_nifti = threshold, lambda_dice, lambda_ce, write_nifti
-    def targets(self,
-                data,  # the experiment's data config
-               ): return None
-    def loss(self,
-             train,  # the training config (label smoothing and loss settings)
-            ):
+    def targets(self, data): return None
+    def loss(self, train):  # parameters: see `Task.loss`
         from monai.losses import DiceCELoss
         return DiceCELoss(to_onehot_y=True, softmax=True, lambda_dice=self.lambda_dice, lambda_ce=self.lambda_ce,
                           label_smoothing=train.label_smoothing)
@@ -171,13 +167,7 @@ class Segmentation(Task):
     def callbacks(self) -> list:  # validate as the task predicts, so the best epoch is the best at test time
         return [SlidingWindowValidation(self.roi_size, self.overlap, self.sw_batch_size)] if self.roi_size else []
 
-    def predict(self,
-                learn,  # the trained learner
-                dl,  # data loader of the split
-                out_dir=None,  # run folder (segmentation writes masks here; None: nothing written)
-                split="test",  # 'valid' or 'test' (names the written files)
-                cache=None,  # the cohort cache (None: the dataset's)
-               ) -> dict:
+    def predict(self, learn, dl, out_dir=None, split="test", cache=None) -> dict:  # parameters: see `Task.predict`
         ds = dl.dataset; cache = cache or ds.cache; rows = []
         pred_dir = Path(out_dir) / f"predictions_{split}" if out_dir is not None and self.write_nifti else None
         for i, sid in enumerate(tqdm(ds.ids, desc=f"segmenting {split}", leave=False)):
@@ -193,17 +183,7 @@ class Segmentation(Task):
             else: rows.append({"id": sid, **lesion_metrics(m.numpy()[0], fg > self.threshold, cache_affine), "grid": "cache"})
         return {"ids": list(ds.ids), "outputs": pd.DataFrame(rows), "targets": None}
 
-    def report(self,
-               out_dir,  # run folder the report is written to
-               split,  # 'valid' or 'test' (names the written files)
-               outputs,  # the task's predictions (as `predict` returns them)
-               targets,  # the targets (as `predict` returns them; None for segmentation)
-               ids,  # item ids, in the order of the outputs
-               class_names=None,  # class names (classification only)
-               n_boot=1000,  # bootstrap resamples for the 95 % CIs
-               seed=0,  # random seed (same seed, same result)
-               groups=None,  # resampling unit per item (patient ids: items of one patient are resampled together); None: items
-              ) -> dict:
+    def report(self, out_dir, split, outputs, targets, ids, class_names=None, n_boot=1000, seed=0, groups=None) -> dict:  # parameters: see `Task.report`
         out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
         table = pd.DataFrame(outputs).assign(id=list(map(str, ids)))
         write_text_atomic(out / f"predictions_{split}.csv", table.to_csv(index=False))
@@ -211,15 +191,10 @@ class Segmentation(Task):
         write_text_atomic(out / f"segmentation_{split}.json", json.dumps(rep, indent=2))
         _savefig(plot_dice_vs_volume(table, f"{split}: Dice by lesion volume"), out / f"dice_volume_{split}.png")
         return rep
-    def read_predictions(self,
-                         run_dir,  # run folder
-                         split="test",  # 'valid' or 'test'
-                        ) -> dict:
+    def read_predictions(self, run_dir, split="test") -> dict:  # parameters: see `Task.read_predictions`
         t = pd.read_csv(Path(run_dir) / f"predictions_{split}.csv", dtype={"id": str})
         return {"ids": list(t["id"]), "outputs": t, "targets": None}
-    def pool(self,
-             results: list,  # per-fold results of `read_predictions`
-            ) -> dict:
+    def pool(self, results: list) -> dict:  # parameters: see `Task.pool`
         return {"ids": [i for r in results for i in r["ids"]], "outputs": pd.concat([pd.DataFrame(r["outputs"]) for r in results], ignore_index=True),
                 "targets": None}
 

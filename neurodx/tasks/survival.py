@@ -219,25 +219,11 @@ class Survival(Task):
                 ):  # times of the time-dependent AUC in the report
         if loss not in ("cox", "ranking"): raise ValueError(f"survival loss {loss!r}: use 'cox' or 'ranking'")
         self.time, self.event, self.loss_name, self.ties, self.horizons = time, event, loss, ties, tuple(horizons)
-    def targets(self,
-                data,  # the experiment's data config
-               ) -> list: return [self.time, self.event]
-    def loss(self,
-             train,  # the training config (label smoothing and loss settings)
-            ): return CoxLoss(self.ties) if self.loss_name == "cox" else RankingLoss()
+    def targets(self, data) -> list: return [self.time, self.event]
+    def loss(self, train): return CoxLoss(self.ties) if self.loss_name == "cox" else RankingLoss()
     def metrics(self) -> list: return [c_index_metric()]
     fold_metrics = ("c_index",)
-    def report(self,
-               out_dir,  # run folder the report is written to
-               split,  # 'valid' or 'test' (names the written files)
-               outputs,  # the task's predictions (as `predict` returns them)
-               targets,  # the targets (as `predict` returns them; None for segmentation)
-               ids,  # item ids, in the order of the outputs
-               class_names=None,  # class names (classification only)
-               n_boot=1000,  # bootstrap resamples for the 95 % CIs
-               seed=0,  # random seed (same seed, same result)
-               groups=None,  # resampling unit per item (patient ids: items of one patient are resampled together); None: items
-              ) -> dict:
+    def report(self, out_dir, split, outputs, targets, ids, class_names=None, n_boot=1000, seed=0, groups=None) -> dict:  # parameters: see `Task.report`
         out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
         y = np.asarray(targets, np.float64); t, e, r = y[:, 0], y[:, 1].astype(int), np.asarray(outputs, np.float64).reshape(-1)
         rep = survival_report(t, e, r, self.horizons, groups=groups, n_boot=n_boot, seed=seed)
@@ -245,16 +231,9 @@ class Survival(Task):
         write_text_atomic(out / f"survival_{split}.json", json.dumps(rep, indent=2))
         km = km_by_risk_group(t, e, r); _savefig(km["figure"], out / f"km_{split}.png")
         return rep
-    def read_predictions(self,
-                         run_dir,  # run folder
-                         split="test",  # 'valid' or 'test'
-                        ) -> dict:
+    def read_predictions(self, run_dir, split="test") -> dict:  # parameters: see `Task.read_predictions`
         p = pd.read_csv(Path(run_dir) / f"predictions_{split}.csv", dtype={"id": str})
         return {"ids": list(p["id"]), "outputs": p["risk"].to_numpy(), "targets": p[["time", "event"]].to_numpy(np.float64)}
-    def cis(self,
-            report: dict,  # a report with bootstrap CIs
-           ) -> dict: return {"c_index": report["c_index"]}
-    def fold_row(self,
-                 report: dict,  # one fold's report
-                ) -> dict:
+    def cis(self, report: dict) -> dict: return {"c_index": report["c_index"]}
+    def fold_row(self, report: dict) -> dict:  # parameters: see `Task.fold_row`
         return {"c_index": report["c_index"]["value"], **{f"td_auc_{h}": v for h, v in report.get("td_auc", {}).items()}}
