@@ -75,6 +75,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--fold", type=int, default=None, help="fold to run (default: the config's)")
     t.add_argument("--cv", action="store_true", help="run every fold and write the cross-validation report")
     t.add_argument("--no-resume", dest="resume", action="store_false", help="start afresh even if latest.pth exists")
+    sv = sub.add_parser("serve", help="serve a trained classification run over HTTP: GET /health, POST /predict (neurodx.serve)")
+    sv.add_argument("run", help="a trained run folder (one fold)")
+    sv.add_argument("--host", default="127.0.0.1", help="interface to bind (default: this machine only)")
+    sv.add_argument("--port", type=int, default=8000, help="port (0: any free one)")
+    sv.add_argument("--weights", default="best", choices=["best", "latest"])
     i = sub.add_parser("isles22", help="ISLES 2022: integrity report, lesion statistics, prediction (neurodx.papers.isles22)")
     isub = i.add_subparsers(dest="action", required=True)
     c = isub.add_parser("check", help="integrity report of a BIDS tree (exit code 1 when any subject fails)")
@@ -133,6 +138,14 @@ def main(argv: list | None = None,  # command-line arguments (None: sys.argv)
             print(json.dumps({"cache": res["cache"], "splits": res["splits"], "subjects": res["summary"]["subjects"],
                               "labels": res["summary"]["labels"]}, indent=1))
         elif args.command == "isles22": return _isles22(args)
+        elif args.command == "serve":
+            from neurodx.serve import Predictor, make_server
+            server = make_server(Predictor(args.run, args.weights), args.host, args.port)
+            host, port = server.server_address[:2]
+            print(f"[neurodx serve] http://{host}:{port} (GET /health, POST /predict); Ctrl-C stops", flush=True)
+            try: server.serve_forever()
+            except KeyboardInterrupt: pass
+            finally: server.server_close()
         elif args.command == "train":
             from neurodx.train.experiment import ExperimentConfig, run_experiment, run_experiment_cv
             cfg, base = ExperimentConfig.load(args.config), Path(args.config).resolve().parent
