@@ -14,6 +14,9 @@ from __future__ import annotations
 import argparse, json, re, shutil, subprocess, sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from execute import tidy  # the same tidying as the committed library notebooks
+
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "_docs_src"
 SIDEBAR = ROOT / "nbs" / "sidebar.yml"  # one sidebar for both sites: Quarto reads it, and so does this build
@@ -129,8 +132,10 @@ def prepare_sources(proc: Path, out: Path = SRC) -> dict:
                 executed = ROOT / "results" / stem / f"{stem}.ipynb"
                 nb = json.loads((executed if executed.exists() else ROOT / "nbs" / entry).read_text())
                 nb["cells"] = [_clean_cell(c, site_prefix) for c in nb["cells"]]
-                for c in nb["cells"]:
-                    if c["cell_type"] == "code" and "parameters" in c.get("metadata", {}).get("tags", []): c["metadata"]["tags"].append("remove-cell")
+                tidy(nb, strict=False)  # no progress-bar noise, no paths of this machine (as the library notebooks)
+                for c in nb["cells"]:  # papermill's parameter cells (the defaults and the injected ones) are not for readers
+                    tags = c.get("metadata", {}).get("tags", [])
+                    if c["cell_type"] == "code" and {"parameters", "injected-parameters"} & set(tags): c["metadata"]["tags"] = [*tags, "remove-cell"]
                 (out / "figures").mkdir(exist_ok=True)
                 (out / "figures" / f"{stem}.ipynb").write_text(json.dumps(_valid(nb), indent=1))
                 pages[section].append(f"figures/{stem}")
