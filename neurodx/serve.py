@@ -4,7 +4,7 @@
 
 # %% ../nbs/80_serve.ipynb #da4eaecc
 from __future__ import annotations
-import base64, json, math, threading
+import base64, json, math, os, tempfile, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -12,6 +12,8 @@ import numpy as np
 import torch
 
 from .core import NeurodxDataError, default_device
+from .data.io import grid_problems, load_nifti
+from .data.preprocess import preprocess_subject
 from .train.experiment import load_run
 
 # %% auto #0
@@ -83,18 +85,22 @@ class Predictor:
         "What a request must contain, and what the answer holds."
         s = {"image": {"shape": list(self.image_shape), "channels": self.modalities, "dtype": "float32",
                        "preprocessing": self.run.plan.to_dict(),
-                       "encoding": "{'shape', 'dtype', 'data': base64 of little-endian bytes} or nested lists"}}
+                       "encoding": "{'shape', 'dtype', 'data': base64 of little-endian bytes} or nested lists"},
+             "nifti": {"modalities": self.modalities, "encoding": "{modality: base64 of a .nii or .nii.gz file}, one grid; "
+                                                                  "preprocessed here with the run's plan", "alternative_to": "image"}}
         if self.columns: s["tabular"] = {"columns": self.columns, "values": "numbers, or null when unknown"}
         return {"run": str(self.run.path), "task": "classification", "inputs": s, "classes": self.class_names or "indices"}
 
     def validate(self, body) -> tuple:
         "The network's inputs from a request body, or a `RequestError` naming the field and the problem."
         if not isinstance(body, dict): raise RequestError("body", f"must be a JSON object, got {type(body).__name__}")
-        need = {"image", *(["tabular"] if self.columns else [])}
+        if "image" in body and "nifti" in body: raise RequestError("nifti", "send either 'image' (preprocessed) or 'nifti', not both")
+        source = "nifti" if "nifti" in body else "image"
+        need = {source, *(["tabular"] if self.columns else [])}
         missing, extra = need - set(body), set(body) - need
-        if missing: raise RequestError(sorted(missing)[0], "missing")
+        if missing: raise RequestError(sorted(missing)[0], "missing (send 'image' or 'nifti')" if "image" in missing else "missing")
         if extra: raise RequestError(sorted(extra)[0], f"unknown field (this run takes {sorted(need)})")
-        img = decode_array(body["image"], "image")
+        img = self._from_nifti(body["nifti"]) if source == "nifti" else decode_array(body["image"], "image")
         if img.shape != self.image_shape:
             raise RequestError("image.shape", f"{list(img.shape)}, but this run takes {list(self.image_shape)} "
                                               f"({', '.join(self.modalities)} preprocessed with the run's plan)")
@@ -114,6 +120,27 @@ class Predictor:
                 values.append(float(v))
             inputs.append(torch.from_numpy(self.run.tabular.transform(values))[None])
         return tuple(inputs)
+
+    def _from_nifti(self, files) -> np.ndarray:
+        "NIfTI files sent as base64, checked, on one grid, preprocessed with the run's plan: (C, X, Y, Z) float32."
+        if not isinstance(files, dict): raise RequestError("nifti", "must be an object of modality: base64 NIfTI")
+        absent, unknown = [m for m in self.modalities if m not in files], sorted(set(files) - set(self.modalities))
+        if absent: raise RequestError(f"nifti.{absent[0]}", f"missing (this run takes {self.modalities})")
+        if unknown: raise RequestError(f"nifti.{unknown[0]}", f"unknown modality (this run takes {self.modalities})")
+        vols = {}
+        with tempfile.TemporaryDirectory() as d:
+            for m in self.modalities:
+                if not isinstance(files[m], str): raise RequestError(f"nifti.{m}", "must be a base64 string of a .nii or .nii.gz file")
+                try: raw = base64.b64decode(files[m], validate=True)
+                except ValueError: raise RequestError(f"nifti.{m}", "is not valid base64") from None
+                path = Path(d) / f"{m}.nii{'.gz' if raw[:2] == bytes([0x1F, 0x8B]) else ''}"
+                path.write_bytes(raw)
+                try: vols[m] = load_nifti(path, subject="request")
+                except NeurodxDataError as e: raise RequestError(f"nifti.{m}", "; ".join(p.problem for p in e.problems)) from None
+        probs = grid_problems(vols)
+        if probs: raise RequestError(f"nifti.{self.modalities[0]}", "; ".join(p.problem for p in probs))
+        prep = preprocess_subject(vols, self.run.plan)
+        return np.stack([prep[m].data for m in self.modalities]).astype(np.float32)
 
     def predict(self, body) -> dict:
         "Class probabilities (by class name) and the most probable class, for one validated request."

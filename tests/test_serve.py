@@ -1,7 +1,8 @@
 """`neurodx serve RUN` as a user runs it: a trained image + tabular classification run behind HTTP. The server says
-where it listens; GET /health gives the schema; POST /predict answers as the network does on the same inputs, and
+where it listens; GET /health gives the schema; POST /predict answers as the network does on the same inputs (sent as
+preprocessed arrays or as the NIfTI files themselves), and
 refuses a malformed request with the field named, while it keeps serving."""
-import json, subprocess, sys, time, urllib.error, urllib.request
+import base64, json, subprocess, sys, time, urllib.error, urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,9 @@ def test_serve_answers_as_the_network_and_refuses_bad_requests(tmp_path):
         with torch.no_grad():
             ref = torch.softmax(run.model(torch.from_numpy(cache.array(sid))[None], torch.from_numpy(run.tabular.transform([61.5]))[None]), 1)[0]
         assert np.isclose(out["probabilities"]["mut"], float(ref[1]), atol=1e-6) and out["predicted"] in ("wt", "mut")
+        files = {m: base64.b64encode(Path(cache.source_file(sid, m)).read_bytes()).decode() for m in ("T2", "FLAIR")}
+        status, from_files = _post(url + "/predict", {"nifti": files, "tabular": {"age": 61.5}})  # the scans as files
+        assert status == 200 and np.isclose(from_files["probabilities"]["mut"], out["probabilities"]["mut"], atol=1e-5)
         status, out = _post(url + "/predict", {"image": encode_array(cache.array(sid)[:1]), "tabular": {"age": 61.5}})
         assert status == 400 and out["error"]["field"] == "image.shape" and "[2, 16, 20, 16]" in out["error"]["problem"]
         status, out = _post(url + "/predict", {"image": encode_array(cache.array(sid)), "tabular": {"age": "old"}})
