@@ -15,10 +15,16 @@ from nibabel.spatialimages import HeaderDataError, HeaderTypeError, ImageDataErr
 from ..core import NeurodxDataError, DataProblem, atomic_path, file_problem
 
 # %% auto #0
-__all__ = ['Volume', 'volume_problems', 'validate_volume', 'max_voxels', 'header_problems', 'read_nifti_header', 'cast_problems',
-           'load_nifti', 'save_nifti', 'grid_problems', 'check_same_grid', 'mask_problems']
+__all__ = ['voxel_volume_ml', 'Volume', 'volume_problems', 'validate_volume', 'max_voxels', 'header_problems',
+           'read_nifti_header', 'cast_problems', 'load_nifti', 'save_nifti', 'grid_problems', 'check_same_grid',
+           'mask_problems']
 
 # %% ../../nbs/01_data.io.ipynb #f70586c1
+def voxel_volume_ml(affine: np.ndarray,  # 4×4 voxel → world (mm) matrix
+                   ) -> float:
+    "Volume of one voxel in millilitres: |det(A[:3,:3])| / 1000."
+    return float(abs(np.linalg.det(np.asarray(affine, float)[:3, :3])) / 1000.0)
+
 @dataclass(frozen=True, eq=False)
 class Volume:
     "A 3D (or 4D, channels last) image with its voxel-to-world `affine`."
@@ -41,7 +47,7 @@ class Volume:
     @property
     def voxel_volume_ml(self) -> float:
         "Volume of one voxel in millilitres: |det(A[:3,:3])| / 1000."
-        return float(abs(np.linalg.det(self.affine[:3, :3])) / 1000.0)
+        return voxel_volume_ml(self.affine)
     @property
     def orientation(self) -> str:
         "Axis codes such as 'RAS' or 'LPS'."

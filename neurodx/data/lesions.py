@@ -8,11 +8,24 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from .io import voxel_volume_ml
+
 # %% auto #0
-__all__ = ['connected_lesions']
+__all__ = ['connected_lesions', 'lesion_statistics']
 
 # %% ../../nbs/05_data.lesions.ipynb #b0ff6bba
 def connected_lesions(mask: np.ndarray,  # binary lesion mask
                      ) -> tuple[np.ndarray, int]:
     "3D connected components with full 26-connectivity (the ISLES 2022 convention)."
     return ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
+
+def lesion_statistics(mask: np.ndarray,  # binary lesion mask
+                      affine: np.ndarray,  # its voxel → world (mm) matrix: the voxel volume
+                     ) -> dict:
+    "Total lesion volume (ml), number of 26-connected lesions, and the largest lesion's volume (ml) of one mask."
+    m = np.asarray(mask) > 0
+    voxel_ml = voxel_volume_ml(affine)
+    labels, n = connected_lesions(m)
+    sizes = np.bincount(labels.ravel())[1:] if n else np.zeros(0, int)
+    return {"lesion_volume_ml": float(m.sum() * voxel_ml), "n_lesions": int(n),
+            "largest_lesion_ml": float(sizes.max() * voxel_ml) if n else 0.0}

@@ -15,11 +15,12 @@ from ..core import DataProblem, NeurodxDataError, file_problem, resolve_table_pa
 from .io import Volume, load_nifti, read_nifti_header, volume_problems, grid_problems, mask_problems
 from .preprocess import resample_like
 from .cache import TableSpec, read_subject_table
-from .lesions import connected_lesions
+from .lesions import lesion_statistics
 
 # %% auto #0
-__all__ = ['ISLES_SUFFIXES', 'ISLES_CHECKS', 'find_isles', 'isles_subject_checks', 'check_isles', 'load_isles_subject',
-           'read_nifti_cohort', 'load_matrix', 'matrix_problems', 'read_matrix_cohort']
+__all__ = ['ISLES_SUFFIXES', 'ISLES_CHECKS', 'ISLES_MODALITIES', 'find_isles', 'isles_subject_checks', 'check_isles',
+           'load_isles_images', 'load_isles_subject', 'read_nifti_cohort', 'load_matrix', 'matrix_problems',
+           'read_matrix_cohort']
 
 # %% ../../nbs/06_data.readers.ipynb #bdb7ba95
 ISLES_SUFFIXES = {"dwi": "dwi", "adc": "adc", "flair": "FLAIR", "mask": "msk"}
@@ -82,24 +83,45 @@ def check_isles(root: str | os.PathLike,  # ISLES 2022 BIDS root (or any folder 
         p, vols = _isles_subject_problems(r, require_flair)
         probs.extend(p)
         if not p:
-            m, dwi = vols["mask"].data > 0, vols["dwi"]
-            stats.append({"subject": r["subject"], "session": r["session"], "lesion_volume_ml": float(m.sum() * dwi.voxel_volume_ml),
-                          "n_lesions": int(connected_lesions(m)[1]), "shape": dwi.shape, "spacing_mm": dwi.spacing})
+            m, dwi = vols["mask"], vols["dwi"]
+            stats.append({"subject": r["subject"], "session": r["session"], **lesion_statistics(m.data, m.affine),
+                          "shape": dwi.shape, "spacing_mm": dwi.spacing})
     if probs: raise NeurodxDataError(probs)
     return table.merge(pd.DataFrame(stats), on=["subject", "session"])
+
+ISLES_MODALITIES = ("dwi", "adc", "flair")
+
+def load_isles_images(row: dict,  # a row of `find_isles` (a mask is not needed)
+                      modalities: tuple = ("dwi", "adc"),  # any of `ISLES_MODALITIES`
+                     ) -> dict[str, Volume]:
+    "The subject's images in DWI space: DWI and ADC on their shared grid, FLAIR resampled onto it; the DWI always comes along (the grid)."
+    sub, bad = row["subject"], [m for m in modalities if m not in ISLES_MODALITIES]
+    if bad: raise ValueError(f"unknown ISLES modalities {bad}: use {ISLES_MODALITIES}")
+    missing = [m for m in {"dwi", *modalities} if not isinstance(row.get(m), str)]
+    if missing: raise NeurodxDataError(f"{sub}/{row.get('session') or ''}", f"missing {', '.join(sorted(missing))} file")
+    vols = {"dwi": load_nifti(row["dwi"], subject=sub)}
+    for m in modalities:
+        if m == "dwi": continue
+        v = load_nifti(row[m], subject=sub)
+        if m == "flair": v = resample_like(v, vols["dwi"], order=1)
+        else:
+            probs = grid_problems({"dwi": vols["dwi"], m: v}, sub)
+            if probs: raise NeurodxDataError(probs)
+        vols[m] = v
+    return vols
 
 def load_isles_subject(row: dict | pd.Series,  # one row of `find_isles`
                        flair_to_dwi: bool = True,  # resample FLAIR onto the DWI grid
                       ) -> dict[str, Volume]:
     "Volumes of one subject (`dwi`, `adc`, `mask`, and `flair` resampled to DWI space unless `flair_to_dwi=False`)."
     row, sub = dict(row), row["subject"]
-    out = {k: load_nifti(row[k], subject=sub, allow_all_zero=k == "mask") for k in ("dwi", "adc", "mask")}
-    bad = mask_problems(out["mask"].data, row["mask"], sub)  # ISLES masks are 0/1: anything else is refused, not binarised
+    has_flair = isinstance(row.get("flair"), str)
+    out = load_isles_images(row, ("dwi", "adc", *(("flair",) if has_flair and flair_to_dwi else ())))
+    mask = load_nifti(row["mask"], subject=sub, allow_all_zero=True)
+    bad = mask_problems(mask.data, row["mask"], sub)  # ISLES masks are 0/1: anything else is refused, not binarised
     if bad: raise NeurodxDataError(bad)
-    out["mask"] = out["mask"].new(out["mask"].data.astype(np.uint8))
-    if isinstance(row.get("flair"), str):
-        fl = load_nifti(row["flair"], subject=sub)
-        out["flair"] = resample_like(fl, out["dwi"], order=1) if flair_to_dwi else fl
+    out["mask"] = mask.new(mask.data.astype(np.uint8))
+    if has_flair and not flair_to_dwi: out["flair"] = load_nifti(row["flair"], subject=sub)
     return out
 
 # %% ../../nbs/06_data.readers.ipynb #c41f3127

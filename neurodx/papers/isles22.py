@@ -19,10 +19,11 @@ from ..core import Config, DataProblem, NeurodxDataError, default_device, write_
 from ..data.cache import TableSpec
 from ..data.datasets import AugmentConfig
 from ..data.io import Volume, grid_problems, load_nifti, save_nifti
-from ..data.lesions import connected_lesions
+from ..data.lesions import lesion_statistics
 from ..data.prepare import CohortConfig, SplitConfig, prepare_cohort
-from ..data.preprocess import PreprocessPlan, preprocess_subject, resample_like
-from ..data.readers import ISLES_CHECKS, find_isles, isles_subject_checks
+from ..data.preprocess import PreprocessPlan, preprocess_subject
+from ..data.readers import ISLES_CHECKS, find_isles, isles_subject_checks, load_isles_images
+from ..data.splits import Splits
 from ..evaluate.metrics import bootstrap_interval
 from ..tasks.core import TaskConfig
 from ..tasks.segmentation import SEGMENTATION_METRICS, lesion_metrics, sliding_window_probs, to_native_grid
@@ -30,18 +31,20 @@ from ..train.config import TrainConfig
 from ..train.experiment import DataConfig, ExperimentConfig, ModelConfig, load_run, run_experiment
 
 # %% auto #0
-__all__ = ['ISLES_MODALITIES', 'PRESETS', 'SIZE_BINS_ML', 'integrity_report', 'lesion_statistics', 'lesion_table',
-           'dataset_table', 'plot_volume_histogram', 'load_isles_images', 'isles_inputs', 'Isles22Config', 'preset',
-           'isles_subject_csv', 'prepare_isles', 'experiment_config', 'size_stratum', 'size_strata',
-           'adc_threshold_mask', 'derivative_path', 'predict_isles', 'run_isles22']
+__all__ = ['LESION_COLUMNS', 'PRESETS', 'SIZE_BINS_ML', 'integrity_report', 'lesion_table', 'dataset_table',
+           'plot_volume_histogram', 'isles_inputs', 'Isles22Config', 'preset', 'isles_subject_csv', 'prepare_isles',
+           'experiment_config', 'size_stratum', 'size_strata', 'adc_threshold_mask', 'derivative_path', 'predict_isles',
+           'run_isles22']
 
 # %% ../../nbs/62_papers.isles22.ipynb #ff359bd7
+LESION_COLUMNS = ("lesion_volume_ml", "n_lesions", "largest_lesion_ml")  # `lesion_statistics`' fields
+
 def integrity_report(root: str | os.PathLike,  # the BIDS root (or any folder above the subjects' files)
                      out_dir: str | os.PathLike | None = None,  # write integrity.csv and integrity.json here
                      require_flair: bool = True,  # a missing FLAIR counts as a problem
                      progress: bool = True,  # show a progress bar
                     ) -> tuple[pd.DataFrame, dict]:
-    "One row per subject with a pass/fail column per check, and a JSON-ready summary listing every problem."
+    "One row per subject with a pass/fail column per check (and the lesion statistics of those that pass), and a JSON-ready summary listing every problem."
     table, rows, problems = find_isles(root), [], {}
     for r in tqdm(table.to_dict("records"), desc="checking ISLES subjects", disable=not progress, leave=False):
         checks, vols = isles_subject_checks(r, require_flair)
@@ -55,6 +58,8 @@ def integrity_report(root: str | os.PathLike,  # the BIDS root (or any folder ab
                "dwi_spacing_mm": "x".join(f"{s:.3g}" for s in dwi.spacing) if dwi is not None else "",
                "n_problems": sum(len(v) for v in checks.values())}
         row["ok"] = row["n_problems"] == 0
+        # the lesion statistics of a subject that passes, from the mask read here (`lesion_table` reads them back)
+        row.update(lesion_statistics(vols["mask"].data, vols["mask"].affine) if row["ok"] else dict.fromkeys(LESION_COLUMNS, np.nan))
         rows.append(row)
         if row["n_problems"]:
             problems[f"{r['subject']}/{r['session']}".rstrip("/")] = [{"check": k, "file": p.path, "problem": p.problem}
@@ -69,36 +74,22 @@ def integrity_report(root: str | os.PathLike,  # the BIDS root (or any folder ab
     return report, summary
 
 # %% ../../nbs/62_papers.isles22.ipynb #7708dbe3
-def lesion_statistics(mask: np.ndarray,  # binary lesion mask
-                      affine: np.ndarray,  # its voxel → world (mm) matrix: the voxel volume
-                     ) -> dict:
-    "Total lesion volume (ml), number of 26-connected lesions, and the largest lesion's volume (ml) of one mask."
-    m = np.asarray(mask) > 0
-    voxel_ml = abs(float(np.linalg.det(np.asarray(affine, float)[:3, :3]))) / 1000.0
-    labels, n = connected_lesions(m)
-    sizes = np.bincount(labels.ravel())[1:] if n else np.zeros(0, int)
-    return {"lesion_volume_ml": float(m.sum() * voxel_ml), "n_lesions": int(n),
-            "largest_lesion_ml": float(sizes.max() * voxel_ml) if n else 0.0}
-
 def lesion_table(root: str | os.PathLike,  # ISLES BIDS root
                  report: pd.DataFrame | None = None,  # from `integrity_report` (default: made here, FLAIR not required)
                  progress: bool = True,  # show a progress bar
                 ) -> pd.DataFrame:
-    "Lesion statistics of every subject that passes the integrity report, with planted territories where the tree records them."
+    "Lesion statistics of every subject that passes the integrity report (computed there, in its one pass over the files), with planted territories where the tree records them."
     root = Path(root)
     report = integrity_report(root, require_flair=False, progress=progress)[0] if report is None else report
-    ok = set(zip(report.loc[report["ok"], "subject"], report.loc[report["ok"], "session"]))
     truth_file = root / "groundtruth.json"
     truth = json.loads(truth_file.read_text())["subjects"] if truth_file.exists() else {}
-    rows = []
-    for r in tqdm(find_isles(root).to_dict("records"), desc="lesion statistics", disable=not progress, leave=False):
-        if (r["subject"], r["session"]) not in ok: continue
-        m = load_nifti(r["mask"], subject=r["subject"], allow_all_zero=True)
-        terr = sorted({l["territory"] for l in truth.get(r["subject"], {}).get("lesions", []) if "territory" in l})
-        rows.append({"subject": r["subject"], "session": r["session"], **lesion_statistics(m.data, m.affine),
-                     "territory": "; ".join(terr) if terr else (None if not truth else "none")})
-    if not rows: raise NeurodxDataError(root, "no subject passes the integrity report: see integrity_report")
-    out = pd.DataFrame(rows)
+    out = report.loc[report["ok"], ["subject", "session", *LESION_COLUMNS]].reset_index(drop=True)
+    if out.empty: raise NeurodxDataError(root, "no subject passes the integrity report: see integrity_report")
+    out["n_lesions"] = out["n_lesions"].astype(int)
+    def territory(sub):
+        terr = sorted({l["territory"] for l in truth.get(sub, {}).get("lesions", []) if "territory" in l})
+        return "; ".join(terr) if terr else (None if not truth else "none")
+    out["territory"] = out["subject"].map(territory)
     out.attrs["left_out"] = int(len(report) - len(out))
     return out
 
@@ -129,27 +120,6 @@ def plot_volume_histogram(stats: pd.DataFrame,  # per-subject lesion statistics 
     return fig
 
 # %% ../../nbs/62_papers.isles22.ipynb #df340a93
-ISLES_MODALITIES = ("dwi", "adc", "flair")
-
-def load_isles_images(row: dict,  # a row of `find_isles` (a mask is not needed)
-                      modalities: tuple = ("dwi", "adc"),  # any of `ISLES_MODALITIES`
-                     ) -> dict[str, Volume]:
-    "The subject's images in DWI space: DWI and ADC on their shared grid, FLAIR resampled onto it; the DWI always comes along (the grid)."
-    sub, bad = row["subject"], [m for m in modalities if m not in ISLES_MODALITIES]
-    if bad: raise ValueError(f"unknown ISLES modalities {bad}: use {ISLES_MODALITIES}")
-    missing = [m for m in {"dwi", *modalities} if not isinstance(row.get(m), str)]
-    if missing: raise NeurodxDataError(f"{sub}/{row.get('session') or ''}", f"missing {', '.join(sorted(missing))} (needed by the run)")
-    vols = {"dwi": load_nifti(row["dwi"], subject=sub)}
-    for m in modalities:
-        if m == "dwi": continue
-        v = load_nifti(row[m], subject=sub)
-        if m == "flair": v = resample_like(v, vols["dwi"], order=1)
-        else:
-            probs = grid_problems({"dwi": vols["dwi"], m: v}, sub)
-            if probs: raise NeurodxDataError(probs)
-        vols[m] = v
-    return vols
-
 def isles_inputs(vols: dict[str, Volume],  # the subject's images in DWI space (`load_isles_images`)
                  plan: PreprocessPlan,  # the run's preprocessing plan
                  modalities: tuple = ("dwi", "adc"),  # network inputs in channel order
@@ -315,7 +285,8 @@ def predict_isles(run_dir: str | os.PathLike,  # a trained segmentation run fold
                **{f"pred_{k}": v for k, v in lesion_statistics(mask.data, mask.affine).items()}}
         if isinstance(r.get("mask"), str):
             truth = load_nifti(r["mask"], subject=r["subject"], allow_all_zero=True)
-            if truth.shape[:3] != dwi.shape[:3]: raise NeurodxDataError(r["mask"], f"mask grid {truth.shape[:3]} differs from the DWI {dwi.shape[:3]}")
+            probs = grid_problems({"dwi": dwi, "mask": truth}, r["subject"])  # the mask must lie on the DWI grid, as the integrity report asks
+            if probs: raise NeurodxDataError(probs)
             row.update(lesion_metrics(truth.data, mask.data, dwi.affine))
         rows.append(row)
     table = pd.DataFrame(rows)
@@ -335,7 +306,6 @@ def run_isles22(cfg: Isles22Config,  # the baseline's configuration
                 n_boot: int = 1000,  # bootstrap resamples for the 95 % CIs
                ) -> dict:
     "Train and test the baseline on `cfg.folds` (all when None): each fold's summary, and every test case's metrics with its fold."
-    from neurodx.data.splits import Splits
     exp = experiment_config(cfg, cache, splits, out_dir, n_boot)
     folds = cfg.folds if cfg.folds is not None else list(range(len(Splits.load(splits))))
     summaries = {k: run_experiment(exp, k, resume) for k in folds}

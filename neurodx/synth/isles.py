@@ -18,7 +18,7 @@ from ..data.io import Volume, save_nifti
 from ..data.preprocess import resample_to_spacing, resample_to_grid, crop_or_pad, bbox_center
 from .template import (Site, random_anatomy, scan_variation, load_template, world_coords, ellipsoid, smooth_field, rician, subject_rng, _save, _write_json,
                                       _r, _write_csv, _write_tsv, _random_brain_point)
-from ..data.lesions import connected_lesions
+from ..data.lesions import lesion_statistics
 
 # %% auto #0
 __all__ = ['ISLES_SITES', 'ISLES_BANDS', 'vascular_territory', 'make_isles_cohort']
@@ -107,9 +107,8 @@ def make_isles_cohort(out: str | os.PathLike,  # cohort root (BIDS: rawdata/, de
         _save(adc_map, aff, raw / "dwi" / f"{stem}_adc.nii.gz")
         _save(flair_vol.data, f_aff, raw / "anat" / f"{stem}_FLAIR.nii.gz")
         _save(mask, aff, der / f"{stem}_msk.nii.gz", np.uint8)
-        labels, n_comp = connected_lesions(mask)
-        vol_ml = float(mask.sum() * abs(np.linalg.det(aff[:3, :3])) / 1000)
-        truth["subjects"][sid] = {"lesions": planted, "n_components": int(n_comp), "lesion_volume_ml": round(vol_ml, 4),
+        stats = lesion_statistics(mask, aff)
+        truth["subjects"][sid] = {"lesions": planted, "n_components": stats["n_lesions"], "lesion_volume_ml": round(stats["lesion_volume_ml"], 4),
                                   "onset_to_imaging_h": round(onset_h, 2), "flair_gain": round(flair_gain, 3),
                                   "lesion_relative_adc": round(radc, 4) if n_les else None, "site": site.name,
                                   "anatomy_size": round(anat.size, 4)}

@@ -14,7 +14,7 @@ import pandas as pd
 from scipy import ndimage
 
 from ..core import atomic_path, write_text_atomic
-from ..data.io import Volume, save_nifti
+from ..data.io import Volume, save_nifti, voxel_volume_ml
 from ..data.preprocess import resample_to_spacing, resample_to_grid, crop_or_pad, bbox_center
 from .template import (load_template, world_coords, ellipsoid, smooth_field, rician, subject_rng, _save, _write_json, random_anatomy,
                                       _r, _write_csv, _write_tsv, _random_brain_point)
@@ -48,7 +48,7 @@ def make_stroke_outcome_cohort(out: str | os.PathLike,  # cohort root
     out = Path(out); T = load_template(spacing); aff, shape = T["affine"], T["brain"].shape
     xyz = world_coords(shape, aff); gm, wm, brain = T["GM"], T["WM"], T["brain"]
     cbf0, cbv0 = 60 * gm + 25 * wm, 4.0 * gm + 2.0 * wm
-    vox_ml = abs(float(np.linalg.det(aff[:3, :3]))) / 1000
+    vox_ml = voxel_volume_ml(aff)
     coef = {"intercept": -1.5, "age_per_year": 0.045, "nihss": 0.11, "core_ml": 0.03, "untreated_penumbra_ml": 0.015,
             "prestroke_mrs": 0.55, "diabetes": 0.35, "glucose_per_mmol": 0.10, "noise_sd": 0.9}
     cuts = np.array([-2.0, -0.8, 0.0, 0.9, 1.8, 2.8])  # latent → mRS 0..6

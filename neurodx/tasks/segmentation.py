@@ -15,7 +15,7 @@ from fastai.metrics import Metric
 from tqdm.auto import tqdm
 
 from ..core import write_text_atomic
-from ..data.io import Volume, load_nifti, save_nifti
+from ..data.io import Volume, load_nifti, save_nifti, voxel_volume_ml
 from ..data.lesions import connected_lesions
 from ..data.preprocess import resample_to_grid
 from ..evaluate.metrics import bootstrap_interval
@@ -34,7 +34,7 @@ def lesion_metrics(truth: np.ndarray,  # true lesion mask
     "Dice, absolute volume difference (ml), lesion-wise F1 and lesion count difference, with ISLES 2022's definitions."
     t, p = np.asarray(truth) > 0, np.asarray(pred) > 0
     if t.shape != p.shape: raise ValueError(f"truth {t.shape} and prediction {p.shape} are on different grids")
-    voxel_ml = 1e-3 if affine is None else abs(float(np.linalg.det(np.asarray(affine, float)[:3, :3]))) / 1000.0
+    voxel_ml = 1e-3 if affine is None else voxel_volume_ml(affine)
     nt, np_ = int(t.sum()), int(p.sum())
     dice = 1.0 if nt + np_ == 0 else 2.0 * int((t & p).sum()) / (nt + np_)
     lt, n_true = connected_lesions(t); lp, n_pred = connected_lesions(p)
@@ -78,12 +78,10 @@ def sliding_window_probs(model,  # segmentation network (C_out = background + cl
                          device=None,  # torch device (None: `default_device()`)
                         ) -> torch.Tensor:
     "Softmax probabilities (C_out, X, Y, Z) of one case by MONAI's Gaussian-blended sliding-window inference."
-    from monai.inferers import sliding_window_inference
     device = device or next(model.parameters()).device
-    roi = tuple(image.shape[1:]) if roi_size is None else tuple(int(min(r, s)) for r, s in zip(roi_size, image.shape[1:]))
     was_training = model.training; model.eval()
     with torch.inference_mode():
-        logits = sliding_window_inference(image[None].float().to(device), roi, sw_batch_size, model, overlap=overlap, mode="gaussian")
+        logits = _SlidingWindow(model, roi_size, overlap, sw_batch_size)(image[None].float().to(device))
     model.train(was_training)
     return torch.softmax(logits[0].float(), 0).cpu()
 
@@ -92,7 +90,7 @@ class _SlidingWindow(torch.nn.Module):
         super().__init__(); self.net, self.roi_size, self.overlap, self.sw_batch_size = net, roi_size, overlap, sw_batch_size
     def forward(self, x):
         from monai.inferers import sliding_window_inference
-        roi = tuple(int(min(r, s)) for r, s in zip(self.roi_size, x.shape[2:]))
+        roi = tuple(x.shape[2:]) if self.roi_size is None else tuple(int(min(r, s)) for r, s in zip(self.roi_size, x.shape[2:]))
         return sliding_window_inference(x, roi, self.sw_batch_size, self.net, overlap=self.overlap, mode="gaussian")
 
 class SlidingWindowValidation(Callback):
