@@ -10,7 +10,7 @@ from pathlib import Path
 from .core import NeurodxDataError, project_root, results_dir, write_text_atomic
 
 # %% auto #0
-__all__ = ['figure_notebooks', 'run_figures', 'main']
+__all__ = ['PRESET_NAMES', 'figure_notebooks', 'run_figures', 'main']
 
 # %% ../nbs/90_cli.ipynb #17d3636b
 def figure_notebooks(folder: str | Path | None = None,  # folder of the figure notebooks (default: nbs/figures)
@@ -23,31 +23,43 @@ def _kernel_name() -> str:
     from jupyter_client.kernelspec import KernelSpecManager
     return "neurodx" if "neurodx" in KernelSpecManager().find_kernel_specs() else "python3"
 
-def run_figures(out: str | Path | None = None,  # results folder
-                fast: bool = True,  # papermill parameter `fast`
+PRESET_NAMES = ("fast", "reference", "paper")
+
+def run_figures(out: str | Path | None = None,  # results folder (one subfolder per notebook)
+                preset: str = "fast",  # papermill parameter `preset`: 'fast' (CI), 'reference' (2 CPU cores, learns) or 'paper' (GPU)
                 names: list | None = None,  # only these notebooks (stems)
                 folder: str | Path | None = None,  # where the figure notebooks are
                 timeout: int = 3600,  # seconds per cell
                ) -> dict:
-    "Run every figure notebook with papermill; return {name: seconds}; raise if any failed."
+    "Run every figure notebook with papermill, each with its `provenance.json`; return {name: seconds}; raise if any failed."
     import papermill as pm
+    from neurodx.evaluate.reproduction import provenance
+    if preset not in PRESET_NAMES: raise ValueError(f"unknown preset {preset!r}: use one of {PRESET_NAMES}")
     out = Path(out) if out else results_dir()
     nbs = [p for p in figure_notebooks(folder) if not names or p.stem in names]
     if not nbs: raise FileNotFoundError(f"no figure notebooks found in {folder or project_root() / 'nbs' / 'figures'}")
-    kernel, times, failed = _kernel_name(), {}, []
+    if names and len(nbs) < len(set(names)): raise FileNotFoundError(f"no figure notebook named {sorted(set(names) - {p.stem for p in nbs})}")
+    kernel, times, status = _kernel_name(), {}, {}
     for nb in nbs:
         dest = out / nb.stem; dest.mkdir(parents=True, exist_ok=True)
+        (dest / "provenance.json").unlink(missing_ok=True)  # a result without provenance is one whose run did not finish
         t0 = time.time()
-        print(f"[neurodx figures] {nb.name} ({'fast' if fast else 'full'}) → {dest}", flush=True)
+        print(f"[neurodx figures] {nb.name} ({preset}) → {dest}", flush=True)
         try:
-            pm.execute_notebook(str(nb), str(dest / nb.name), parameters={"fast": fast, "out_dir": str(dest.resolve())},
+            pm.execute_notebook(str(nb), str(dest / nb.name), parameters={"preset": preset, "out_dir": str(dest.resolve())},
                                 kernel_name=kernel, cwd=str(nb.parent), progress_bar=False, execution_timeout=timeout)
+            status[nb.stem] = "ok"
         except Exception as e:
-            failed.append(nb.name); print(f"[neurodx figures] FAILED {nb.name}: {type(e).__name__}: {str(e)[:2000]}", flush=True)
+            status[nb.stem] = "failed"; print(f"[neurodx figures] FAILED {nb.name}: {type(e).__name__}: {str(e)[:2000]}", flush=True)
         times[nb.stem] = round(time.time() - t0, 1)
-    (out / "figures_run.json").write_text(json.dumps({"fast": fast, "seconds": times, "failed": failed}, indent=2))
+        if status[nb.stem] == "ok":
+            summary = json.loads((dest / "summary_all.json").read_text()) if (dest / "summary_all.json").is_file() else {}
+            write_text_atomic(dest / "provenance.json", json.dumps(provenance(preset, times[nb.stem], summary.get("stage_seconds")), indent=1))
+    failed = [k for k, v in status.items() if v != "ok"]
+    write_text_atomic(out / "figures_run.json", json.dumps({"preset": preset, "seconds": times, "status": status, "failed": failed}, indent=2))
     if failed: raise RuntimeError(f"figure notebooks failed: {failed}")
     return times
+
 
 # %% ../nbs/90_cli.ipynb #5e5c0b8d
 def _parser() -> argparse.ArgumentParser:
@@ -56,9 +68,15 @@ def _parser() -> argparse.ArgumentParser:
     f = sub.add_parser("figures", help="run the figure notebooks (nbs/figures) with papermill into results/")
     f.add_argument("--out", default=None, help="results folder (default: results/)")
     mode = f.add_mutually_exclusive_group()
-    mode.add_argument("--fast", dest="fast", action="store_true", default=True, help="tiny cohorts, few epochs, CPU (default)")
-    mode.add_argument("--full", dest="fast", action="store_false", help="the papers' sizes (use a GPU)")
+    mode.add_argument("--preset", default="fast", choices=PRESET_NAMES,
+                      help="fast: tiny cohorts, CI's end-to-end check (default); reference: 2 CPU cores, ≤ 15 min a paper, learns; paper: the papers' sizes (GPU)")
+    mode.add_argument("--fast", dest="preset", action="store_const", const="fast", help="the same as --preset fast")
+    mode.add_argument("--full", dest="preset", action="store_const", const="paper", help="the same as --preset paper")
     f.add_argument("--only", nargs="*", default=None, help="notebook names to run")
+    rp = sub.add_parser("report", help="the reproduction report (reproduction/REPORT.md and nbs/reproduction.md) from the committed results")
+    rp.add_argument("--root", default=None, help="reproduction folder (default: reproduction/)")
+    rp.add_argument("--docs-page", default=None, help="docs page to write (default: nbs/reproduction.md)")
+    rp.add_argument("--check", action="store_true", help="check the committed results' schema; exit 1 on a problem")
     s = sub.add_parser("synth", help="generate a synthetic cohort (or all committed samples with --samples)")
     s.add_argument("cohort", nargs="?", help="isles2022, stroke_outcome, glioma, ad or als")
     s.add_argument("out", nargs="?", help="output folder")
@@ -122,8 +140,16 @@ def main(argv: list | None = None,  # command-line arguments (None: sys.argv)
     args = _parser().parse_args(argv)
     try:
         if args.command == "figures":
-            times = run_figures(args.out, args.fast, args.only)
+            times = run_figures(args.out, args.preset, args.only)
             print(f"[neurodx figures] done: {times}")
+        elif args.command == "report":
+            from neurodx.evaluate.reproduction import check_reproduction, write_report
+            root = Path(args.root) if args.root else project_root() / "reproduction"
+            if args.check:
+                problems = [p for f in sorted(root.iterdir()) if f.is_dir() for p in check_reproduction(f)] if root.is_dir() else [f"{root}: missing"]
+                for p in problems: print(p, file=sys.stderr)
+                if problems: return 1
+            print("wrote", *write_report(root, args.docs_page))
         elif args.command == "synth":
             from neurodx.synth.cohorts import make_cohort, write_samples
             if args.samples: print(f"wrote {write_samples(seed=args.seed)}"); return 0

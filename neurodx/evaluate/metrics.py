@@ -14,7 +14,7 @@ from sklearn import metrics as skm
 
 # %% auto #0
 __all__ = ['METRIC_NAMES', 'specificity_score', 'auc_score', 'classification_metrics', 'fastai_metrics', 'per_class_metrics',
-           'bootstrap_cis', 'bootstrap_ci', 'bootstrap_interval']
+           'bootstrap_cis', 'bootstrap_ci', 'bootstrap_interval', 'paired_difference']
 
 # %% ../../nbs/30_evaluate.metrics.ipynb #5de40af8
 def specificity_score(y_true,  # true labels (N,)
@@ -170,3 +170,22 @@ def _bootstrap(y, p, evaluate: Callable, names: list, n_boot, alpha, seed, group
         out[n] = {"metric": n, "value": float(point[n]), "lo": float(lo), "hi": float(hi), "level": 1 - alpha,
                   "n_boot": n_boot, "skipped": skipped[n]}
     return out
+
+# %% ../../nbs/30_evaluate.metrics.ipynb #aad302a1
+def paired_difference(metric: Callable,  # m(*targets, prediction) → float: auc_score(y, P), concordance_index(t, e, r), np.mean, …
+                      pred_a,  # model A's predictions (or per-case scores), row-aligned with `pred_b` and the targets
+                      pred_b,  # model B's predictions on the same items, in the same order
+                      *targets,  # what `metric` takes before the prediction (y; or time and event; none for per-case scores)
+                      groups=None,  # resampling unit per item (patient ids: items of one patient are resampled together); None: items
+                      n_boot: int = 1000,  # bootstrap resamples for the 95 % CIs
+                      alpha: float = 0.05,  # 1 − confidence level of the intervals
+                      seed: int = 0,  # random seed (same seed, same result)
+                     ) -> dict:
+    "m(A) − m(B) on the same items with its paired (1-α) bootstrap interval: both metrics recomputed on each resample of patients."
+    arrays = [np.asarray(a) for a in (pred_a, pred_b, *targets)]
+    lengths = {len(a) for a in arrays} | ({len(groups)} if groups is not None else set())
+    if len(lengths) != 1: raise ValueError(f"paired_difference needs row-aligned inputs on the same items; got lengths {sorted(lengths)}")
+    def delta(a, b, *t): return metric(*t, a) - metric(*t, b)
+    out = bootstrap_interval(delta, *arrays, groups=groups, n_boot=n_boot, alpha=alpha, seed=seed)
+    return {"difference": out.pop("value"), **out, "a": float(metric(*arrays[2:], arrays[0])),
+            "b": float(metric(*arrays[2:], arrays[1])), "n": len(arrays[0])}

@@ -11,7 +11,7 @@ from torch import nn
 import matplotlib.pyplot as plt
 
 # %% auto #0
-__all__ = ['grad_cam', 'roi_enrichment', 'plot_cam_slices']
+__all__ = ['grad_cam', 'roi_enrichment', 'plot_cam_slices', 'layer_grid', 'enrichment_ceiling', 'sign_test_greater']
 
 # %% ../../nbs/50_explain.gradcam.ipynb #7e1c9ba2
 def _minmax(cam: torch.Tensor) -> torch.Tensor:
@@ -38,12 +38,14 @@ def grad_cam(model: nn.Module,  # the network
 def roi_enrichment(cam: np.ndarray,  # Grad-CAM map on the volume's grid
                    roi: np.ndarray,  # boolean mask of the region of interest (contour drawn)
                    within: np.ndarray | None = None,  # restrict to this mask (e.g. the brain); None: everywhere
+                   empty: float = float("nan"),  # value for a map with no mass in the mask: NaN (undefined) or 1.0 (no preference)
                   ) -> float:
     "Share of the map's mass inside `roi` divided by the ROI's share of the voxels (1 = no preference), within a mask."
     w = np.ones(cam.shape, bool) if within is None else np.asarray(within, bool)
     roi = np.asarray(roi, bool) & w
     mass = cam[w].sum()
-    if mass <= 0 or roi.sum() == 0: return float("nan")
+    if roi.sum() == 0: return float("nan")
+    if mass <= 0: return float(empty)
     return float((cam[roi].sum() / mass) / (roi.sum() / w.sum()))
 
 # %% ../../nbs/50_explain.gradcam.ipynb #37e016f4
@@ -68,3 +70,51 @@ def plot_cam_slices(volume: np.ndarray,  # 3D image (X, Y, Z)
         if roi is not None and np.take(roi, i, axis=axis).any(): ax.contour(sl(roi.astype(float)), levels=[0.5], colors="white", linewidths=1)
         ax.set_title(f"{title} slice {i}".strip(), fontsize=8); ax.axis("off")
     return axes
+
+# %% ../../nbs/50_explain.gradcam.ipynb #cd0237f7
+def layer_grid(model: nn.Module,  # the network
+               x: torch.Tensor,  # one input batch (N, C, *spatial)
+               layer: str,  # name of the layer (as in `named_modules`)
+              ) -> tuple:
+    "The spatial shape of `layer`'s output for inputs like `x` (one forward pass without gradients)."
+    names = dict(model.named_modules())
+    if layer not in names: raise ValueError(f"no layer {layer!r} in {type(model).__name__}; e.g. {[n for n in names if n][-5:]}")
+    got = {}
+    def keep(module, inputs, output): got["shape"] = tuple(output.shape[2:])  # returns None: the output is left as it is
+    h = names[layer].register_forward_hook(keep)
+    was = model.training; model.eval()
+    try:
+        with torch.no_grad(): model(x[:1])
+    finally: h.remove(); model.train(was)
+    return got["shape"]
+
+def enrichment_ceiling(roi: np.ndarray,  # boolean mask of the region on the volume's grid
+                       grid: tuple,  # the explained layer's spatial grid (`layer_grid`)
+                       within: np.ndarray | None = None,  # the mask the enrichment is computed in (the brain); None: everywhere
+                       batch: int = 256,  # one-cell maps upsampled at once
+                      ) -> float:
+    "The largest `roi_enrichment` any non-negative map on `grid`, upsampled trilinearly to the volume, can reach."
+    import torch.nn.functional as F
+    roi, w = np.asarray(roi, bool), (np.ones(np.shape(roi), bool) if within is None else np.asarray(within, bool))
+    r, b = torch.from_numpy(roi & w).float(), torch.from_numpy(w).float()
+    if r.sum() == 0: return float("nan")
+    n, best = int(np.prod(grid)), 0.0
+    mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[len(grid)]
+    for s in range(0, n, batch):
+        idx = torch.arange(s, min(n, s + batch))
+        one = torch.zeros(len(idx), n); one[torch.arange(len(idx)), idx] = 1
+        up = F.interpolate(one.view(len(idx), 1, *grid), size=roi.shape, mode=mode, align_corners=False)[:, 0]
+        inside, total = (up * r).flatten(1).sum(1), (up * b).flatten(1).sum(1)
+        share = torch.where(total > 0, inside / total.clamp_min(1e-12), torch.zeros_like(total))
+        best = max(best, float(share.max()))
+    return best / float(r.sum() / b.sum())
+
+def sign_test_greater(a,  # per-subject scores of the map under test
+                      b,  # the reference's scores on the same subjects (control region, random network)
+                     ) -> float:
+    "One-sided exact sign test of a > b over paired subjects: P(Binomial(n, ½) ≥ #{a > b}), ties counted as not greater."
+    from scipy.stats import binomtest
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.shape != b.shape: raise ValueError(f"sign_test_greater needs paired scores; got shapes {a.shape} and {b.shape}")
+    if not len(a): return float("nan")
+    return float(binomtest(int(np.sum(a > b)), len(a), 0.5, alternative="greater").pvalue)  # NaN pairs compare False: not greater

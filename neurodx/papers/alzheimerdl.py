@@ -182,6 +182,8 @@ class AlzheimerDlConfig(Config):
     class_names: tuple = ("CN", "AD")  # names of the classes in label order (None: the labels themselves)
     n_boot: int = 1000  # bootstrap resamples for the CIs
     synthetic_subjects: int = 400  # size of the synthetic cohort the figure notebook generates
+    folds: tuple | None = None  # folds the figure notebook runs (None: every fold of the splits)
+    explain_layer: str = "layer3"  # ResNet stage explained by Grad-CAM: its grid must resolve the hippocampus (`enrichment_ceiling`)
 
     @property
     def input_size(self) -> tuple: return tuple(self.cohort.plan.shape)
@@ -197,11 +199,18 @@ PRESETS = {
         mosa=MosaSettings(patch_sizes=(2, 2, 1, 1, 1), dim=32, heads=4, dropout=0.1),
         stage1=TrainConfig(epochs=8, bs=8, lr=3e-3, warmup_epochs=2),
         stage2=TrainConfig(epochs=6, bs=8, lr=1e-3, warmup_epochs=1.5, freeze="stages", freeze_epochs=2),
-        n_boot=200, synthetic_subjects=48)}
+        n_boot=200, synthetic_subjects=48, folds=(0, 1, 2), explain_layer="layer2"),
+    "reference": AlzheimerDlConfig(
+        cohort=_ad_cohort(4.0, (40, 48, 40), 3), resnet=ResNetSettings(depth=10, widths=(16, 32, 64, 128)),
+        mosa=MosaSettings(patch_sizes=(2, 2, 1, 1, 1), dim=64, heads=4, dropout=0.1),
+        stage1=TrainConfig(epochs=25, bs=8, lr=1e-3, optimizer="adamw", wd=1e-2, schedule="cosine", warmup_epochs=1),
+        stage2=TrainConfig(epochs=12, bs=8, lr=5e-4, optimizer="adamw", wd=1e-2, schedule="cosine", warmup_epochs=1, label_smoothing=0.1,
+                           freeze="stages", freeze_epochs=4),
+        n_boot=1000, synthetic_subjects=240, folds=(0, 1, 2), explain_layer="layer2")}
 
-def preset(name: str,  # 'paper' or 'fast'
+def preset(name: str,  # 'paper', 'reference' or 'fast'
           ) -> AlzheimerDlConfig:
-    "A copy of the 'paper' or 'fast' preset."
+    "A copy of the 'paper', 'reference' or 'fast' preset."
     if name not in PRESETS: raise KeyError(f"unknown preset {name!r}; use one of {sorted(PRESETS)}")
     return copy.deepcopy(PRESETS[name])
 
