@@ -3,6 +3,7 @@
 #   make test      export check, nbdev_test, the docs site, pytest (its link and browser checks included)
 #   make docs      the docs site from the notebooks into _docs/ (no Quarto needed)
 #   make notebooks execute the library notebooks in place (they are committed with their outputs)
+#   make reproduce every paper's reference preset (2 CPU cores) into reproduction/, then the report
 # Environment: .venv built by uv against constraints.txt (the locked stack). Where the machine offers a
 # local CPU torch wheel (/opt/wheels) it is used; elsewhere torch==2.13.0 comes from the registry
 # (a CUDA build on a Linux GPU workstation). torchvision is never installed (see overrides below).
@@ -16,7 +17,9 @@ FIND_LINKS := $(if $(wildcard $(WHEELS)/torch-*.whl),--find-links $(WHEELS),)
 FAST ?= 1
 JOBS ?= 2
 
-.PHONY: figures test env lock export clean bench docs notebooks
+.PHONY: figures test env lock export clean bench docs notebooks reproduce report
+# figure notebooks with a reference preset (two CPU cores, each ≤ 15 min, learns): their results are committed in reproduction/
+REFERENCE ?= alzheimerdl cnn_tlsm isles22
 .DEFAULT_GOAL := test
 
 env: $(STAMP)
@@ -31,7 +34,17 @@ $(STAMP): setup.py settings.ini constraints.txt
 	@touch $@
 
 figures: $(STAMP)
-	$(VENV)/bin/neurodx figures --out results $(if $(filter 1,$(FAST)),--fast,--full)
+	$(VENV)/bin/neurodx figures --out results $(if $(filter 1,$(FAST)),--preset fast,--preset paper)
+
+# The reference runs (what the docs and the report show): every paper's REFERENCE preset on this machine, into
+# reproduction/<notebook>/ (executed notebook, tables, figures, provenance.json), then the report from them.
+reproduce: $(STAMP)
+	$(VENV)/bin/neurodx figures --preset reference --out reproduction --only $(REFERENCE)
+	$(MAKE) report
+
+# reproduction/REPORT.md, its docs page (nbs/reproduction.md) and the README's table, from the committed results alone
+report: $(STAMP)
+	$(VENV)/bin/neurodx report --check
 
 # nbdev_export must leave neurodx/ unchanged: the package is exactly what the notebooks say.
 export: $(STAMP)

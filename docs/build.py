@@ -106,6 +106,25 @@ def _toc_cell(pages: dict) -> dict:
     return {"cell_type": "markdown", "metadata": {}, "source": "\n\n".join(blocks)}
 
 
+def figure_source(stem: str) -> tuple[Path, dict | None]:
+    "The executed notebook a figure page shows, and its provenance: the committed reference run when it is complete (it has its\n    provenance.json), else the fast run of `results/`, else the notebook as committed (not executed)."
+    for base in (ROOT / "reproduction", ROOT / "results"):
+        nb, prov = base / stem / f"{stem}.ipynb", base / stem / "provenance.json"
+        if nb.is_file() and prov.is_file(): return nb, json.loads(prov.read_text())
+    return ROOT / "nbs" / "figures" / f"{stem}.ipynb", None
+
+
+def provenance_line(prov: dict | None, nb_path: Path) -> str:
+    "What a reader must know first about the numbers on a figure page: which preset made them, when, where, how long."
+    if prov is None: return "> **Not executed**: this page shows the notebook without outputs (run `make figures` or `make reproduce`)."
+    where = f"{prov.get('cpu', '?')}, {prov.get('cores', '?')} cores" + (f", {prov['gpu']}" if prov.get("gpu") else "")
+    what = ("the committed **reference** run (`make reproduce`): every number below comes from it" if prov.get("preset") == "reference"
+            else f"a **{prov.get('preset')}** run" + (" (CI's end-to-end check: it shows that the stages run, not what the models learn)"
+                                                     if prov.get("preset") == "fast" else ""))
+    return (f"> Outputs of {what}. {prov.get('date', '?')} · commit `{str(prov.get('commit', '?'))[:10]}` · {where} · "
+            f"{float(prov.get('seconds', float('nan'))) / 60:.1f} min · preset `{prov.get('preset')}`.")
+
+
 def prepare_sources(proc: Path, out: Path = SRC) -> dict:
     "Stage 2: `_proc/` and the figure notebooks → a Sphinx source tree; returns the pages by sidebar group."
     from nbdev.config import get_config
@@ -128,10 +147,11 @@ def prepare_sources(proc: Path, out: Path = SRC) -> dict:
         for entry in entries:
             folder, _, file = entry.rpartition("/")
             stem = Path(file).stem
-            if folder == "figures":  # the executed copy that `make figures` wrote, else the notebook as committed
-                executed = ROOT / "results" / stem / f"{stem}.ipynb"
-                nb = json.loads((executed if executed.exists() else ROOT / "nbs" / entry).read_text())
+            if folder == "figures":  # the committed reference run, else the fast copy `make figures` wrote, else the notebook
+                nb_path, prov = figure_source(stem)
+                nb = json.loads(nb_path.read_text())
                 nb["cells"] = [_clean_cell(c, site_prefix) for c in nb["cells"]]
+                nb["cells"].insert(1, {"cell_type": "markdown", "metadata": {}, "source": provenance_line(prov, nb_path)})
                 tidy(nb, strict=False)  # no progress-bar noise, no paths of this machine (as the library notebooks)
                 for c in nb["cells"]:  # papermill's parameter cells (the defaults and the injected ones) are not for readers
                     tags = c.get("metadata", {}).get("tags", [])
@@ -139,6 +159,9 @@ def prepare_sources(proc: Path, out: Path = SRC) -> dict:
                 (out / "figures").mkdir(exist_ok=True)
                 (out / "figures" / f"{stem}.ipynb").write_text(json.dumps(_valid(nb), indent=1))
                 pages[section].append(f"figures/{stem}")
+            elif not folder and file.endswith(".md"):  # a page of its own (the reproduction report, written by `neurodx report`)
+                shutil.copy2(ROOT / "nbs" / file, out / file)
+                pages[section].append(stem)
             elif folder == "guides":
                 (out / "guides").mkdir(exist_ok=True)
                 shutil.copy2(ROOT / "nbs" / entry, out / "guides" / file)

@@ -56,7 +56,11 @@ def run_figures(out: str | Path | None = None,  # results folder (one subfolder 
             summary = json.loads((dest / "summary_all.json").read_text()) if (dest / "summary_all.json").is_file() else {}
             write_text_atomic(dest / "provenance.json", json.dumps(provenance(preset, times[nb.stem], summary.get("stage_seconds")), indent=1))
     failed = [k for k, v in status.items() if v != "ok"]
-    write_text_atomic(out / "figures_run.json", json.dumps({"preset": preset, "seconds": times, "status": status, "failed": failed}, indent=2))
+    # one record per notebook, kept across runs of a few notebooks (`--only`): the latest status of each
+    runs = json.loads((out / "figures_run.json").read_text()).get("notebooks", {}) if (out / "figures_run.json").is_file() else {}
+    runs.update({k: {"preset": preset, "status": status[k], "seconds": times[k]} for k in status})
+    write_text_atomic(out / "figures_run.json", json.dumps({"preset": preset, "seconds": times, "status": status, "failed": failed,
+                                                            "notebooks": dict(sorted(runs.items()))}, indent=2))
     if failed: raise RuntimeError(f"figure notebooks failed: {failed}")
     return times
 
@@ -76,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="the reproduction report (reproduction/REPORT.md and nbs/reproduction.md) from the committed results")
     rp.add_argument("--root", default=None, help="reproduction folder (default: reproduction/)")
     rp.add_argument("--docs-page", default=None, help="docs page to write (default: nbs/reproduction.md)")
+    rp.add_argument("--readme", default=None, help="README whose reproduction table to update (default: the project's; '' for none)")
     rp.add_argument("--check", action="store_true", help="check the committed results' schema; exit 1 on a problem")
     s = sub.add_parser("synth", help="generate a synthetic cohort (or all committed samples with --samples)")
     s.add_argument("cohort", nargs="?", help="isles2022, stroke_outcome, glioma, ad or als")
@@ -149,7 +154,7 @@ def main(argv: list | None = None,  # command-line arguments (None: sys.argv)
                 problems = [p for f in sorted(root.iterdir()) if f.is_dir() for p in check_reproduction(f)] if root.is_dir() else [f"{root}: missing"]
                 for p in problems: print(p, file=sys.stderr)
                 if problems: return 1
-            print("wrote", *write_report(root, args.docs_page))
+            print("wrote", *write_report(root, args.docs_page, args.readme))
         elif args.command == "synth":
             from neurodx.synth.cohorts import make_cohort, write_samples
             if args.samples: print(f"wrote {write_samples(seed=args.seed)}"); return 0

@@ -1,4 +1,4 @@
-"""Every figure notebook runs end to end under papermill in fast mode (as `make figures` does)."""
+"""Every figure notebook runs end to end under papermill with the fast preset (as `make figures` does), each with its provenance."""
 import json
 
 import pytest
@@ -10,11 +10,12 @@ NOTEBOOKS = [p.stem for p in figure_notebooks()]
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_figure_notebook_runs_fast(name, tmp_path):
-    run_figures(tmp_path, fast=True, names=[name])
+    run_figures(tmp_path, "fast", names=[name])
     out = tmp_path / name
     assert (out / f"{name}.ipynb").exists()
     pngs = list(out.glob("*.png"))
     assert pngs, f"{name} saved no figure"
     assert all(p.stat().st_size > 5_000 for p in pngs)
     run = json.loads((tmp_path / "figures_run.json").read_text())
-    assert run["failed"] == [] and run["fast"] is True
+    assert run["failed"] == [] and run["preset"] == "fast" and run["status"] == {name: "ok"}
+    assert (out / "provenance.json").exists()

@@ -12,8 +12,9 @@ import pandas as pd
 from ..core import project_root, write_text_atomic
 
 # %% auto #0
-__all__ = ['CLAIM_COLUMNS', 'KINDS', 'PROVENANCE_KEYS', 'MAX_FIGURE_BYTES', 'MAX_FOLDER_BYTES', 'claim', 'write_claims',
-           'verdict', 'provenance', 'check_reproduction', 'reproduction_report', 'write_report']
+__all__ = ['CLAIM_COLUMNS', 'KINDS', 'PROVENANCE_KEYS', 'MAX_FIGURE_BYTES', 'MAX_FOLDER_BYTES', 'README_START', 'README_END',
+           'claim', 'write_claims', 'verdict', 'provenance', 'check_reproduction', 'reproduction_report',
+           'readme_block', 'update_readme', 'write_report']
 
 # %% ../../nbs/32_evaluate.reproduction.ipynb #daa7a9c7
 CLAIM_COLUMNS = ("paper", "claim", "kind", "metric", "value", "lo", "hi", "paper_value", "oracle", "trivial", "figure")
@@ -145,11 +146,43 @@ def reproduction_report(root: str | os.PathLike,  # the reproduction folder (rep
         parts.append("")
     return "\n".join(parts)
 
+README_START, README_END = "<!-- reproduction:start (neurodx report writes this block) -->", "<!-- reproduction:end -->"
+
+def readme_block(root: str | os.PathLike,  # the reproduction folder
+                ) -> str:
+    "The README's opening table: one row per claim (neurodx's value with its interval, oracle, trivial, verdict) and a thumbnail per paper."
+    root = Path(root); rows, thumbs = [], []
+    folders = sorted(f for f in root.iterdir() if (f / "claims.csv").is_file()) if root.is_dir() else []
+    for f in folders:
+        t = pd.read_csv(f / "claims.csv", keep_default_na=False, na_values=[""])
+        figs = sorted(f.glob("fig_*.png"))
+        if figs: thumbs.append(f'<a href="reproduction/{f.name}/{f.name}.ipynb"><img src="reproduction/{f.name}/{figs[0].name}" height="150" '
+                               f'alt="{t["paper"].iloc[0]}: {figs[0].stem[4:].replace("_", " ")}"></a>')
+        for r in t.to_dict("records"):
+            r = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+            rows.append(f"| [{r['paper']}](reproduction/{f.name}/{f.name}.ipynb) | {r['claim']} | {r['paper_value']} | {_fmt(r['value'])} "
+                        f"[{_fmt(r['lo'])}, {_fmt(r['hi'])}] | {_fmt(r['oracle'])} | {_fmt(r['trivial'])} | {verdict(r)} |")
+    if not rows: return "\n".join([README_START, "No committed reference results yet (`make reproduce`).", README_END])
+    return "\n".join([README_START, "| paper | claim | paper's value | neurodx (reference run) [95 % CI] | oracle | trivial | verdict |",
+                      "|---|---|---|---|---|---|---|", *rows, "", " ".join(thumbs), README_END])
+
+def update_readme(readme: str | os.PathLike,  # the README to update (between its two markers)
+                  block: str,  # `readme_block`'s text
+                 ) -> Path:
+    "Replace the README's block between `README_START` and `README_END` (atomically); a README without the markers is refused."
+    readme = Path(readme); text = readme.read_text()
+    if README_START not in text or README_END not in text: raise ValueError(f"{readme}: no {README_START!r} … {README_END!r} block to update")
+    head, rest = text.split(README_START, 1)
+    return write_text_atomic(readme, head + block + rest.split(README_END, 1)[1])
+
 def write_report(root: str | os.PathLike | None = None,  # the reproduction folder (default: the project's reproduction/)
                  docs_page: str | os.PathLike | None = None,  # the docs page to write too (default: nbs/reproduction.md)
+                 readme: str | os.PathLike | None = None,  # the README whose table to update (default: the project's; '' : none)
                 ) -> tuple[Path, Path]:
-    "`REPORT.md` in `root` and the same report as a docs page (figure links to the docs' pages), both atomically."
+    "`REPORT.md` in `root`, the same report as a docs page (figure links to the docs' pages) and the README's table, atomically."
     root = Path(root) if root else project_root() / "reproduction"
     docs_page = Path(docs_page) if docs_page else project_root() / "nbs" / "reproduction.md"
+    readme = project_root() / "README.md" if readme is None else (Path(readme) if readme else None)
+    if readme is not None: update_readme(readme, readme_block(root))
     return (write_text_atomic(root / "REPORT.md", reproduction_report(root, "notebook")),
             write_text_atomic(docs_page, reproduction_report(root, "docs")))

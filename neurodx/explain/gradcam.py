@@ -98,6 +98,7 @@ def enrichment_ceiling(roi: np.ndarray,  # boolean mask of the region on the vol
     roi, w = np.asarray(roi, bool), (np.ones(np.shape(roi), bool) if within is None else np.asarray(within, bool))
     r, b = torch.from_numpy(roi & w).float(), torch.from_numpy(w).float()
     if r.sum() == 0: return float("nan")
+    if tuple(grid) == roi.shape: return float(b.sum() / r.sum())  # full resolution: a map can put all its mass in the region
     n, best = int(np.prod(grid)), 0.0
     mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[len(grid)]
     for s in range(0, n, batch):

@@ -144,6 +144,8 @@ class CnnTlsmConfig(Config):
     stage3: TrainConfig = field(default_factory=TrainConfig)  # the T-LSTM, Cox loss (Efron ties)
     landmark_months: float = 12.0  # the sequence stage sees visits up to here and predicts from here
     horizons: tuple = (24.0, 48.0)  # months of the time-dependent AUC
+    folds: tuple | None = None  # folds the figure notebook runs (None: every fold of the splits)
+    explain_layer: str = "layer3"  # ResNet stage explained by Grad-CAM: its grid must resolve the hippocampus (`enrichment_ceiling`)
 
 def _progression_cohort(spacing: float, shape: tuple, folds: int) -> CohortConfig:
     return CohortConfig(name="ad-progression", table="cohort/progression.csv", out_dir="prepared",
@@ -157,12 +159,20 @@ PRESETS = {
     "fast": dict(cohort=_progression_cohort(8.0, (24, 24, 24), 3), synthetic_subjects=150, max_visits=4, cnn_depth=10,
                  cnn_widths=(4, 8, 16, 32), hidden_size=16, attention_size=8,
                  stage1=TrainConfig(epochs=3, bs=8, lr=3e-3, optimizer="adam", schedule="constant", monitor="c_index", tensorboard=False, seed=0),
-                 stage3=TrainConfig(epochs=8, bs=8, lr=3e-3, optimizer="adam", schedule="constant", monitor="c_index", tensorboard=False, seed=0)),
+                 stage3=TrainConfig(epochs=8, bs=8, lr=3e-3, optimizer="adam", schedule="constant", monitor="c_index", tensorboard=False, seed=0),
+                 folds=(0,), explain_layer="layer2"),
+    "reference": dict(cohort=_progression_cohort(4.0, (40, 48, 40), 3), synthetic_subjects=300, max_visits=4, cnn_depth=10,
+                      cnn_widths=(16, 32, 64, 128), cnn_dropout=0.2, hidden_size=32, attention_size=16,
+                      stage1=TrainConfig(epochs=15, bs=8, lr=1e-3, optimizer="adamw", wd=1e-2, schedule="cosine", warmup_epochs=1,
+                                         monitor="c_index", tensorboard=False, seed=0),
+                      stage3=TrainConfig(epochs=40, bs=16, lr=3e-3, optimizer="adamw", wd=1e-2, schedule="cosine", warmup_epochs=1,
+                                         monitor="c_index", tensorboard=False, seed=0),
+                      folds=(0, 1, 2), explain_layer="layer2"),
 }
 
-def preset(name: str,  # 'paper' or 'fast'
+def preset(name: str,  # 'paper', 'reference' or 'fast'
           ) -> CnnTlsmConfig:
-    "The `paper` (authors' settings, for a GPU) or `fast` (CPU, minutes) configuration."
+    "The `paper` (authors' settings, for a GPU), `reference` (2 CPU cores, ~15 min, learns) or `fast` (CPU, minutes) configuration."
     if name not in PRESETS: raise ValueError(f"unknown preset {name!r}: use {sorted(PRESETS)}")
     return CnnTlsmConfig(**PRESETS[name])
 

@@ -1,0 +1,75 @@
+"""The committed reference results (reproduction/): each folder holds what `check_reproduction` asks, each paper's figure
+notebook has one, and the report, its docs page and the README's table are exactly what `neurodx report` writes from
+them, number for number. CI runs no reference preset: it checks what was committed."""
+import json
+import math
+import re
+import shutil
+
+import pandas as pd
+import pytest
+
+from neurodx.cli import figure_notebooks, main
+from neurodx.core import project_root
+from neurodx.evaluate.reproduction import (CLAIM_COLUMNS, README_END, README_START, check_reproduction, readme_block,
+                                           reproduction_report, verdict)
+
+ROOT = project_root()
+REPRO = ROOT / "reproduction"
+# the figure notebooks that state claims (a paper's): each must have its committed reference run
+PAPER_NOTEBOOKS = sorted(p.stem for p in figure_notebooks() if "write_claims(" in p.read_text())
+FOLDERS = sorted(f for f in REPRO.iterdir() if f.is_dir()) if REPRO.is_dir() else []
+
+
+def test_every_paper_notebook_has_its_reference_run():
+    assert PAPER_NOTEBOOKS, "no figure notebook writes claims"
+    assert sorted(f.name for f in FOLDERS) == PAPER_NOTEBOOKS
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=[f.name for f in FOLDERS])
+def test_committed_results_hold_their_schema(folder):
+    assert check_reproduction(folder) == []
+    prov = json.loads((folder / "provenance.json").read_text())
+    assert prov["preset"] == "reference" and prov["commit"] != "unknown" and prov["seconds"] > 0
+    assert prov["stage_seconds"], "the notebook recorded no stage times"
+    summary = json.loads((folder / "summary_all.json").read_text())
+    assert summary["preset"] == "reference"
+
+
+def test_report_docs_page_and_readme_are_what_report_writes():
+    assert (REPRO / "REPORT.md").read_text() == reproduction_report(REPRO, "notebook")
+    assert (ROOT / "nbs" / "reproduction.md").read_text() == reproduction_report(REPRO, "docs")
+    readme = (ROOT / "README.md").read_text()
+    assert readme.index(README_START) < readme.index("## ")  # the README opens with the table
+    assert readme_block(REPRO) in readme
+
+
+def _table_rows(markdown: str) -> list[list[str]]:
+    return [[c.strip() for c in line.strip().strip("|").split("|")] for line in markdown.splitlines()
+            if line.startswith("| ") and not line.startswith("| claim") and not line.startswith("| paper |")]
+
+
+def test_every_report_number_is_its_table_cell():
+    rows = _table_rows((REPRO / "REPORT.md").read_text())
+    claims = pd.concat([pd.read_csv(f / "claims.csv", keep_default_na=False, na_values=[""]) for f in FOLDERS], ignore_index=True)
+    assert list(claims.columns) == list(CLAIM_COLUMNS) and len(rows) == len(claims)
+    fmt = lambda v: "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+    for row, c in zip(rows, claims.to_dict("records")):
+        name, metric, paper, value, oracle, trivial, said = row
+        m = re.fullmatch(r"(\S+) \[(\S+), (\S+)\]", value)
+        assert (name, metric, paper) == (c["claim"], c["metric"], c["paper_value"])
+        assert m.groups() == (fmt(c["value"]), fmt(c["lo"]), fmt(c["hi"]))
+        assert (oracle, trivial) == (fmt(c["oracle"]), fmt(c["trivial"]))
+        assert said == verdict({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in c.items()})
+
+
+def test_neurodx_report_regenerates_byte_identically(tmp_path):
+    copy = tmp_path / "reproduction"
+    shutil.copytree(REPRO, copy, ignore=shutil.ignore_patterns("cohort", "prepared", "runs", "derivatives", "test_bids"))
+    readme = tmp_path / "README.md"; shutil.copy2(ROOT / "README.md", readme)
+    assert main(["report", "--check", "--root", str(copy), "--docs-page", str(tmp_path / "page.md"), "--readme", str(readme)]) == 0
+    assert (copy / "REPORT.md").read_bytes() == (REPRO / "REPORT.md").read_bytes()
+    assert (tmp_path / "page.md").read_bytes() == (ROOT / "nbs" / "reproduction.md").read_bytes()
+    assert readme.read_bytes() == (ROOT / "README.md").read_bytes()
+    (copy / FOLDERS[0].name / "provenance.json").unlink()  # a result without provenance fails the check
+    assert main(["report", "--check", "--root", str(copy), "--docs-page", str(tmp_path / "page.md"), "--readme", ""]) == 1
