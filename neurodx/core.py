@@ -14,7 +14,7 @@ import yaml
 from fastai.torch_core import default_device, set_seed as _fastai_set_seed
 
 # %% auto #0
-__all__ = ['TEMP_PREFIX', 'SAFE_ID', 'SAFE_ID_RULE', 'DataProblem', 'NeurodxDataError', 'Config', 'temp_path_for',
+__all__ = ['TEMP_PREFIX', 'SAFE_ID', 'SAFE_ID_RULE', 'DataProblem', 'NeurodxDataError', 'Config', 'preset_from', 'temp_path_for',
            'clean_stale_temps', 'atomic_path', 'write_text_atomic', 'file_problem', 'file_sha256', 'check_file',
            'id_problem', 'resolve_table_path', 'set_seed', 'project_root', 'data_samples_dir', 'cache_dir',
            'results_dir']
@@ -114,6 +114,18 @@ class Config:
                ):
         "A copy with some fields changed."
         return dataclasses.replace(self, **kw)
+
+# %% ../nbs/00_core.ipynb #77f33bf1
+def preset_from(presets: dict,  # name → a config, or a dict of the fields of `cls`
+                name: str,  # the preset's name
+                cls: type | None = None,  # the config class built from a dict preset (None: presets are configs)
+                what: str = "preset",  # what the presets are of, for the refusal ('CNN-TLSM preset')
+               ):
+    "A fresh copy of the named preset; an unknown name raises `ValueError` listing the known ones."
+    import copy
+    if name not in presets: raise ValueError(f"unknown {what} {name!r}: use one of {sorted(presets)}")
+    p = copy.deepcopy(presets[name])
+    return cls(**p) if cls is not None and isinstance(p, dict) else p
 
 # %% ../nbs/00_core.ipynb #da14b3df
 TEMP_PREFIX = ".neurodx-tmp"  # every temporary file neurodx writes starts with this

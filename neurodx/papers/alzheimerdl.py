@@ -4,7 +4,6 @@
 
 # %% ../../nbs/60_papers.alzheimerdl.ipynb #c7bb1a1e
 from __future__ import annotations
-import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..core import Config
+from ..core import Config, preset_from
 from ..data.cache import TableSpec
 from ..data.prepare import CohortConfig, SplitConfig
 from ..data.preprocess import PreprocessPlan
@@ -211,8 +210,7 @@ PRESETS = {
 def preset(name: str,  # 'paper', 'reference' or 'fast'
           ) -> AlzheimerDlConfig:
     "A copy of the 'paper', 'reference' or 'fast' preset."
-    if name not in PRESETS: raise KeyError(f"unknown preset {name!r}; use one of {sorted(PRESETS)}")
-    return copy.deepcopy(PRESETS[name])
+    return preset_from(PRESETS, name, what="AlzheimerDl preset")
 
 # %% ../../nbs/60_papers.alzheimerdl.ipynb #fe795043
 def stage_configs(cfg: AlzheimerDlConfig,  # AlzheimerDl from cohort to reports

@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..core import Config, NeurodxDataError, default_device, set_seed, write_text_atomic
+from ..core import Config, NeurodxDataError, default_device, set_seed, preset_from, write_text_atomic
 from ..data.cache import CohortCache, TableSpec
 from ..data.datasets import SequenceDataset, make_dataloaders, sequences_by_patient, visit_times
 from ..data.prepare import CohortConfig, SplitConfig
@@ -173,8 +173,7 @@ PRESETS = {
 def preset(name: str,  # 'paper', 'reference' or 'fast'
           ) -> CnnTlsmConfig:
     "The `paper` (authors' settings, for a GPU), `reference` (2 CPU cores, ~15 min, learns) or `fast` (CPU, minutes) configuration."
-    if name not in PRESETS: raise ValueError(f"unknown preset {name!r}: use {sorted(PRESETS)}")
-    return CnnTlsmConfig(**PRESETS[name])
+    return preset_from(PRESETS, name, CnnTlsmConfig, "CNN-TLSM preset")
 
 # %% ../../nbs/61_papers.cnn_tlsm.ipynb #c7a00014
 def stage1_config(cfg: CnnTlsmConfig,  # CNN-TLSM from cohort to reports

@@ -15,7 +15,7 @@ from scipy import ndimage
 from tqdm.auto import tqdm
 
 import neurodx
-from ..core import Config, DataProblem, NeurodxDataError, default_device, write_text_atomic
+from ..core import Config, DataProblem, NeurodxDataError, default_device, preset_from, write_text_atomic
 from ..data.cache import TableSpec
 from ..data.datasets import AugmentConfig
 from ..data.io import Volume, grid_problems, load_nifti, save_nifti
@@ -168,8 +168,7 @@ PRESETS = {
 def preset(name: str,  # 'paper', 'reference' or 'fast'
           ) -> Isles22Config:
     "The `paper` (2 mm, GPU), `reference` (4 mm, 2 CPU cores, ~10 min) or `fast` (4 mm, CPU, minutes) configuration."
-    if name not in PRESETS: raise ValueError(f"unknown preset {name!r}: use {sorted(PRESETS)}")
-    return Isles22Config(**PRESETS[name])
+    return preset_from(PRESETS, name, Isles22Config, "ISLES 2022 preset")
 
 # %% ../../nbs/62_papers.isles22.ipynb #8ab9aec1
 def isles_subject_csv(root: str | os.PathLike,  # ISLES BIDS root
