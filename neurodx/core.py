@@ -68,6 +68,58 @@ def _plain(v):
     if isinstance(v, np.generic): return v.item()
     return v
 
+class _Mismatch(Exception):
+    "A value that does not fit a field's declared type (`expected` says what would)."
+    def __init__(self, expected: str): super().__init__(expected); self.expected = expected
+
+_INT = re.compile(r"[+-]?\d+")
+_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|nan)", re.I)
+
+def _type_name(tp) -> str:
+    if tp is type(None): return "null"
+    if typing.get_origin(tp) in (typing.Union, types.UnionType): return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    return getattr(tp, "__name__", str(tp)).replace("NoneType", "null")
+
+def _coerce(v, tp):
+    "`v` as the declared type `tp`: numbers written as strings (YAML 1.1 reads `3e-3` as one) become numbers; a mismatch raises `_Mismatch`."
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is None or tp is typing.Any or isinstance(tp, (str, typing.TypeVar)): return v  # unresolved or open hints are not checked
+    if origin in (typing.Union, types.UnionType):
+        if v is None and type(None) in args: return None
+        for a in args:
+            if a is type(None): continue
+            try: return _coerce(v, a)
+            except _Mismatch: pass
+        raise _Mismatch(_type_name(tp))
+    if tp is type(None):
+        if v is None: return None
+        raise _Mismatch("null")
+    if tp is bool:
+        if isinstance(v, bool): return v
+        raise _Mismatch("a boolean (true/false)")
+    if tp is int:
+        if isinstance(v, int) and not isinstance(v, bool): return v
+        if isinstance(v, float) and v.is_integer(): return int(v)
+        if isinstance(v, str) and _INT.fullmatch(v.strip()): return int(v)
+        raise _Mismatch("an integer (int)")
+    if tp is float:
+        if isinstance(v, (int, float)) and not isinstance(v, bool): return float(v)
+        if isinstance(v, str) and _FLOAT.fullmatch(v.strip()): return float(v)
+        raise _Mismatch("a number (float)")
+    if tp is str:
+        if isinstance(v, str): return v
+        raise _Mismatch("a string (str)")
+    if tp in (list, tuple) or origin in (list, tuple):
+        if not isinstance(v, (list, tuple)): raise _Mismatch(f"a list ({_type_name(origin or tp)})")
+        if args and not (len(args) == 2 and args[1] is Ellipsis) and len(args) != len(v): raise _Mismatch(f"a list of {len(args)} items")
+        each = (args[0] if len(args) == 2 and args[1] is Ellipsis else None) if args else None
+        items = [_coerce(o, each if each is not None else (args[i] if args else None)) for i, o in enumerate(v)]
+        return tuple(items) if (origin or tp) is tuple else list(items)
+    if tp is dict or origin is dict:
+        if isinstance(v, dict): return v
+        raise _Mismatch("a mapping (dict)")
+    return v
+
 @dataclass
 class Config:
     "Base class of neurodx configs: dict/YAML/JSON round trip with nested configs and strict keys."
@@ -75,18 +127,24 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "config"):
-        "Build from a dict; unknown keys raise `NeurodxDataError` naming them and `source`."
+        "Build from a dict, each value checked against its field's type; unknown keys and wrong types raise `NeurodxDataError` in one line."
+        import difflib
         if d is None: d = {}
         if not isinstance(d, dict): raise NeurodxDataError(source, f"expected a mapping for {cls.__name__}, got {type(d).__name__}")
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown: raise NeurodxDataError(source, f"unknown {cls.__name__} keys {unknown}; known: {sorted(names)}")
+        names = [f.name for f in fields(cls)]
+        for k in d:
+            if k not in names:
+                near = difflib.get_close_matches(str(k), names, n=1)
+                raise NeurodxDataError(source, f"unknown {cls.__name__} key {k!r}" + (f"; did you mean {near[0]!r}?" if near else f"; known: {sorted(names)}"))
         hints, kw = _resolve_hints(cls), {}
         for k, v in d.items():
             sub = _dataclass_in(hints.get(k))
             if sub is not None and isinstance(v, dict):
                 v = sub.from_dict(v, f"{source}:{k}") if issubclass(sub, Config) else sub(**v)
-            elif isinstance(v, list) and typing.get_origin(hints.get(k)) is tuple: v = tuple(v)
+            else:
+                try: v = _coerce(v, hints.get(k))
+                except _Mismatch as e:
+                    raise NeurodxDataError(source, f"{cls.__name__}.{k} = {v!r} ({type(v).__name__}): expected {e.expected}") from None
             kw[k] = v
         return cls(**kw)
 

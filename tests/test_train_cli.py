@@ -52,7 +52,7 @@ def test_prepare_then_train_cross_validation(tmp_path):
     # bad configs are refused with a one-line message
     (tmp_path / "bad.yaml").write_text("name: x\ndata:\n  cahce: cache.h5\n")
     r = run_neurodx("train", tmp_path / "bad.yaml", ok=False)
-    assert r.returncode == 1 and "unknown DataConfig keys ['cahce']" in r.stderr
+    assert r.returncode == 1 and "unknown DataConfig key 'cahce'; did you mean 'cache'?" in r.stderr
     (tmp_path / "bad_cohort.yaml").write_text("table: glioma/metadata.csv\nspec:\n  image_columns: [T9]\n")
     r = run_neurodx("prepare", tmp_path / "bad_cohort.yaml", ok=False)
     assert r.returncode == 1 and "missing columns" in r.stderr and "'T9'" in r.stderr and "metadata.csv" in r.stderr

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/32_evaluate.reproduction.ipynb #8f62310a
 from __future__ import annotations
-import datetime, json, math, os, platform, re, subprocess
+import datetime, json, math, os, platform, subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -52,9 +52,9 @@ def verdict(row: dict,  # a claims row
     "The reading of a row from its interval alone: against the trivial baseline (metrics) or against 0 (differences)."
     lo, hi, ref = row["lo"], row["hi"], row["trivial"]
     if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in (lo, hi, ref)): return "no interval"
-    if row["kind"] == "difference":
-        return ("consistent with the paper's direction (interval above 0)" if lo > 0 else
-                "opposite to the paper's direction (interval below 0)" if hi < 0 else "not resolved (interval contains 0)")
+    if row["kind"] == "difference":  # A − B tests the claim A > B
+        return ("supported (interval above 0)" if lo > 0 else "contradicted (interval below 0)" if hi < 0 else
+                "not resolved (interval contains 0)")
     return "above trivial" if lo > ref else "below trivial" if hi < ref else "not above trivial"
 
 # %% ../../nbs/32_evaluate.reproduction.ipynb #eae5da99
@@ -125,7 +125,8 @@ def reproduction_report(root: str | os.PathLike,  # the reproduction folder (rep
         "Each row: the paper's value (`shared/PAPERS.md`, or — where it gives none), neurodx's value with its 95 % bootstrap "
         "interval on the synthetic cohort, the cohort's oracle ceiling, the trivial baseline, and a verdict computed from the "
         "interval alone: a metric is *above trivial* when its interval's lower end is above the trivial baseline; a difference "
-        "between two models on the same patients is *consistent with the paper's direction* when its interval lies above 0. "
+        "A − B on the same patients tests the claim A > B (the paper's where it makes one, else the criterion of evidence) and "
+        "is *supported* when its interval lies above 0, *contradicted* when it lies below, *not resolved* when it contains 0. "
         "The cohorts are synthetic, so a verdict says whether the method recovers the effect planted where the paper reports "
         "it, not whether the paper's number holds on its data.", ""]
     folders = sorted(f for f in root.iterdir() if (f / "claims.csv").is_file()) if root.is_dir() else []
