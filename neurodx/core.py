@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from fastai.torch_core import default_device, set_seed as _fastai_set_seed
+
 
 # %% auto #0
 __all__ = ['TEMP_PREFIX', 'SAFE_ID', 'SAFE_ID_RULE', 'DataProblem', 'NeurodxDataError', 'Config', 'preset_from', 'temp_path_for',
            'clean_stale_temps', 'atomic_path', 'write_text_atomic', 'file_problem', 'file_sha256', 'check_file',
-           'id_problem', 'resolve_table_path', 'set_seed', 'project_root', 'data_samples_dir', 'cache_dir',
-           'results_dir']
+           'id_problem', 'resolve_table_path', 'default_device', 'set_seed', 'project_root', 'data_samples_dir',
+           'cache_dir', 'results_dir']
 
 # %% ../nbs/00_core.ipynb #fd100ba3
 @dataclass(frozen=True)
@@ -290,10 +290,17 @@ def resolve_table_path(p: str,  # a path as written in the table
     return Path(full), (None if inside else f"path {p!r} leaves the table's folder {base}")
 
 # %% ../nbs/00_core.ipynb #944d7fc0
+def default_device(use: bool | int | str = -1,  # fastai's `use`: -1 (the default) or None: a GPU when there is one; False: the CPU
+                  ):
+    "fastai's `default_device`: the GPU when there is one, else the CPU (torch is imported on the first call, not with neurodx.core)."
+    from fastai.torch_core import default_device as _fastai_default_device
+    return _fastai_default_device(use)
+
 def set_seed(seed: int = 42,  # seed of Python, numpy and torch
              deterministic: bool = False,  # also ask for deterministic kernels (slower on a GPU)
             ) -> np.random.Generator:
     "Seed Python, NumPy and torch (and cuDNN determinism if asked); return a NumPy Generator from `seed`."
+    from fastai.torch_core import set_seed as _fastai_set_seed  # here, not at import: `neurodx --help` must not load torch
     _fastai_set_seed(seed, reproducible=deterministic)
     return np.random.default_rng(seed)
 
