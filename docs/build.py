@@ -106,11 +106,20 @@ def _toc_cell(pages: dict) -> dict:
     return {"cell_type": "markdown", "metadata": {}, "source": "\n\n".join(blocks)}
 
 
-def figure_source(stem: str) -> tuple[Path, dict | None]:
-    "The executed notebook a figure page shows, and its provenance: the committed reference run when it is complete (it has its\n    provenance.json), else the fast run of `results/`, else the notebook as committed (not executed)."
-    for base in (ROOT / "reproduction", ROOT / "results"):
+class FigureRunFailed(SystemExit):
+    "A figure notebook whose last run failed or did not finish: its page is not published."
+
+
+def figure_source(stem: str, bases: tuple | None = None) -> tuple[Path, dict | None]:
+    """The executed notebook a figure page shows, and its provenance: the committed reference run, else the fast run of
+    `results/`, else the notebook as committed (not executed). A run folder holding the executed notebook but no
+    provenance.json is one that failed or was killed (`neurodx figures` writes provenance last): refused, never shown."""
+    for base in bases or (ROOT / "reproduction", ROOT / "results"):
         nb, prov = base / stem / f"{stem}.ipynb", base / stem / "provenance.json"
         if nb.is_file() and prov.is_file(): return nb, json.loads(prov.read_text())
+        if nb.is_file():
+            raise FigureRunFailed(f"{nb}: this figure run failed or did not finish (no provenance.json); rerun it "
+                                  f"(`neurodx figures --only {stem}`, or `make reproduce` for reproduction/) or remove {nb.parent}")
     return ROOT / "nbs" / "figures" / f"{stem}.ipynb", None
 
 

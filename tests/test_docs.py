@@ -110,3 +110,27 @@ def test_library_notebooks_are_committed_executed_with_small_outputs():
         assert "IProgress" not in stderr and "\r" not in stderr, f"{nb_path.name}: progress-bar noise in outputs"
         images = sum(len(o.get("data", {}).get("image/png", "")) for o in outputs)
         assert images <= 150_000, f"{nb_path.name}: {images} bytes of images (limit 150 kB): make the figures smaller"
+
+
+def test_a_figure_run_killed_half_way_is_never_published(tmp_path):
+    "`neurodx figures` writes provenance.json last: a run killed before it (or failed) leaves a folder the docs build refuses."
+    import json, signal, sys, time
+    sys.path.insert(0, str(SITE.parent / "docs"))
+    import build
+    exe = Path(sys.executable).parent / "neurodx"
+    proc = subprocess.Popen([str(exe), "figures", "--only", "data_path", "--out", str(tmp_path)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    executed = tmp_path / "data_path" / "data_path.ipynb"
+    try:
+        for _ in range(600):  # papermill writes the executed notebook as it goes: kill once it exists, long before the end
+            if executed.exists() or proc.poll() is not None: break
+            time.sleep(0.1)
+        assert proc.poll() is None, "the figure run ended before it could be killed"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL); proc.wait()
+    assert executed.exists() and not (tmp_path / "data_path" / "provenance.json").exists()
+    with pytest.raises(build.FigureRunFailed, match="data_path.ipynb: this figure run failed or did not finish"):
+        build.figure_source("data_path", (tmp_path,))
+    (tmp_path / "data_path" / "provenance.json").write_text(json.dumps({"preset": "fast", "seconds": 1.0}))  # what a finished run leaves
+    assert build.figure_source("data_path", (tmp_path,))[0] == executed
+    assert build.figure_source("no_run_yet", (tmp_path,))[1] is None  # never run: the committed notebook, marked not executed
