@@ -27,7 +27,7 @@ def test_prepare_then_train_cross_validation(tmp_path):
     summary = json.loads((tmp_path / "prepared" / "dataset.json").read_text())
     assert summary["patients"] == 18 and sum(summary["labels"]["idh"].values()) == 18
     cfg = ExperimentConfig(name="idh", out_dir="runs/idh",
-                           data=DataConfig(cache=f"prepared/cache_{plan.identifier}.h5", splits="prepared/splits.json", label="idh",
+                           data=DataConfig(cache="prepared", label="idh",  # the prepared folder: its cache and splits.json are found from dataset.json
                                            class_names=["mutant", "wildtype"]),
                            model=ModelConfig("monai_resnet", {"in_channels": 3, "depth": 10, "widths": [4, 8, 16, 32]}),
                            train=TrainConfig(epochs=2, bs=4, lr=3e-3, tensorboard=True), n_boot=50)

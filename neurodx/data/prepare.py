@@ -19,7 +19,7 @@ from .cache import CohortCache, TableSpec, pack_cohort, read_subject_table
 from .splits import Splits, check_splits, holdout_split, kfold_splits
 
 # %% auto #0
-__all__ = ['SplitConfig', 'CohortConfig', 'make_splits', 'dataset_summary', 'prepare_cohort']
+__all__ = ['SplitConfig', 'CohortConfig', 'make_splits', 'dataset_summary', 'prepare_cohort', 'prepared_paths']
 
 # %% ../../nbs/08_data.prepare.ipynb #d56f1bce
 @dataclass
@@ -107,9 +107,26 @@ def prepare_cohort(cfg: CohortConfig,  # the cohort declared: table, spec, plan,
     cache = CohortCache(cache_path)
     try: summary = dataset_summary(table, cfg.spec, cache, cfg.site_column)
     finally: cache.close()
-    summary = {"name": cfg.name, **summary, "splits": repr(splits)}
+    summary = {"name": cfg.name, "cache": cache_path.name, "splits_file": "splits.json", **summary, "splits": repr(splits)}
     write_text_atomic(out / "dataset.json", json.dumps(summary, indent=1))
     import yaml
     write_text_atomic(out / "cohort.yaml", yaml.safe_dump({"cohort": cfg.to_dict(), "plan_id": cfg.plan.identifier,
                                                           "neurodx_version": neurodx.__version__}, sort_keys=False))
     return {"cache": str(cache_path), "splits": str(out / "splits.json"), "summary": summary, "out_dir": str(out)}
+
+def prepared_paths(path: str | os.PathLike,  # a prepared cohort: its folder, its dataset.json, or the HDF5 cache itself
+                  ) -> dict:
+    "{'cache', 'splits'} of a prepared cohort (splits None when only a cache file is given), from what a user has at hand."
+    path = Path(path)
+    if path.is_file() and path.suffix in (".h5", ".hdf5"): return {"cache": path, "splits": None}
+    ds = path / "dataset.json" if path.is_dir() else path
+    if not ds.is_file():
+        raise NeurodxDataError(path, "not a prepared cohort: pass the folder that `neurodx prepare` wrote (with dataset.json), "
+                                     "its dataset.json, or the cache_<plan>.h5 file")
+    folder, info = ds.parent, json.loads(ds.read_text())
+    caches = [folder / info["cache"]] if info.get("cache") else sorted(folder.glob("cache_*.h5"))
+    if len(caches) != 1 or not caches[0].is_file():
+        raise NeurodxDataError(ds, f"cannot tell the cache of this prepared cohort (found {[c.name for c in caches]}); "
+                                   "pass the cache_<plan>.h5 file itself")
+    splits = folder / info.get("splits_file", "splits.json")
+    return {"cache": caches[0], "splits": splits if splits.is_file() else None}

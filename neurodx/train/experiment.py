@@ -28,15 +28,15 @@ from .distributed import distributed, is_main_process, local_only
 from .learner import fit_resumable, make_learner
 
 # %% auto #0
-__all__ = ['TABULAR_FILE', 'DataConfig', 'ModelConfig', 'ExperimentConfig', 'fit_tabular', 'run_experiment', 'run_experiment_cv',
-           'TrainedRun', 'load_run']
+__all__ = ['TABULAR_FILE', 'DataConfig', 'ModelConfig', 'ExperimentConfig', 'data_paths', 'fit_tabular', 'run_experiment',
+           'run_experiment_cv', 'TrainedRun', 'load_run']
 
 # %% ../../nbs/47_train.experiment.ipynb #5cdbad9f
 @dataclass
 class DataConfig(Config):
     "Where the data of an experiment are and how they are served."
-    cache: str = ""  # HDF5 cohort cache (neurodx.data.cache)
-    splits: str = ""  # splits JSON (neurodx.data.splits)
+    cache: str = ""  # the prepared cohort: the folder `neurodx prepare` wrote, its dataset.json, or the HDF5 cache itself
+    splits: str = ""  # splits JSON (neurodx.data.splits); empty: the prepared cohort's own splits.json
     fold: int = 0  # which fold of the splits
     label: str = "label"  # label column
     class_names: list | None = None  # names of the classes in label order
@@ -69,6 +69,17 @@ class ExperimentConfig(Config):
 def _resolve(base: str | Path, p: str) -> str:
     "A config path: absolute as given, relative to the config's folder otherwise."
     return p if Path(p).is_absolute() else str(Path(base) / p)
+
+def data_paths(cfg: ExperimentConfig,  # the experiment (its `data.cache` and `data.splits`)
+               base: str | Path = ".",  # folder that the config's relative paths start from
+              ) -> tuple[str, str]:
+    "The cache and splits files an experiment names: `data.cache` may be the prepared folder or its dataset.json, and `data.splits` defaults to its splits.json."
+    from ..data.prepare import prepared_paths
+    if not cfg.data.cache: raise NeurodxDataError("data.cache", "not given: name the prepared cohort (the folder `neurodx prepare` wrote)")
+    got = prepared_paths(_resolve(base, cfg.data.cache))
+    splits = _resolve(base, cfg.data.splits) if cfg.data.splits else got["splits"]
+    if splits is None: raise NeurodxDataError(got["cache"], "data.splits not given, and no splits.json beside this cache: pass the prepared folder as data.cache, or data.splits")
+    return str(got["cache"]), str(splits)
 
 TABULAR_FILE = "tabular_scaler.json"  # the tabular normalisation of a run, fitted on its training ids
 
@@ -104,11 +115,12 @@ def run_experiment(cfg: ExperimentConfig,  # the experiment
     "Train and evaluate one fold of an experiment (extra fastai `cbs` allowed); return its summary (also in summary_all.json)."
     t0, rel = time.time(), partial(_resolve, base)
     fold = cfg.data.fold if fold is None else fold
-    cache = CohortCache(rel(cfg.data.cache))
-    splits = check_splits(Splits.load(rel(cfg.data.splits)), cache.table)
-    if not 0 <= fold < len(splits): raise NeurodxDataError(rel(cfg.data.splits), f"fold {fold} not in 0..{len(splits) - 1}")
+    cache_path, splits_path = data_paths(cfg, base)
+    cache = CohortCache(cache_path)
+    splits = check_splits(Splits.load(splits_path), cache.table)
+    if not 0 <= fold < len(splits): raise NeurodxDataError(splits_path, f"fold {fold} not in 0..{len(splits) - 1}")
     ids = splits[fold]
-    if not ids.get("val"): raise NeurodxDataError(rel(cfg.data.splits), f"fold {fold} has no validation ids (needed to pick the best epoch)")
+    if not ids.get("val"): raise NeurodxDataError(splits_path, f"fold {fold} has no validation ids (needed to pick the best epoch)")
     out = Path(rel(cfg.out_dir)) / f"fold{fold}"
     set_seed(cfg.train.seed, cfg.train.deterministic)
     task = get_task(cfg.task)  # what the targets are, the loss, the metrics, the predictions, the report
@@ -152,7 +164,8 @@ def run_experiment_cv(cfg: ExperimentConfig,  # the experiment
     "Every fold of the experiment's splits, with the pooled and per-fold CV report of its task in out_dir."
     rel = partial(_resolve, base)
     task = get_task(cfg.task)
-    cache = CohortCache(rel(cfg.data.cache)); splits = Splits.load(rel(cfg.data.splits))
+    cache_path, splits_path = data_paths(cfg, base)
+    cache = CohortCache(cache_path); splits = Splits.load(splits_path)
     def fold_fn(k, fold, fold_dir):
         run_experiment(cfg, k, resume, base)
         return task.read_predictions(fold_dir, "test")
