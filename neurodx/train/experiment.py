@@ -74,7 +74,7 @@ def data_paths(cfg: ExperimentConfig,  # the experiment (its `data.cache` and `d
                base: str | Path = ".",  # folder that the config's relative paths start from
               ) -> tuple[str, str]:
     "The cache and splits files an experiment names: `data.cache` may be the prepared folder or its dataset.json, and `data.splits` defaults to its splits.json."
-    from ..data.prepare import prepared_paths
+    from neurodx.data.prepare import prepared_paths
     if not cfg.data.cache: raise NeurodxDataError("data.cache", "not given: name the prepared cohort (the folder `neurodx prepare` wrote)")
     got = prepared_paths(_resolve(base, cfg.data.cache))
     splits = _resolve(base, cfg.data.splits) if cfg.data.splits else got["splits"]
