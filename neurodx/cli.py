@@ -120,6 +120,8 @@ def _isles22(args) -> int:
     if args.action == "check":
         report, summary = isles22.integrity_report(args.root, args.out, require_flair=args.flair)
         print(json.dumps({k: summary[k] for k in ("subjects", "ok", "failed_by_check", "flair_on_own_grid")}, indent=1))
+        if summary["unlabelled"]:
+            print(f"unlabelled (no mask: not trained on or scored, `isles22 predict` segments them): {', '.join(summary['unlabelled'])}")
         for sub, probs in summary["problems"].items():
             for p in probs: print(f"{sub}: [{p['check']}] {p['file']}: {p['problem']}")
         return 0 if summary["ok"] == summary["subjects"] else 1

@@ -117,3 +117,21 @@ def test_flair_option_resamples_into_dwi_space_the_same_way_for_training_and_new
     pred = predict_isles(tmp_path / "runs" / "fold0", cohort, tmp_path / "derivatives", progress=False)
     both = pred.assign(id=pred.subject + "_" + pred.session).merge(res["per_case"], on="id", suffixes=("", "_task"))
     assert len(both) == len(res["per_case"]) and np.allclose(both["dice"], both["dice_task"], atol=1e-9)
+
+
+def test_unlabelled_subjects_are_listed_not_failed(cohort, tmp_path):
+    "A tree where two subjects have no mask (new patients): `check` passes and lists them, `prepare` trains on the rest."
+    tree = Path(shutil.copytree(cohort, tmp_path / "partial"))
+    f = find_isles(tree).set_index("subject")
+    gone = sorted(f.index)[:2]
+    for sub in gone: Path(f.loc[sub, "mask"]).unlink()
+    r = run_neurodx("isles22", "check", tree, "--out", tmp_path / "report")
+    assert r.returncode == 0 and '"ok": 10' in r.stdout
+    assert f"unlabelled (no mask" in r.stdout and all(f"{s}/ses-0001" in r.stdout for s in gone)
+    report = pd.read_csv(tmp_path / "report" / "integrity.csv").set_index("subject")
+    assert report["ok"].all() and sorted(report.index[~report["labelled"]]) == gone
+    assert report.loc[gone, "lesion_volume_ml"].isna().all() and report.drop(index=gone)["lesion_volume_ml"].notna().all()
+    cfg = preset("fast").replace(splits=SplitConfig(n_splits=2, val_fraction=0.25))
+    prep = prepare_isles(cfg, tree, tmp_path / "prepared", progress=False)
+    assert prep["summary"]["subjects"] == 8 and prep["unlabelled"] == [f"{s}/ses-0001" for s in gone]
+    assert not set(pd.read_csv(tmp_path / "prepared" / "subjects.csv")["subject"]) & set(gone)

@@ -50,10 +50,11 @@ ISLES_CHECKS = ("files", "readable", "values", "dwi_adc_grid", "mask_grid", "mas
 
 def isles_subject_checks(r: dict,  # one row of `find_isles`
                          require_flair: bool = False,  # a missing FLAIR is a problem too
+                         require_mask: bool = True,  # a missing mask is a problem (False: the subject is unlabelled, for prediction)
                         ) -> tuple[dict, dict]:
     "One subject's problems by check (`ISLES_CHECKS` → list of `DataProblem`), and the volumes that could be read."
     sub, checks, vols = r["subject"], {k: [] for k in ISLES_CHECKS}, {}
-    for key in ("dwi", "adc", "mask") + (("flair",) if require_flair else ()):
+    for key in ("dwi", "adc") + (("mask",) if require_mask else ()) + (("flair",) if require_flair else ()):
         if not isinstance(r.get(key), str):
             checks["files"].append(DataProblem(f"{sub}/{r.get('session') or ''}", f"missing {ISLES_SUFFIXES[key]} file", sub))
     for key in ("dwi", "adc", "mask", "flair"):

@@ -44,10 +44,12 @@ def integrity_report(root: str | os.PathLike,  # the BIDS root (or any folder ab
                      require_flair: bool = True,  # a missing FLAIR counts as a problem
                      progress: bool = True,  # show a progress bar
                     ) -> tuple[pd.DataFrame, dict]:
-    "One row per subject with a pass/fail column per check (and the lesion statistics of those that pass), and a JSON-ready summary listing every problem."
+    """One row per subject with a pass/fail column per check (and the lesion statistics of those that pass), and a JSON-ready
+    summary listing every problem. A subject without a mask is *unlabelled* (`labelled` False), not failed: it can be
+    segmented, not trained on or scored."""
     table, rows, problems = find_isles(root), [], {}
     for r in tqdm(table.to_dict("records"), desc="checking ISLES subjects", disable=not progress, leave=False):
-        checks, vols = isles_subject_checks(r, require_flair)
+        checks, vols = isles_subject_checks(r, require_flair, require_mask=False)
         dwi, flair = vols.get("dwi"), vols.get("flair")
         row = {"subject": r["subject"], "session": r["session"],
                **{f"has_{k}": isinstance(r.get(k), str) for k in ("dwi", "adc", "flair", "mask")},
@@ -57,15 +59,17 @@ def integrity_report(root: str | os.PathLike,  # the BIDS root (or any folder ab
                "dwi_shape": "x".join(map(str, dwi.shape[:3])) if dwi is not None else "",
                "dwi_spacing_mm": "x".join(f"{s:.3g}" for s in dwi.spacing) if dwi is not None else "",
                "n_problems": sum(len(v) for v in checks.values())}
-        row["ok"] = row["n_problems"] == 0
-        # the lesion statistics of a subject that passes, from the mask read here (`lesion_table` reads them back)
-        row.update(lesion_statistics(vols["mask"].data, vols["mask"].affine) if row["ok"] else dict.fromkeys(LESION_COLUMNS, np.nan))
+        row["ok"], row["labelled"] = row["n_problems"] == 0, row["has_mask"]
+        # the lesion statistics of a labelled subject that passes, from the mask read here (`lesion_table` reads them back)
+        row.update(lesion_statistics(vols["mask"].data, vols["mask"].affine) if row["ok"] and row["labelled"] else dict.fromkeys(LESION_COLUMNS, np.nan))
         rows.append(row)
         if row["n_problems"]:
             problems[f"{r['subject']}/{r['session']}".rstrip("/")] = [{"check": k, "file": p.path, "problem": p.problem}
                                                                        for k in ISLES_CHECKS for p in checks[k]]
     report = pd.DataFrame(rows)
+    unlabelled = report.loc[~report["has_mask"]]
     summary = {"root": str(root), "subjects": int(len(report)), "ok": int(report["ok"].sum()),
+               "unlabelled": [f"{s}/{ses}".rstrip("/") for s, ses in zip(unlabelled["subject"], unlabelled["session"])],
                "failed_by_check": {k: int((~report[k]).sum()) for k in ISLES_CHECKS},
                "flair_on_own_grid": int((report["flair_grid"] == "own").sum()), "problems": problems}
     if out_dir is not None:
@@ -83,8 +87,8 @@ def lesion_table(root: str | os.PathLike,  # ISLES BIDS root
     report = integrity_report(root, require_flair=False, progress=progress)[0] if report is None else report
     truth_file = root / "groundtruth.json"
     truth = json.loads(truth_file.read_text())["subjects"] if truth_file.exists() else {}
-    out = report.loc[report["ok"], ["subject", "session", *LESION_COLUMNS]].reset_index(drop=True)
-    if out.empty: raise NeurodxDataError(root, "no subject passes the integrity report: see integrity_report")
+    out = report.loc[report["ok"] & report["has_mask"], ["subject", "session", *LESION_COLUMNS]].reset_index(drop=True)
+    if out.empty: raise NeurodxDataError(root, "no labelled subject passes the integrity report: see integrity_report")
     out["n_lesions"] = out["n_lesions"].astype(int)
     def territory(sub):
         terr = sorted({l["territory"] for l in truth.get(sub, {}).get("lesions", []) if "territory" in l})
@@ -175,9 +179,9 @@ def isles_subject_csv(root: str | os.PathLike,  # ISLES BIDS root
                       out: str | os.PathLike,  # CSV file to write
                       modalities: tuple = ("dwi", "adc"),  # modality columns to include
                      ) -> Path:
-    "The subject table `prepare_cohort` reads: one row per subject/session, the modalities' and the mask's paths relative to `root`."
+    "The subject table `prepare_cohort` reads: one row per labelled subject/session, the modalities' and the mask's paths relative to `root`."
     root, t = Path(root).resolve(), find_isles(root)
-    t = t[["subject", "session", *modalities, "mask"]].copy()
+    t = t.loc[t["mask"].map(lambda p: isinstance(p, str)), ["subject", "session", *modalities, "mask"]].copy()  # trained on: labelled only
     t.insert(0, "case", [f"{s}_{ses}" if ses else s for s, ses in zip(t["subject"], t["session"])])  # one id per scan
     for c in (*modalities, "mask"): t[c] = [str(Path(p).resolve().relative_to(root)) if isinstance(p, str) else p for p in t[c]]
     write_text_atomic(out, t.to_csv(index=False))
@@ -188,18 +192,20 @@ def prepare_isles(cfg: Isles22Config,  # the baseline's configuration (modalitie
                   out_dir: str | os.PathLike,  # folder of the integrity report, subject table, cache and splits
                   progress: bool = True,  # show a progress bar
                  ) -> dict:
-    "Integrity report (refusing a tree with problems), subject table, cache, splits by patient: `prepare_cohort`'s result."
+    """Integrity report (refusing a tree with problems), subject table of the labelled subjects, cache, splits by patient:
+    `prepare_cohort`'s result, with the unlabelled subjects listed (`unlabelled`; segment them with `predict_isles`)."""
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     report, summary = integrity_report(root, out, require_flair="flair" in cfg.modalities, progress=progress)
     if not report["ok"].all():
         raise NeurodxDataError([DataProblem(p["file"], f"{p['check']}: {p['problem']}", s.split("/")[0])
                                 for s, ps in summary["problems"].items() for p in ps])
+    if report["has_mask"].sum() < 2: raise NeurodxDataError(root, f"{int(report['has_mask'].sum())} labelled subjects (with a *_msk file): too few to train on")
     isles_subject_csv(root, out / "subjects.csv", tuple(cfg.modalities))
     cohort = CohortConfig(name="isles22", table="subjects.csv", out_dir=".", root=str(Path(root).resolve()),
                           spec=TableSpec(id_column="case", patient_column="subject", image_columns=list(cfg.modalities),
                                          mask_columns=["mask"], labels={}),
                           plan=cfg.plan, splits=cfg.splits, grids="resample" if "flair" in cfg.modalities else "check")
-    return prepare_cohort(cohort, out, progress=progress)
+    return {**prepare_cohort(cohort, out, progress=progress), "unlabelled": summary["unlabelled"]}
 
 def experiment_config(cfg: Isles22Config,  # the baseline's configuration
                       cache: str | Path,  # the cohort cache (`CohortCache` or its HDF5 path)
