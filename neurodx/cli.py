@@ -99,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--cv", action="store_true", help="run every fold and write the cross-validation report")
     t.add_argument("--no-resume", dest="resume", action="store_false", help="start afresh even if latest.pth exists")
     sv = sub.add_parser("serve", help="serve a trained classification run over HTTP: GET /health, POST /predict (neurodx.serve)")
-    sv.add_argument("run", help="a trained run folder (one fold)")
+    sv.add_argument("run", help="a trained run folder: one fold, or the experiment's folder (its folds' probabilities averaged)")
     sv.add_argument("--host", default="127.0.0.1", help="interface to bind (default: this machine only)")
     sv.add_argument("--port", type=int, default=8000, help="port (0: any free one)")
     sv.add_argument("--weights", default="best", choices=["best", "latest"])
@@ -111,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     st = isub.add_parser("stats", help="lesion statistics per subject, the dataset table and a volume histogram")
     st.add_argument("root"); st.add_argument("--out", default=None, help="write lesions.csv, dataset_table.csv, volumes.png here")
     pr = isub.add_parser("predict", help="segment every subject of a BIDS tree with a trained run into BIDS derivatives")
-    pr.add_argument("run", help="a trained segmentation run folder (one fold)"); pr.add_argument("root"); pr.add_argument("out")
+    pr.add_argument("run", help="a trained segmentation run: one fold, or the experiment's folder (folds averaged)"); pr.add_argument("root"); pr.add_argument("out")
     pr.add_argument("--weights", default="best", choices=["best", "latest"])
     return p
 

@@ -14,7 +14,7 @@ import torch
 from .core import NeurodxDataError, default_device
 from .data.io import grid_problems, load_nifti
 from .data.preprocess import preprocess_subject
-from .train.experiment import load_run
+from .train.experiment import load_run, load_runs
 
 # %% auto #0
 __all__ = ['MAX_BODY_BYTES', 'RequestError', 'decode_array', 'encode_array', 'Predictor', 'make_server']
@@ -64,15 +64,16 @@ def encode_array(arr: np.ndarray) -> dict:
 
 # %% ../nbs/80_serve.ipynb #1daca7c0
 class Predictor:
-    "A trained classification run that answers JSON requests: strict validation, then class probabilities."
-    def __init__(self, run_dir: str | Path,  # a run folder written by `run_experiment` (one fold)
+    "A trained classification run (or the folds of one, averaged) that answers JSON requests: strict validation, then class probabilities."
+    def __init__(self, run_dir: str | Path,  # one fold's run folder, or the experiment's CV folder (its folds' probabilities averaged)
                  weights: str = "best",  # 'best' or 'latest'
                  device=None):  # torch device (None: `default_device()`)
-        self.run = load_run(run_dir, weights)
+        self.runs = load_runs(run_dir, weights)
+        self.run = self.runs[0]  # the folds share plan, inputs and task (`load_runs` checks)
         if self.run.task.name != "classification":
             raise NeurodxDataError(run_dir, f"serving supports classification runs; this one is {self.run.task.name!r}")
         self.device = device or default_device()
-        self.model = self.run.model.to(self.device).eval()
+        self.models = [r.model.to(self.device).eval() for r in self.runs]
         self.modalities = self.run.modalities
         plan = self.run.plan
         if plan.shape is None: raise NeurodxDataError(run_dir, "the run's plan has no fixed shape: requests could not be checked")
@@ -89,10 +90,11 @@ class Predictor:
              "nifti": {"modalities": self.modalities, "encoding": "{modality: base64 of a .nii or .nii.gz file}, one grid; "
                                                                   "preprocessed here with the run's plan", "alternative_to": "image"}}
         if self.columns: s["tabular"] = {"columns": self.columns, "values": "numbers, or null when unknown"}
-        return {"run": str(self.run.path), "task": "classification", "inputs": s, "classes": self.class_names or "indices"}
+        return {"run": str(self.run.path), "folds": [str(r.path) for r in self.runs], "task": "classification", "inputs": s,
+                "classes": self.class_names or "indices"}
 
     def validate(self, body) -> tuple:
-        "The network's inputs from a request body, or a `RequestError` naming the field and the problem."
+        "The image batch and the raw tabular values (None without tabular inputs) of a request, or a `RequestError` naming the field and the problem."
         if not isinstance(body, dict): raise RequestError("body", f"must be a JSON object, got {type(body).__name__}")
         if "image" in body and "nifti" in body: raise RequestError("nifti", "send either 'image' (preprocessed) or 'nifti', not both")
         source = "nifti" if "nifti" in body else "image"
@@ -104,7 +106,7 @@ class Predictor:
         if img.shape != self.image_shape:
             raise RequestError("image.shape", f"{list(img.shape)}, but this run takes {list(self.image_shape)} "
                                               f"({', '.join(self.modalities)} preprocessed with the run's plan)")
-        inputs = [torch.from_numpy(img)[None]]
+        values = None
         if self.columns:
             tab = body["tabular"]
             if not isinstance(tab, dict): raise RequestError("tabular", "must be an object of column: value")
@@ -118,8 +120,7 @@ class Predictor:
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                     raise RequestError(f"tabular.{c}", f"must be a finite number or null, got {v!r}")
                 values.append(float(v))
-            inputs.append(torch.from_numpy(self.run.tabular.transform(values))[None])
-        return tuple(inputs)
+        return torch.from_numpy(img)[None], values  # tabular values raw: each fold normalises them with its own training scaler
 
     def _from_nifti(self, files) -> np.ndarray:
         "NIfTI files sent as base64, checked, on one grid, preprocessed with the run's plan: (C, X, Y, Z) float32."
@@ -144,9 +145,13 @@ class Predictor:
 
     def predict(self, body) -> dict:
         "Class probabilities (by class name) and the most probable class, for one validated request."
-        inputs = self.validate(body)
+        img, values = self.validate(body)
+        def inputs(run):  # the fold's own inputs: the image, and the tabular values normalised as in its training
+            x = [img.to(self.device)]
+            if values is not None: x.append(torch.from_numpy(run.tabular.transform(values))[None].to(self.device))
+            return x
         with self._lock, torch.inference_mode():
-            p = torch.softmax(self.model(*(t.to(self.device) for t in inputs)).float(), 1)[0].cpu().numpy()
+            p = np.mean([torch.softmax(m(*inputs(r)).float(), 1)[0].cpu().numpy() for m, r in zip(self.models, self.runs)], 0)
         names = self.class_names if len(self.class_names) == len(p) else [str(i) for i in range(len(p))]
         return {"probabilities": {n: float(v) for n, v in zip(names, p)}, "predicted": names[int(p.argmax())]}
 

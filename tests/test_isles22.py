@@ -77,7 +77,7 @@ def test_stats_equal_a_direct_computation(cohort, tmp_path):
 
 def test_predict_new_subjects_into_derivatives_in_their_own_grid(cohort, tmp_path):
     cfg = preset("fast")
-    cfg = cfg.replace(train=cfg.train.replace(epochs=3), splits=SplitConfig(n_splits=2, val_fraction=0.25))
+    cfg = cfg.replace(train=cfg.train.replace(epochs=3), splits=SplitConfig(n_splits=2, val_fraction=0.25), folds=[0, 1])
     prep = prepare_isles(cfg, cohort, tmp_path / "prep", progress=False)
     run_isles22(cfg, prep["cache"], prep["splits"], tmp_path / "runs", n_boot=20)
     new = Path(shutil.copytree(cohort / "rawdata", tmp_path / "new" / "rawdata"))  # images only: no masks, as new data come
@@ -105,6 +105,14 @@ def test_predict_new_subjects_into_derivatives_in_their_own_grid(cohort, tmp_pat
         vox = abs(np.linalg.det(dwi.affine[:3, :3])) / 1000
         assert np.isclose(m["dice"], dice) and np.isclose(m["lesion_f1"], f1)
         assert np.isclose(m["avd_ml"], abs(int(t.sum()) - int(p.sum())) * vox) and m["lesion_count_diff"] == abs(nt - npred)
+    # the experiment's folder: both folds, their lesion probabilities averaged (nnU-Net's ensemble): where the two folds'
+    # own masks agree, the ensemble's mask agrees with them
+    r = run_neurodx("isles22", "predict", tmp_path / "runs", new.parent, tmp_path / "ensemble")
+    assert "wrote 10 masks" in r.stdout
+    for k in (0, 1): predict_isles(tmp_path / "runs" / f"fold{k}", new.parent, tmp_path / f"fold{k}", progress=False)
+    for row in find_isles(new).itertuples():
+        a, b, e = (np.asarray(nib.load(derivative_path(tmp_path / d, row.subject, row.session)).dataobj) > 0 for d in ("fold0", "fold1", "ensemble"))
+        assert (e[a & b]).all() and not (e[~a & ~b]).any()
 
 
 def test_flair_option_resamples_into_dwi_space_the_same_way_for_training_and_new_data(cohort, tmp_path):

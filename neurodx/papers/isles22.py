@@ -28,7 +28,7 @@ from ..evaluate.metrics import bootstrap_interval
 from ..tasks.core import TaskConfig
 from ..tasks.segmentation import SEGMENTATION_METRICS, lesion_metrics, sliding_window_probs, to_native_grid
 from ..train.config import TrainConfig
-from ..train.experiment import DataConfig, ExperimentConfig, ModelConfig, load_run, run_experiment
+from ..train.experiment import DataConfig, ExperimentConfig, ModelConfig, load_runs, run_experiment
 
 # %% auto #0
 __all__ = ['LESION_COLUMNS', 'PRESETS', 'SIZE_BINS_ML', 'integrity_report', 'lesion_table', 'dataset_table',
@@ -277,17 +277,18 @@ def predict_isles(run_dir: str | os.PathLike,  # a trained segmentation run fold
                   device=None,  # torch device (None: `default_device()`)
                   progress: bool = True,  # show a progress bar
                  ) -> pd.DataFrame:
-    "Segment every subject under `root` with a trained run; write masks in each DWI grid, `predictions.csv`, and metrics where masks exist."
-    run, out = load_run(run_dir, weights), Path(out_dir)
-    task = run.task
+    """Segment every subject under `root` with a trained run (one fold, or a CV folder whose folds' probabilities are
+    averaged); write masks in each DWI grid, `predictions.csv`, and metrics where masks exist."""
+    runs, out = load_runs(run_dir, weights), Path(out_dir)
+    run = runs[0]; task = run.task  # the folds share plan, inputs and task (`load_runs` checks)
     if task.name != "segmentation": raise NeurodxDataError(run_dir, f"a {task.name} run cannot segment: train the ISLES baseline first")
     mods = tuple(run.modalities)
-    device = device or default_device(); model = run.model.to(device)
+    device = device or default_device(); models = [r.model.to(device) for r in runs]
     rows = []
     for r in tqdm(find_isles(root).to_dict("records"), desc="segmenting", disable=not progress, leave=False):
         vols = load_isles_images(r, mods)
         x, grid_affine = isles_inputs(vols, run.plan, mods)
-        fg = 1.0 - sliding_window_probs(model, x, task.roi_size, task.overlap, task.sw_batch_size, device)[0].numpy()
+        fg = 1.0 - np.mean([sliding_window_probs(m, x, task.roi_size, task.overlap, task.sw_batch_size, device)[0].numpy() for m in models], 0)
         dwi = vols["dwi"]
         mask = to_native_grid(fg, grid_affine, dwi.shape[:3], dwi.affine, task.threshold)
         path = save_nifti(mask, derivative_path(out, r["subject"], r["session"]))

@@ -29,7 +29,7 @@ from .learner import fit_resumable, make_learner
 
 # %% auto #0
 __all__ = ['TABULAR_FILE', 'DataConfig', 'ModelConfig', 'ExperimentConfig', 'data_paths', 'fit_tabular', 'run_experiment',
-           'run_experiment_cv', 'TrainedRun', 'load_run']
+           'run_experiment_cv', 'TrainedRun', 'run_folders', 'load_run', 'load_runs']
 
 # %% ../../nbs/47_train.experiment.ipynb #5cdbad9f
 @dataclass
@@ -199,12 +199,26 @@ class TrainedRun:
         "The input modalities, in the network's channel order."
         return list(self.info.get("modalities") or self.config.data.modalities or [])
 
+def run_folders(path: str | Path,  # one fold's run folder, or an experiment's folder holding fold0, fold1, …
+               ) -> list[Path]:
+    "The trained run folders a path names: itself (it has config.yaml), or its fold folders in fold order."
+    path = Path(path)
+    if (path / "config.yaml").is_file(): return [path]
+    folds = [p for p in path.glob("fold*") if p.name[4:].isdigit() and (p / "config.yaml").is_file()] if path.is_dir() else []
+    if folds: return sorted(folds, key=lambda p: int(p.name[4:]))
+    raise NeurodxDataError(path, "not a trained run: pass one fold's folder (with config.yaml, e.g. runs/<experiment>/fold0), "
+                                 "or the experiment's folder holding fold0, fold1, … to ensemble them")
+
 def load_run(run_dir: str | Path,  # a run folder written by `run_experiment`
              weights: str = "best",  # 'best' (best validation epoch) or 'latest'
             ) -> TrainedRun:
     "Rebuild the trained model of a run folder (weights included) from the folder alone."
     import yaml
     run_dir = Path(run_dir)
+    folds = run_folders(run_dir)
+    if folds != [run_dir]:
+        raise NeurodxDataError(run_dir, f"a cross-validation folder of {len(folds)} folds: load_run takes one fold ({folds[0]}); "
+                                        "load_runs (and `predict`/`serve` given this folder) ensembles them")
     cfg_file = check_file(run_dir / "config.yaml", "run config")
     raw = yaml.safe_load(cfg_file.read_text())
     if not isinstance(raw, dict) or "experiment" not in raw or "train" not in raw:
@@ -220,3 +234,16 @@ def load_run(run_dir: str | Path,  # a run folder written by `run_experiment`
         tab_file = check_file(run_dir / TABULAR_FILE, "the run's tabular normalisation")
         tabular = TabularScaler.from_dict(json.loads(tab_file.read_text()), str(tab_file))
     return TrainedRun(run_dir, exp, int(raw.get("fold", exp.data.fold)), model.eval(), info, tabular)
+
+def load_runs(path: str | Path,  # one fold's run folder, or a cross-validation folder (fold0, fold1, …)
+              weights: str = "best",  # 'best' (best validation epoch) or 'latest'
+             ) -> list[TrainedRun]:
+    """Every fold a path names, rebuilt (`load_run`), checked to be folds of one experiment (the same preprocessing plan,
+    inputs, tabular columns and task), so that their predictions can be averaged as nnU-Net ensembles its folds."""
+    runs = [load_run(p, weights) for p in run_folders(path)]
+    ref = runs[0]
+    key = lambda r: {"plan": r.plan_id, "inputs": list(r.modalities), "tabular": r.config.data.tabular, "task": r.config.task.to_dict()}
+    for r in runs[1:]:
+        diff = [k for k, v in key(r).items() if v != key(ref)[k]]
+        if diff: raise NeurodxDataError(r.path, f"its {', '.join(diff)} differ from {ref.path.name}'s: folds of one experiment are ensembled, not other runs")
+    return runs
