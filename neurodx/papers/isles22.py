@@ -163,9 +163,9 @@ PRESETS = {
                  train=TrainConfig(epochs=60, bs=4, lr=3e-3, optimizer="adamw", monitor="dice", tensorboard=False, seed=0),
                  synthetic_subjects=96, synthetic_spacing=4.0),
     "reference": dict(plan=PreprocessPlan(spacing=(4.0,) * 3, shape=(40, 48, 40)), splits=SplitConfig(n_splits=3, val_fraction=0.2),
-                      folds=[0], model=_unet((8, 16, 32), 1, 2), roi_size=(24, 24, 24), overlap=0.25, sw_batch_size=8,
+                      folds=[0], model=_unet((16, 32, 64), 2, 2), roi_size=(24, 24, 24), overlap=0.25, sw_batch_size=8,
                       augmentation=AugmentConfig(patch_size=(24, 24, 24), pos_fraction=0.67, rotate_deg=0, scale=0),
-                      train=TrainConfig(epochs=150, bs=4, lr=3e-3, optimizer="adamw", monitor="dice", tensorboard=False, seed=0),
+                      train=TrainConfig(epochs=120, bs=4, lr=3e-3, optimizer="adamw", monitor="dice", tensorboard=False, seed=0),
                       synthetic_subjects=200, synthetic_spacing=4.0),
 }
 
