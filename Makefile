@@ -59,9 +59,11 @@ test: export
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests
 
 # The docs site, offline (docs/build.py: nbdev's processing, then Sphinx + myst-nb) into _docs/; the figure pages show
-# the executed notebooks of results/, made here first when missing (`make figures` refreshes them).
+# the committed reference runs of reproduction/, or the executed notebooks of results/ (made here first when missing).
+# The figure pages of notebooks with a reference run show the committed one (reproduction/); the others need a fast run.
+FIGURE_NOTEBOOKS := $(basename $(notdir $(wildcard nbs/figures/*.ipynb)))
 docs: $(STAMP)
-	@test -f results/figures_run.json || $(VENV)/bin/neurodx figures --out results --fast
+	@test -f results/figures_run.json || $(VENV)/bin/neurodx figures --out results --fast --only $(filter-out $(REFERENCE),$(FIGURE_NOTEBOOKS))
 	$(PY) docs/build.py --out _docs --jobs $(JOBS)
 
 # The library notebooks are committed executed (the docs show their outputs): run after editing one (docs/execute.py).
