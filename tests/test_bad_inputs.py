@@ -94,6 +94,19 @@ def case_nifti_truncated_gz(d):
     raw = save(d / "t.nii.gz", vol((32, 32, 32))).read_bytes(); (d / "t.nii.gz").write_bytes(raw[: len(raw) // 2])
     return lambda: load_nifti(d / "t.nii.gz"), [str(d / "t.nii.gz"), "truncated"]
 @case
+def case_nifti_negative_dim(d):  # nibabel reads the header and reports shape (-8, 4, 4); numpy would overflow on it
+    nib.save(nib.Nifti1Image(np.ones((4, 4, 4), np.float32), np.eye(4)), d / "n.nii")
+    b = bytearray((d / "n.nii").read_bytes()); b[42:44] = np.int16(-8).tobytes(); (d / "n.nii").write_bytes(bytes(b))
+    return lambda: load_nifti(d / "n.nii"), [str(d / "n.nii"), "negative dimension"]
+@case
+def case_nifti_qform_sform_disagree(d):
+    img = nib.Nifti1Image(np.ones((4, 4, 4), np.float32), np.eye(4)); q = np.eye(4); q[0, 3] = 30; img.set_qform(q, 1); nib.save(img, d / "q.nii")
+    return lambda: load_nifti(d / "q.nii"), [str(d / "q.nii"), "qform and sform disagree (by up to 30.0 mm"]
+@case
+def case_nifti_qform_sform_mirror(d):
+    img = nib.Nifti1Image(np.ones((4, 4, 4), np.float32), np.eye(4)); img.set_qform(np.diag([-1.0, 1, 1, 1]), 1); nib.save(img, d / "m.nii")
+    return lambda: load_nifti(d / "m.nii"), [str(d / "m.nii"), "qform and sform disagree (one is a mirror image of the other"]
+@case
 def case_nifti_bomb_1024(d): header_only(d / "b.nii.gz", (1024,) * 3); return lambda: load_nifti(d / "b.nii.gz"), [str(d / "b.nii.gz"), "over the limit"]
 @case
 def case_nifti_bomb_32767(d): header_only(d / "b.nii.gz", (32767,) * 3); return lambda: load_nifti(d / "b.nii.gz"), [str(d / "b.nii.gz"), "over the limit"]
@@ -355,6 +368,22 @@ def case_matrix_mat73_struct(d):
     with h5py.File(d / "m.mat", "w", userblock_size=512) as f: f.create_group("s")["a"] = np.eye(2)
     with open(d / "m.mat", "r+b") as fh: fh.write(b"MATLAB 7.3 MAT-file".ljust(116, b" ") + b"\0" * 8 + b"\x00\x02IM")
     return lambda: load_matrix(d / "m.mat"), [str(d / "m.mat"), "'s' is a struct"]
+@case
+def case_matrix_npy_declares_huge(d):  # 128 bytes of header declaring 100000² float64 (74.5 GiB): refused before np.load allocates
+    with open(d / "m.npy", "wb") as fh: np.lib.format.write_array_header_1_0(fh, {"descr": "<f8", "fortran_order": False, "shape": (100000, 100000)})
+    return lambda: load_matrix(d / "m.npy"), [str(d / "m.npy"), "declares 100000×100000 = 10,000,000,000 values, over the limit"]
+@case
+def case_matrix_mat73_unwritten_huge(d):  # a few-KB v7.3 file whose 30000² dataset was never written would allocate 6.7 GB on read
+    with h5py.File(d / "m.mat", "w", userblock_size=512) as f: f.create_dataset("fc", shape=(30000, 30000), dtype="f8")
+    with open(d / "m.mat", "r+b") as fh: fh.write(b"MATLAB 7.3 MAT-file".ljust(116, b" ") + b"\0" * 8 + b"\x00\x02IM")
+    return lambda: load_matrix(d / "m.mat"), [str(d / "m.mat"), "'fc' declares 30000×30000 = 900,000,000 values, over the limit"]
+@case
+def case_matrix_mat_over_a_set_limit(d):
+    from scipy.io import savemat; savemat(d / "m.mat", {"fc": np.eye(6)})
+    return lambda: load_matrix(d / "m.mat", max_elements=20), [str(d / "m.mat"), "'fc' declares 6×6 = 36 values, over the limit of 20"]
+@case
+def case_matrix_mat_corrupt(d):
+    (d / "m.mat").write_bytes(b"\0" * 200); return lambda: load_matrix(d / "m.mat"), [str(d / "m.mat"), "unreadable MATLAB file"]
 def matrices(d, bad=None):
     rows = []
     for i in range(3):

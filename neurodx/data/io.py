@@ -15,9 +15,9 @@ from nibabel.spatialimages import HeaderDataError, HeaderTypeError, ImageDataErr
 from ..core import NeurodxDataError, DataProblem, atomic_path, file_problem
 
 # %% auto #0
-__all__ = ['voxel_volume_ml', 'Volume', 'volume_problems', 'validate_volume', 'max_voxels', 'header_problems',
-           'read_nifti_header', 'cast_problems', 'load_nifti', 'save_nifti', 'grid_problems', 'check_same_grid',
-           'mask_problems']
+__all__ = ['QFORM_SFORM_TOLERANCE_MM', 'voxel_volume_ml', 'Volume', 'volume_problems', 'validate_volume', 'max_voxels',
+           'header_problems', 'read_nifti_header', 'cast_problems', 'load_nifti', 'save_nifti', 'grid_problems',
+           'check_same_grid', 'mask_problems']
 
 # %% ../../nbs/01_data.io.ipynb #f70586c1
 def voxel_volume_ml(affine: np.ndarray,  # 4×4 voxel → world (mm) matrix
@@ -119,16 +119,30 @@ def max_voxels() -> int:
     try: return int(float(v)) if v else _DEFAULT_MAX_VOXELS
     except ValueError: raise NeurodxDataError("$NEURODX_MAX_VOXELS", f"not a number: {v!r}") from None
 
+QFORM_SFORM_TOLERANCE_MM = 10.0  # qform and sform that place a corner of the image this far apart are refused, never resolved silently
+
 def header_problems(img,  # a nibabel image (header read, voxels not)
                     path: str,  # its file, for messages
                     subject: str | None = None,  # subject id, for error messages
                     limit: int | None = None,  # largest number of voxels allowed (None: `max_voxels()`)
                    ) -> list[DataProblem]:
-    "Problems visible in a NIfTI header before any voxel is read: size limit, file size, zero axes, voxel type."
+    "Problems visible in a NIfTI header before any voxel is read: size limit, file size, negative or zero axes, qform/sform agreement, voxel type."
     probs, add = [], lambda msg: probs.append(DataProblem(str(path), msg, subject))
     shape, limit = tuple(int(s) for s in img.shape), limit or max_voxels()
+    if any(s < 0 for s in shape): add(f"declares a negative dimension (shape {shape}): corrupt header"); return probs
     n = int(np.prod(shape, dtype=object))  # exact, no overflow for 100000³
     if 0 in shape: add(f"has a zero-length axis (shape {shape}): no voxels")
+    hdr = img.header
+    if hasattr(hdr, "get_qform") and len(shape) >= 3:
+        q_code, s_code = int(hdr["qform_code"]), int(hdr["sform_code"])
+        if q_code > 0 and s_code > 0:  # both set: nibabel uses the sform; they must describe the same space
+            q, s = hdr.get_qform(), hdr.get_sform()
+            corners = np.array([[i, j, k, 1] for i in (0, shape[0] - 1) for j in (0, shape[1] - 1) for k in (0, shape[2] - 1)], float).T
+            gap = float(np.linalg.norm((q @ corners - s @ corners)[:3], axis=0).max())
+            flip = np.sign(np.linalg.det(q[:3, :3])) != np.sign(np.linalg.det(s[:3, :3]))
+            if flip or gap > QFORM_SFORM_TOLERANCE_MM:
+                add(f"qform and sform disagree ({'one is a mirror image of the other' if flip else f'by up to {gap:.1f} mm at the corners'}; "
+                    f"tolerance {QFORM_SFORM_TOLERANCE_MM:g} mm): fix the header so both describe the same space, or zero the wrong one's code")
     if n > limit: add(f"declares {'×'.join(map(str, shape))} = {n:,} voxels, over the limit of {limit:,} "
                       f"(raise it with max_voxels= or $NEURODX_MAX_VOXELS if the image is real)")
     dt = img.get_data_dtype()

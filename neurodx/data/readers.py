@@ -18,9 +18,9 @@ from .cache import TableSpec, read_subject_table
 from .lesions import lesion_statistics
 
 # %% auto #0
-__all__ = ['ISLES_SUFFIXES', 'ISLES_CHECKS', 'ISLES_MODALITIES', 'find_isles', 'isles_subject_checks', 'check_isles',
-           'load_isles_images', 'load_isles_subject', 'read_nifti_cohort', 'load_matrix', 'matrix_problems',
-           'read_matrix_cohort']
+__all__ = ['ISLES_SUFFIXES', 'ISLES_CHECKS', 'ISLES_MODALITIES', 'MAX_MATRIX_ELEMENTS', 'find_isles', 'isles_subject_checks',
+           'check_isles', 'load_isles_images', 'load_isles_subject', 'read_nifti_cohort', 'max_matrix_elements',
+           'load_matrix', 'matrix_problems', 'read_matrix_cohort']
 
 # %% ../../nbs/06_data.readers.ipynb #bdb7ba95
 ISLES_SUFFIXES = {"dwi": "dwi", "adc": "adc", "flair": "FLAIR", "mask": "msk"}
@@ -157,18 +157,41 @@ def read_nifti_cohort(csv: str | os.PathLike,  # the subject table (CSV)
     return table
 
 # %% ../../nbs/06_data.readers.ipynb #1cd540f7
+MAX_MATRIX_ELEMENTS = 2 ** 24  # 16.8 M values (a 4096² matrix, 128 MiB as float64); $NEURODX_MAX_MATRIX_ELEMENTS overrides
+
+def max_matrix_elements() -> int:
+    "The largest number of values a matrix file may declare: $NEURODX_MAX_MATRIX_ELEMENTS, else `MAX_MATRIX_ELEMENTS`."
+    return int(os.environ.get("NEURODX_MAX_MATRIX_ELEMENTS", MAX_MATRIX_ELEMENTS))
+
+def _check_declared(path: Path, name: str, shape, limit: int):
+    "Refuse a declared shape over the limit, before anything is allocated (a small file can declare a huge array)."
+    n = int(np.prod([int(s) for s in shape], dtype=object)) if len(shape) else 1
+    if n > limit:
+        raise NeurodxDataError(path, f"variable {name!r} declares {'×'.join(map(str, shape))} = {n:,} values, over the limit of {limit:,} "
+                                     "(raise it with max_elements= or $NEURODX_MAX_MATRIX_ELEMENTS if the matrix is real)")
+
+def _npy_shape(path: Path) -> tuple:
+    "The shape an `.npy` file declares in its header (no data read)."
+    with open(path, "rb") as f:
+        major, _ = np.lib.format.read_magic(f)
+        read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        return read(f)[0]
+
 def load_matrix(path: str | os.PathLike,  # `.npy`, `.csv`, `.txt`, `.tsv` or `.mat` file
                 variable: str | None = None,  # the variable of a `.mat` file (None: its only one)
+                max_elements: int | None = None,  # largest number of values the file may declare (None: `max_matrix_elements()`)
                ) -> np.ndarray:
-    "A connectivity matrix from `.npy`, `.csv`/`.txt`/`.tsv` or `.mat` (`variable`, or the only array in it)."
-    path = Path(path)
+    "A connectivity matrix from `.npy`, `.csv`/`.txt`/`.tsv` or `.mat` (`variable`, or the only array in it); its declared size checked first."
+    path, limit = Path(path), max_elements or max_matrix_elements()
     prob = file_problem(path, "matrix file")
     if prob: raise NeurodxDataError(path, prob)
     try:
-        if path.suffix == ".npy": m, name = np.load(path, allow_pickle=False), "array"
+        if path.suffix == ".npy":
+            _check_declared(path, "array", _npy_shape(path), limit)
+            m, name = np.load(path, allow_pickle=False), "array"
         elif path.suffix in (".csv", ".txt", ".tsv"):
             m, name = np.loadtxt(path, delimiter="," if path.suffix == ".csv" else ("\t" if path.suffix == ".tsv" else None), ndmin=2), "table"
-        elif path.suffix == ".mat": m, name = _load_mat(path, variable)
+        elif path.suffix == ".mat": m, name = _load_mat(path, variable, limit)
         else: raise NeurodxDataError(path, f"unknown matrix format {path.suffix!r} (use .npy, .csv, .txt, .tsv or .mat)")
     except NeurodxDataError: raise
     except (ValueError, OSError, NotImplementedError, TypeError, KeyError) as e:
@@ -180,11 +203,15 @@ def load_matrix(path: str | os.PathLike,  # `.npy`, `.csv`, `.txt`, `.tsv` or `.
         raise NeurodxDataError(path, f"variable {name!r} is {what}, not a numeric matrix")
     return m.astype(np.float32)
 
-def _load_mat(path: Path, variable: str | None):
-    "The chosen variable of a MATLAB file (v4–v7 with scipy, v7.3 with h5py) and its name."
-    from scipy.io import loadmat
+def _load_mat(path: Path, variable: str | None, limit: int):
+    "The chosen variable of a MATLAB file (v4–v7 with scipy, v7.3 with h5py) and its name; declared sizes checked before reading."
+    from scipy.io import loadmat, whosmat
+    from scipy.io.matlab import MatReadError
     try:
+        for name, shape, _ in whosmat(path):  # the header of each variable, no data read
+            if variable in (None, name): _check_declared(path, name, shape, limit)
         d = {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
+    except MatReadError as e: raise NeurodxDataError(path, f"unreadable MATLAB file ({e})") from None
     except NotImplementedError:  # v7.3: HDF5 with a MATLAB header
         import h5py
         with h5py.File(path, "r") as f:
@@ -197,6 +224,7 @@ def _load_mat(path: Path, variable: str | None):
                 raise NeurodxDataError(path, f"variable {name!r} is a MATLAB {cls.decode() if isinstance(cls, bytes) else cls}, not a numeric matrix")
             if ds.dtype.names and set(ds.dtype.names) == {"real", "imag"}:
                 raise NeurodxDataError(path, f"variable {name!r} is complex: store a real matrix (the imaginary part would be lost)")
+            _check_declared(path, name, ds.shape, limit)  # an unwritten HDF5 dataset still allocates its full shape on read
             return np.asarray(ds[()]).T, name  # MATLAB is column-major
     name = _pick_variable(path, sorted(d), variable)
     return d[name], name
