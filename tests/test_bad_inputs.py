@@ -183,6 +183,16 @@ def case_nifti_voxel_limit_env_not_a_number(d):
 
 # ---- subject table --------------------------------------------------------------------------------------------------
 @case
+def case_table_ids_differ_only_in_case(d):
+    csv = cohort(d, subject_id=["a1", "A1", "s2"]); return lambda: read_subject_table(csv, SPEC, check_files=False), [str(csv), "differ only in case [['A1', 'a1']]"]
+@case
+def case_table_duplicate_column_names(d):
+    csv = cohort(d); text = csv.read_text().splitlines(); text[0] += ",T1"; csv.write_text("\n".join([text[0]] + [l + ",x" for l in text[1:]]) + "\n")
+    return lambda: read_subject_table(csv, SPEC), [str(csv), "duplicate column names ['T1']"]
+@case
+def case_table_empty_patient_id(d):
+    csv = cohort(d, patient_id=["p0", "", "p2"]); return lambda: read_subject_table(csv, SPEC), [str(csv), "empty 'patient_id' in rows [3]"]
+@case
 def case_table_missing(d): return lambda: read_subject_table(d / "t.csv", SPEC), [str(d / "t.csv"), "subject table not found"]
 @case
 def case_table_is_folder(d): (d / "t.csv").mkdir(); return lambda: read_subject_table(d / "t.csv", SPEC), [str(d / "t.csv"), "is a folder"]

@@ -57,6 +57,9 @@ def read_subject_table(csv: str | os.PathLike,  # the subject table (CSV)
     try: df = pd.read_csv(csv, dtype={spec.id_column: str, spec.patient_col: str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise NeurodxDataError(csv, f"not a readable CSV ({e})") from None
+    header = pd.read_csv(csv, nrows=1, header=None, dtype=str).iloc[0].tolist() if len(df.columns) else []  # as written: pandas renames repeats
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated: raise NeurodxDataError(csv, f"duplicate column names {repeated} (pandas would read the second as '{repeated[0]}.1'): rename them")
     want = [spec.id_column, spec.patient_col, *spec.path_columns, *spec.labels, *spec.required_columns]
     missing = [c for c in dict.fromkeys(want) if c not in df.columns]
     if missing: raise NeurodxDataError(csv, f"missing columns {missing}; the file has {list(df.columns)}")
@@ -65,10 +68,17 @@ def read_subject_table(csv: str | os.PathLike,  # the subject table (CSV)
     if undeclared: raise NeurodxDataError(csv, f"label_map_columns {undeclared} are not mask_columns {spec.mask_columns}")
     probs = []
     ids = df[spec.id_column]
-    if ids.isna().any(): probs.append(DataProblem(str(csv), f"empty {spec.id_column!r} in rows {list(np.flatnonzero(ids.isna()) + 2)}"))
+    if ids.isna().any(): probs.append(DataProblem(str(csv), f"empty {spec.id_column!r} in rows {(np.flatnonzero(ids.isna()) + 2).tolist()}"))
     probs += [DataProblem(str(csv), f"column {spec.id_column!r}: {id_problem(i)}") for i in ids.dropna() if id_problem(i)]
     dups = sorted(ids[ids.duplicated()].dropna().unique())
     if dups: probs.append(DataProblem(str(csv), f"duplicate {spec.id_column!r} values {dups}"))
+    folded = ids.dropna().groupby(ids.dropna().str.lower()).unique()  # ids name files and folders: 'a1' and 'A1' collide where case is ignored
+    cased = sorted(sorted(v) for v in folded if len(v) > 1)
+    if cased: probs.append(DataProblem(str(csv), f"{spec.id_column!r} values that differ only in case {cased}: they collide on case-insensitive file systems"))
+    if spec.patient_col != spec.id_column and spec.patient_col in df:
+        no_patient = df[spec.patient_col].isna() | (df[spec.patient_col].astype(str).str.strip() == "")
+        if no_patient.any(): probs.append(DataProblem(str(csv), f"empty {spec.patient_col!r} in rows {(np.flatnonzero(no_patient) + 2).tolist()} "
+                                                                f"(splits are by patient: every row needs one)"))
     for col, allowed in spec.labels.items():
         vals = df[col]
         miss = vals.isna()
