@@ -116,6 +116,15 @@ def check_reproduction(folder: str | os.PathLike,  # reproduction/<notebook>
 def _fmt(v) -> str:
     return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
 
+def _claim_tables(root: Path) -> list[tuple[Path, str, list[dict]]]:
+    "Each result folder under `root` with a claims.csv, in name order: the folder, its paper, and its rows (blank cells as None)."
+    out = []
+    for f in sorted(f for f in root.iterdir() if (f / "claims.csv").is_file()) if root.is_dir() else []:
+        t = pd.read_csv(f / "claims.csv", keep_default_na=False, na_values=[""])
+        rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in t.to_dict("records")]
+        out.append((f, str(t["paper"].iloc[0]), rows))
+    return out
+
 def reproduction_report(root: str | os.PathLike,  # the reproduction folder (reproduction/)
                         links: str = "notebook",  # 'notebook' (beside REPORT.md) or 'docs' (the docs site's figure pages)
                        ) -> str:
@@ -129,19 +138,17 @@ def reproduction_report(root: str | os.PathLike,  # the reproduction folder (rep
         "is *supported* when its interval lies above 0, *contradicted* when it lies below, *not resolved* when it contains 0. "
         "The cohorts are synthetic, so a verdict says whether the method recovers the effect planted where the paper reports "
         "it, not whether the paper's number holds on its data.", ""]
-    folders = sorted(f for f in root.iterdir() if (f / "claims.csv").is_file()) if root.is_dir() else []
-    if not folders: parts.append("No committed reference results yet: run `make reproduce`.")
-    for f in folders:
-        t = pd.read_csv(f / "claims.csv", keep_default_na=False, na_values=[""])
+    tables = _claim_tables(root)
+    if not tables: parts.append("No committed reference results yet: run `make reproduce`.")
+    for f, paper, rows in tables:
         prov = json.loads((f / "provenance.json").read_text()) if (f / "provenance.json").is_file() else {}
         link = f"figures/{f.name}.ipynb" if links == "docs" else f"{f.name}/{f.name}.ipynb"
         machine = f"{prov.get('cpu', '?')}, {prov.get('cores', '?')} cores" + (f", {prov['gpu']}" if prov.get("gpu") else "")
-        parts += [f"## {t['paper'].iloc[0]}", "",
+        parts += [f"## {paper}", "",
                   f"[{f.name} figure notebook]({link}) · preset `{prov.get('preset', '?')}` · {prov.get('date', '?')} · commit "
                   f"`{str(prov.get('commit', '?'))[:10]}` · {machine} · {float(prov.get('seconds', float('nan'))) / 60:.1f} min", "",
                   "| claim | metric | paper | neurodx [95 % CI] | oracle | trivial | verdict |", "|---|---|---|---|---|---|---|"]
-        for r in t.to_dict("records"):
-            r = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+        for r in rows:
             parts.append(f"| {r['claim']} | {r['metric']} | {r['paper_value']} | {_fmt(r['value'])} [{_fmt(r['lo'])}, {_fmt(r['hi'])}] "
                          f"| {_fmt(r['oracle'])} | {_fmt(r['trivial'])} | {verdict(r)} |")
         parts.append("")
@@ -153,14 +160,11 @@ def readme_block(root: str | os.PathLike,  # the reproduction folder
                 ) -> str:
     "The README's opening table: one row per claim (neurodx's value with its interval, oracle, trivial, verdict) and a thumbnail per paper."
     root = Path(root); rows, thumbs = [], []
-    folders = sorted(f for f in root.iterdir() if (f / "claims.csv").is_file()) if root.is_dir() else []
-    for f in folders:
-        t = pd.read_csv(f / "claims.csv", keep_default_na=False, na_values=[""])
+    for f, paper, claims in _claim_tables(root):
         figs = sorted(f.glob("fig_*.png"))
         if figs: thumbs.append(f'<a href="reproduction/{f.name}/{f.name}.ipynb"><img src="reproduction/{f.name}/{figs[0].name}" height="150" '
-                               f'alt="{t["paper"].iloc[0]}: {figs[0].stem[4:].replace("_", " ")}"></a>')
-        for r in t.to_dict("records"):
-            r = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+                               f'alt="{paper}: {figs[0].stem[4:].replace("_", " ")}"></a>')
+        for r in claims:
             rows.append(f"| [{r['paper']}](reproduction/{f.name}/{f.name}.ipynb) | {r['claim']} | {r['paper_value']} | {_fmt(r['value'])} "
                         f"[{_fmt(r['lo'])}, {_fmt(r['hi'])}] | {_fmt(r['oracle'])} | {_fmt(r['trivial'])} | {verdict(r)} |")
     if not rows: return "\n".join([README_START, "No committed reference results yet (`make reproduce`).", README_END])
