@@ -18,8 +18,9 @@ FAST ?= 1
 JOBS ?= 2
 
 .PHONY: figures test env lock export clean bench docs notebooks reproduce report
-# figure notebooks with a reference preset (two CPU cores, each ≤ 15 min, learns): their results are committed in reproduction/
-REFERENCE ?= alzheimerdl cnn_tlsm isles22
+# the papers that declare a reference preset (two CPU cores, each ≤ 15 min, learns; `Paper.presets`): their results are
+# committed in reproduction/. Read from the declarations when a recipe needs it (after .venv exists).
+REFERENCE ?= $(shell $(VENV)/bin/neurodx papers --with-preset reference)
 .DEFAULT_GOAL := test
 
 env: $(STAMP)
@@ -42,9 +43,11 @@ reproduce: $(STAMP)
 	$(VENV)/bin/neurodx figures --preset reference --out reproduction --only $(REFERENCE)
 	$(MAKE) report
 
-# reproduction/REPORT.md, its docs page (nbs/reproduction.md) and the README's table, from the committed results alone
+# reproduction/REPORT.md, its docs page (nbs/reproduction.md) and the README's table, from the committed results alone;
+# then the README and home-page paper tables and the sidebar's Papers section, from the papers' declarations
 report: $(STAMP)
 	$(VENV)/bin/neurodx report --check
+	$(VENV)/bin/neurodx papers --write
 
 # nbdev_export must leave neurodx/ unchanged: the package is exactly what the notebooks say.
 export: $(STAMP)

@@ -13,11 +13,19 @@ from .core import NeurodxDataError, project_root, results_dir, write_text_atomic
 __all__ = ['PRESET_NAMES', 'figure_notebooks', 'run_figures', 'main']
 
 # %% ../nbs/90_cli.ipynb #17d3636b
-def figure_notebooks(folder: str | Path | None = None,  # folder of the figure notebooks (default: nbs/figures)
+def figure_notebooks(folder: str | Path | None = None,  # folder of the figure notebooks (default: nbs/figures, and the plugins')
                     ) -> list[Path]:
-    "The figure notebooks, in name order."
-    folder = Path(folder) if folder else project_root() / "nbs" / "figures"
-    return sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith(("_", ".")))
+    "The figure notebooks, in name order: those of `folder` (default `nbs/figures/`, plus those of papers in other packages)."
+    found = {p.stem: p for p in (Path(folder) if folder else project_root() / "nbs" / "figures").glob("*.ipynb")}
+    if folder is None:
+        import importlib.util
+        from neurodx.papers import PACKAGE, declared, paper_modules
+        for name, module in paper_modules().items():
+            rel = declared(module, "figure_notebook")
+            if module.startswith(PACKAGE + ".") or not rel: continue
+            path = (Path(importlib.util.find_spec(module).origin).parent / rel).resolve()
+            if path.is_file(): found.setdefault(path.stem, path)
+    return [found[k] for k in sorted(found) if not k.startswith(("_", "."))]
 
 def _kernel_name() -> str:
     from jupyter_client.kernelspec import KernelSpecManager
@@ -64,9 +72,25 @@ def run_figures(out: str | Path | None = None,  # results folder (one subfolder 
     if failed: raise RuntimeError(f"figure notebooks failed: {failed}")
     return times
 
-
 # %% ../nbs/90_cli.ipynb #5e5c0b8d
-def _parser() -> argparse.ArgumentParser:
+def _command_of(argv: list | None) -> str | None:
+    "The subcommand an argument list asks for (its first word that is not an option)."
+    return next((a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")), None)
+
+def _paper_commands(sub, chosen: str | None) -> None:
+    "A subcommand per paper, titled from its declaration's source; only the chosen paper is imported, to add its own commands."
+    from neurodx.papers import declared, load_paper, paper_modules
+    for name, module in paper_modules().items():
+        if name in sub.choices:
+            print(f"neurodx: paper {name!r} ({module}) is left out: a built-in command has that name", file=sys.stderr); continue
+        pp = sub.add_parser(name, help=f"{declared(module, 'title') or name}: the paper's commands ({module})")
+        if name != chosen: continue
+        paper = load_paper(name)
+        if paper.cli: paper.cli(pp)
+        else: pp.set_defaults(paper_command=lambda args, p=paper: print(f"{p.title} declares no commands; presets {sorted(p.presets)}, "
+                                                               f"networks {sorted(p.networks)}") or 0)
+
+def _parser(argv: list | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="neurodx", description="Reproducible neuroimaging paper companions.")
     sub = p.add_subparsers(dest="command", required=True)
     f = sub.add_parser("figures", help="run the figure notebooks (nbs/figures) with papermill into results/")
@@ -103,48 +127,30 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", default="127.0.0.1", help="interface to bind (default: this machine only)")
     sv.add_argument("--port", type=int, default=8000, help="port (0: any free one)")
     sv.add_argument("--weights", default="best", choices=["best", "latest"])
-    i = sub.add_parser("isles22", help="ISLES 2022: integrity report, lesion statistics, prediction (neurodx.papers.isles22)")
-    isub = i.add_subparsers(dest="action", required=True)
-    c = isub.add_parser("check", help="integrity report of a BIDS tree (exit code 1 when any subject fails)")
-    c.add_argument("root"); c.add_argument("--out", default=None, help="write integrity.csv and integrity.json here")
-    c.add_argument("--no-flair", dest="flair", action="store_false", help="do not require FLAIR")
-    st = isub.add_parser("stats", help="lesion statistics per subject, the dataset table and a volume histogram")
-    st.add_argument("root"); st.add_argument("--out", default=None, help="write lesions.csv, dataset_table.csv, volumes.png here")
-    pr = isub.add_parser("predict", help="segment every subject of a BIDS tree with a trained run into BIDS derivatives")
-    pr.add_argument("run", help="a trained segmentation run: one fold, or the experiment's folder (folds averaged)"); pr.add_argument("root"); pr.add_argument("out")
-    pr.add_argument("--weights", default="best", choices=["best", "latest"])
+    ps = sub.add_parser("papers", help="list the declared papers (this package's and other packages' entry points)")
+    ps.add_argument("--with-preset", default=None, help="print only the names of the papers that declare this preset")
+    ps.add_argument("--write", action="store_true", help="write the README and home-page paper tables and the sidebar from the declarations")
+    ps.add_argument("--check", action="store_true", help="exit 1 when those files differ from what --write would write")
+    _paper_commands(sub, _command_of(argv))
     return p
 
-def _isles22(args) -> int:
-    from neurodx.papers import isles22
-    if args.action == "check":
-        report, summary = isles22.integrity_report(args.root, args.out, require_flair=args.flair)
-        print(json.dumps({k: summary[k] for k in ("subjects", "ok", "failed_by_check", "flair_on_own_grid")}, indent=1))
-        if summary["unlabelled"]:
-            print(f"unlabelled (no mask: not trained on or scored, `isles22 predict` segments them): {', '.join(summary['unlabelled'])}")
-        for sub, probs in summary["problems"].items():
-            for p in probs: print(f"{sub}: [{p['check']}] {p['file']}: {p['problem']}")
-        return 0 if summary["ok"] == summary["subjects"] else 1
-    if args.action == "stats":
-        stats = isles22.lesion_table(args.root)
-        table = isles22.dataset_table(stats)
-        print(table.to_string()); print(f"cases without lesion: {table.attrs['cases_without_lesion']}; left out (integrity): {stats.attrs['left_out']}")
-        if args.out:
-            from neurodx.evaluate.report import _savefig
-            out = Path(args.out)
-            write_text_atomic(out / "lesions.csv", stats.to_csv(index=False))
-            write_text_atomic(out / "dataset_table.csv", table.to_csv())
-            _savefig(isles22.plot_volume_histogram(stats), out / "volumes.png")
-        return 0
-    table = isles22.predict_isles(args.run, args.root, args.out, args.weights)
-    print(f"wrote {len(table)} masks under {args.out}")
-    if "dice" in table: print(json.dumps({m: round(float(table[m].mean()), 4) for m in ("dice", "lesion_f1", "avd_ml", "lesion_count_diff")}))
+def _papers(args) -> int:
+    from neurodx.papers import papers, write_paper_tables
+    ps = papers()
+    if args.with_preset: print(" ".join(n for n, p in ps.items() if args.with_preset in p.presets)); return 0
+    if args.write or args.check:
+        changed = write_paper_tables(check=args.check)
+        if args.check and changed: print(f"differ from the declarations (run `neurodx papers --write`): {[str(c) for c in changed]}", file=sys.stderr); return 1
+        print(f"{'differ' if args.check else 'wrote'}: {[str(c) for c in changed] or 'nothing (in step)'}"); return 0
+    for n, p in ps.items():
+        print(f"{n}: {p.title} ({p.module}); presets {list(p.presets)}; networks {list(p.networks) or '—'}; "
+              f"figure notebook {p.path(p.figure_notebook) if p.figure_notebook else '—'}")
     return 0
 
 def main(argv: list | None = None,  # command-line arguments (None: sys.argv)
         ) -> int:
     "Entry point of the `neurodx` command."
-    args = _parser().parse_args(argv)
+    args = _parser(argv).parse_args(argv)
     try:
         if args.command == "figures":
             times = run_figures(args.out, args.preset, args.only)
@@ -170,7 +176,8 @@ def main(argv: list | None = None,  # command-line arguments (None: sys.argv)
             res = prepare_cohort(cfg, Path(args.config).resolve().parent, overwrite=args.overwrite)
             print(json.dumps({"cache": res["cache"], "splits": res["splits"], "subjects": res["summary"]["subjects"],
                               "labels": res["summary"]["labels"]}, indent=1))
-        elif args.command == "isles22": return _isles22(args)
+        elif args.command == "papers": return _papers(args)
+        elif getattr(args, "paper_command", None): return args.paper_command(args)  # a paper's own command (`Paper.cli`)
         elif args.command == "serve":
             from neurodx.serve import Predictor, make_server
             server = make_server(Predictor(args.run, args.weights), args.host, args.port)

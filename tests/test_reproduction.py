@@ -9,21 +9,28 @@ import shutil
 import pandas as pd
 import pytest
 
-from neurodx.cli import figure_notebooks, main
+from neurodx.cli import main
 from neurodx.core import project_root
 from neurodx.evaluate.reproduction import (CLAIM_COLUMNS, README_END, README_START, check_reproduction, readme_block,
                                            reproduction_report, verdict)
+from neurodx.papers import papers, write_paper_tables
 
 ROOT = project_root()
 REPRO = ROOT / "reproduction"
-# the figure notebooks that state claims (a paper's): each must have its committed reference run
-PAPER_NOTEBOOKS = sorted(p.stem for p in figure_notebooks() if "write_claims(" in p.read_text())
+# every paper of neurodx that declares a reference preset must have its committed reference run
+PAPER_NOTEBOOKS = sorted(n for n, p in papers(builtin_only=True).items() if "reference" in p.presets)
 FOLDERS = sorted(f for f in REPRO.iterdir() if f.is_dir()) if REPRO.is_dir() else []
 
 
 def test_every_paper_notebook_has_its_reference_run():
-    assert PAPER_NOTEBOOKS, "no figure notebook writes claims"
+    assert PAPER_NOTEBOOKS, "no paper declares a reference preset"
     assert sorted(f.name for f in FOLDERS) == PAPER_NOTEBOOKS
+    for name in PAPER_NOTEBOOKS:  # and its figure notebook writes the claims the report reads
+        assert "write_claims(" in papers()[name].path(papers()[name].figure_notebook).read_text()
+
+
+def test_paper_tables_and_sidebar_are_what_the_declarations_write():
+    assert write_paper_tables(check=True) == [], "run `neurodx papers --write` (make report) and commit"
 
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=[f.name for f in FOLDERS])

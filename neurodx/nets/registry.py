@@ -16,7 +16,7 @@ __all__ = ['MODELS', 'PROVIDERS', 'register_model', 'resolve_model', 'build_mode
 
 # %% ../../nbs/20_nets.registry.ipynb #302d0d85
 MODELS: dict[str, Callable[..., nn.Module]] = {}
-PROVIDERS = ("neurodx.nets.common", "neurodx.papers")  # imported on the first look-up: they register their networks
+PROVIDERS = ("neurodx.nets.common", "neurodx.papers:load_papers")  # on a miss: imported (or called) to register networks
 
 def register_model(name: str,  # the name configs use
                   ):
@@ -35,7 +35,9 @@ def resolve_model(name: str,  # registered name or `package.module:function`
         if not callable(f): raise NeurodxDataError("config: model.name", f"{name!r} is not callable")
         return f
     if name not in MODELS:
-        for m in PROVIDERS: importlib.import_module(m)
+        for m in PROVIDERS:  # shared networks, then every paper's (found by `neurodx.papers`, plugins included)
+            mod, _, fn = m.partition(":")
+            getattr(importlib.import_module(mod), fn)() if fn else importlib.import_module(mod)
     if name not in MODELS: raise NeurodxDataError("config: model.name", f"unknown model {name!r}; registered: {sorted(MODELS)}")
     return MODELS[name]
 

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..core import Config, preset_from
+from ..core import Config
+from . import Paper
 from ..data.cache import TableSpec
 from ..data.prepare import CohortConfig, SplitConfig
 from ..data.preprocess import PreprocessPlan
@@ -23,8 +24,8 @@ from ..nets.registry import MODELS, register_model
 from ..nets.common import monai_resnet
 
 # %% auto #0
-__all__ = ['PRESETS', 'SMOKE', 'ResNetStages', 'alzheimerdl_resnet', 'Mosa', 'alzheimerdl_mosa', 'ResNetSettings', 'MosaSettings',
-           'AlzheimerDlConfig', 'preset', 'stage_configs', 'run_stages']
+__all__ = ['PRESETS', 'PAPER', 'preset', 'ResNetStages', 'alzheimerdl_resnet', 'Mosa', 'alzheimerdl_mosa', 'ResNetSettings',
+           'MosaSettings', 'AlzheimerDlConfig', 'stage_configs', 'run_stages']
 
 # %% ../../nbs/60_papers.alzheimerdl.ipynb #107cca4e
 class ResNetStages(nn.Module):
@@ -207,10 +208,19 @@ PRESETS = {
                            freeze="stages", freeze_epochs=4),
         n_boot=1000, synthetic_subjects=240, folds=(0, 1, 2), explain_layer="layer2")}
 
-def preset(name: str,  # 'paper', 'reference' or 'fast'
-          ) -> AlzheimerDlConfig:
-    "A copy of the 'paper', 'reference' or 'fast' preset."
-    return preset_from(PRESETS, name, what="AlzheimerDl preset")
+PAPER = Paper(
+    name="alzheimerdl", title="AlzheimerDl", module="neurodx.papers.alzheimerdl",
+    summary="AD vs CN from T1: a 3D ResNet (stage 1), then Mosa, multi-scale attention over its stage maps (stage 2); AUC "
+            "with CIs beside the oracle and a trivial baseline, Mosa − ResNet paired by patient, Grad-CAM and SHAP scored "
+            "against the planted hippocampi, confusion/ROC/PR, `summary_all.json`",
+    presets=PRESETS, config=AlzheimerDlConfig,
+    # tiny arguments (24³ inputs, narrow widths) with which the parametrised test trains each network from YAML
+    networks={"alzheimerdl_resnet": {"kwargs": {"widths": [4, 8, 16, 32]}},
+              "alzheimerdl_mosa": {"kwargs": {"input_size": [24, 24, 24], "patch_sizes": [1, 1, 1, 1, 1], "dim": 16, "heads": 2},
+                                   "after": "alzheimerdl_resnet"}},
+    library_notebook="../../nbs/60_papers.alzheimerdl.ipynb", figure_notebook="../../nbs/figures/alzheimerdl.ipynb")
+preset = PAPER.preset  # preset('paper' | 'reference' | 'fast'): a fresh copy
+
 
 # %% ../../nbs/60_papers.alzheimerdl.ipynb #fe795043
 def stage_configs(cfg: AlzheimerDlConfig,  # AlzheimerDl from cohort to reports
@@ -239,11 +249,3 @@ def run_stages(cfg: AlzheimerDlConfig,  # AlzheimerDl from cohort to reports
     "Stage 1 (ResNet) then stage 2 (Mosa on stage 1's trained run) for one fold; both summaries."
     c1, c2 = stage_configs(cfg, cache, splits, out_dir, fold)
     return {"resnet": run_experiment(c1, fold, resume), "mosa": run_experiment(c2, fold, resume)}
-
-# %% ../../nbs/60_papers.alzheimerdl.ipynb #663d238c
-# Tiny arguments of each network this module registers, for the smoke test that trains every paper model through
-# `neurodx train` (tests/test_paper_models.py): 24³ inputs, narrow widths. `after`: the model whose run folder this one
-# takes as `backbone_run`.
-SMOKE = {"alzheimerdl_resnet": {"kwargs": {"widths": [4, 8, 16, 32]}},
-         "alzheimerdl_mosa": {"kwargs": {"input_size": [24, 24, 24], "patch_sizes": [1, 1, 1, 1, 1], "dim": 16, "heads": 2},
-                              "after": "alzheimerdl_resnet"}}

@@ -13,7 +13,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..core import Config, NeurodxDataError, default_device, set_seed, preset_from, write_text_atomic
+from ..core import Config, NeurodxDataError, default_device, set_seed, write_text_atomic
+from . import Paper
 from ..data.cache import CohortCache, TableSpec
 from ..data.datasets import SequenceDataset, make_dataloaders, sequences_by_patient, visit_times
 from ..data.prepare import CohortConfig, SplitConfig
@@ -29,7 +30,7 @@ from ..train.features import extract_features, read_features
 from ..train.learner import fit_resumable, make_learner
 
 # %% auto #0
-__all__ = ['SMOKE', 'PRESETS', 'TimeLSTMCell', 'TimeAwareLSTM', 'cnn_tlsm_resnet', 'progression_table', 'CnnTlsmConfig', 'preset',
+__all__ = ['PRESETS', 'PAPER', 'preset', 'TimeLSTMCell', 'TimeAwareLSTM', 'cnn_tlsm_resnet', 'progression_table', 'CnnTlsmConfig',
            'stage1_config', 'landmark_sequences', 'run_cnn_tlsm']
 
 # %% ../../nbs/61_papers.cnn_tlsm.ipynb #c7a00005
@@ -100,11 +101,6 @@ def cnn_tlsm_resnet(in_channels: int = 1,  # input channels (modalities)
     "CNN-TLSM's first stage: a 3D ResNet (18 in the paper) with dropout (0.45, the authors') and one risk output."
     return monai_resnet(3, in_channels, 1, depth, widths, dropout)
 
-# Tiny arguments of the network this module registers, for the smoke test that trains every paper model through
-# `neurodx train` (tests/test_paper_models.py), with the task it learns. The T-LSTM is not registered: it reads
-# feature sequences, not a cohort cache, and `run_cnn_tlsm` trains it.
-SMOKE = {"cnn_tlsm_resnet": {"kwargs": {"depth": 10, "widths": [4, 8, 16, 32]},
-                             "task": {"name": "survival", "kwargs": {"time": "months_to_event", "event": "event", "loss": "ranking"}}}}
 
 # %% ../../nbs/61_papers.cnn_tlsm.ipynb #c7a00011
 def progression_table(visits: pd.DataFrame,  # one row per visit: id, patient, months since baseline
@@ -170,10 +166,18 @@ PRESETS = {
                       folds=(0, 1, 2), explain_layer="layer2"),
 }
 
-def preset(name: str,  # 'paper', 'reference' or 'fast'
-          ) -> CnnTlsmConfig:
-    "The `paper` (authors' settings, for a GPU), `reference` (2 CPU cores, ~15 min, learns) or `fast` (CPU, minutes) configuration."
-    return preset_from(PRESETS, name, CnnTlsmConfig, "CNN-TLSM preset")
+PAPER = Paper(
+    name="cnn_tlsm", title="CNN-TLSM", module="neurodx.papers.cnn_tlsm",
+    summary="AD progression as survival: a 3D ResNet risk model with a ranking loss, its pooled features for every visit, "
+            "a Time-aware LSTM with attention over the visits and the Cox loss; C-index and td-AUC beside a Cox model on "
+            "volumes and the oracle, T-LSTM − CNN paired by patient, Kaplan–Meier by risk, Grad-CAM and SHAP",
+    presets=PRESETS, config=CnnTlsmConfig,
+    # the T-LSTM is not registered: it reads feature sequences, not a cohort cache, and `run_cnn_tlsm` trains it
+    networks={"cnn_tlsm_resnet": {"kwargs": {"depth": 10, "widths": [4, 8, 16, 32]},
+                                  "task": {"name": "survival", "kwargs": {"time": "months_to_event", "event": "event", "loss": "ranking"}}}},
+    library_notebook="../../nbs/61_papers.cnn_tlsm.ipynb", figure_notebook="../../nbs/figures/cnn_tlsm.ipynb")
+preset = PAPER.preset  # preset('paper' | 'reference' | 'fast'): a fresh copy
+
 
 # %% ../../nbs/61_papers.cnn_tlsm.ipynb #c7a00014
 def stage1_config(cfg: CnnTlsmConfig,  # CNN-TLSM from cohort to reports

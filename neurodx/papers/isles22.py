@@ -15,7 +15,8 @@ from scipy import ndimage
 from tqdm.auto import tqdm
 
 import neurodx
-from ..core import Config, DataProblem, NeurodxDataError, default_device, preset_from, write_text_atomic
+from ..core import Config, DataProblem, NeurodxDataError, default_device, write_text_atomic
+from . import Paper
 from ..data.cache import TableSpec
 from ..data.datasets import AugmentConfig
 from ..data.io import Volume, grid_problems, load_nifti, save_nifti
@@ -31,10 +32,10 @@ from ..train.config import TrainConfig
 from ..train.experiment import DataConfig, ExperimentConfig, ModelConfig, load_runs, run_experiment
 
 # %% auto #0
-__all__ = ['LESION_COLUMNS', 'PRESETS', 'SIZE_BINS_ML', 'integrity_report', 'lesion_table', 'dataset_table',
-           'plot_volume_histogram', 'isles_inputs', 'Isles22Config', 'preset', 'isles_subject_csv', 'prepare_isles',
-           'experiment_config', 'size_stratum', 'size_strata', 'adc_threshold_mask', 'derivative_path', 'predict_isles',
-           'run_isles22']
+__all__ = ['LESION_COLUMNS', 'PRESETS', 'PAPER', 'preset', 'SIZE_BINS_ML', 'integrity_report', 'lesion_table', 'dataset_table',
+           'plot_volume_histogram', 'isles_inputs', 'isles22_cli', 'Isles22Config', 'isles_subject_csv',
+           'prepare_isles', 'experiment_config', 'size_stratum', 'size_strata', 'adc_threshold_mask', 'derivative_path',
+           'predict_isles', 'run_isles22']
 
 # %% ../../nbs/62_papers.isles22.ipynb #ff359bd7
 LESION_COLUMNS = ("lesion_volume_ml", "n_lesions", "largest_lesion_ml")  # `lesion_statistics`' fields
@@ -132,6 +133,47 @@ def isles_inputs(vols: dict[str, Volume],  # the subject's images in DWI space (
     prep = preprocess_subject({m: vols[m] for m in modalities}, plan)
     return torch.from_numpy(np.stack([prep[m].data for m in modalities]).astype(np.float32)), prep[modalities[0]].affine
 
+# %% ../../nbs/62_papers.isles22.ipynb #0456e1bd
+def isles22_cli(parser,  # the `neurodx isles22` parser (argparse)
+               ):
+    "Add `check`, `stats` and `predict` under `neurodx isles22` (this paper's `PAPER.cli`)."
+    sub = parser.add_subparsers(dest="action", required=True)
+    c = sub.add_parser("check", help="integrity report of a BIDS tree (exit code 1 when any subject fails)")
+    c.add_argument("root"); c.add_argument("--out", default=None, help="write integrity.csv and integrity.json here")
+    c.add_argument("--no-flair", dest="flair", action="store_false", help="do not require FLAIR")
+    st = sub.add_parser("stats", help="lesion statistics per subject, the dataset table and a volume histogram")
+    st.add_argument("root"); st.add_argument("--out", default=None, help="write lesions.csv, dataset_table.csv, volumes.png here")
+    pr = sub.add_parser("predict", help="segment every subject of a BIDS tree with a trained run into BIDS derivatives")
+    pr.add_argument("run", help="a trained segmentation run: one fold, or the experiment's folder (folds averaged)")
+    pr.add_argument("root"); pr.add_argument("out")
+    pr.add_argument("--weights", default="best", choices=["best", "latest"])
+    parser.set_defaults(paper_command=_isles22_command)
+
+def _isles22_command(args) -> int:
+    if args.action == "check":
+        report, summary = integrity_report(args.root, args.out, require_flair=args.flair)
+        print(json.dumps({k: summary[k] for k in ("subjects", "ok", "failed_by_check", "flair_on_own_grid")}, indent=1))
+        if summary["unlabelled"]:
+            print(f"unlabelled (no mask: not trained on or scored, `isles22 predict` segments them): {', '.join(summary['unlabelled'])}")
+        for sub, probs in summary["problems"].items():
+            for p in probs: print(f"{sub}: [{p['check']}] {p['file']}: {p['problem']}")
+        return 0 if summary["ok"] == summary["subjects"] else 1
+    if args.action == "stats":
+        stats = lesion_table(args.root)
+        table = dataset_table(stats)
+        print(table.to_string()); print(f"cases without lesion: {table.attrs['cases_without_lesion']}; left out (integrity): {stats.attrs['left_out']}")
+        if args.out:
+            from neurodx.evaluate.report import _savefig
+            out = Path(args.out)
+            write_text_atomic(out / "lesions.csv", stats.to_csv(index=False))
+            write_text_atomic(out / "dataset_table.csv", table.to_csv())
+            _savefig(plot_volume_histogram(stats), out / "volumes.png")
+        return 0
+    table = predict_isles(args.run, args.root, args.out, args.weights)
+    print(f"wrote {len(table)} masks under {args.out}")
+    if "dice" in table: print(json.dumps({m: round(float(table[m].mean()), 4) for m in ("dice", "lesion_f1", "avd_ml", "lesion_count_diff")}))
+    return 0
+
 # %% ../../nbs/62_papers.isles22.ipynb #1d87b060
 @dataclass
 class Isles22Config(Config):
@@ -169,10 +211,15 @@ PRESETS = {
                       synthetic_subjects=200, synthetic_spacing=4.0),
 }
 
-def preset(name: str,  # 'paper', 'reference' or 'fast'
-          ) -> Isles22Config:
-    "The `paper` (2 mm, GPU), `reference` (4 mm, 2 CPU cores, ~10 min) or `fast` (4 mm, CPU, minutes) configuration."
-    return preset_from(PRESETS, name, Isles22Config, "ISLES 2022 preset")
+PAPER = Paper(
+    name="isles22", title="ISLES 2022", module="neurodx.papers.isles22",
+    summary="Stroke lesions in DWI/ADC/FLAIR (BIDS): the integrity report, lesion statistics and the dataset table beside the "
+            "paper's, a 3D U-Net on DWI + ADC with the challenge's metrics (Dice, volume difference, lesion-wise F1, count "
+            "difference) per case and by lesion size, U-Net − ADC threshold paired, prediction into BIDS derivatives",
+    presets=PRESETS, config=Isles22Config, cli=isles22_cli,  # the U-Net is MONAI's (`monai_unet`): no network of its own
+    library_notebook="../../nbs/62_papers.isles22.ipynb", figure_notebook="../../nbs/figures/isles22.ipynb")
+preset = PAPER.preset  # preset('paper' | 'reference' | 'fast'): a fresh copy
+
 
 # %% ../../nbs/62_papers.isles22.ipynb #8ab9aec1
 def isles_subject_csv(root: str | os.PathLike,  # ISLES BIDS root

@@ -23,29 +23,38 @@ from .ad import make_ad_cohort
 from .als import make_als_cohort
 
 # %% auto #0
-__all__ = ['GENERATORS', 'SAMPLE_SIZES', 'make_cohort', 'write_samples']
+__all__ = ['GENERATORS', 'SAMPLE_SIZES', 'generators', 'make_cohort', 'write_samples']
 
 # %% ../../nbs/17_synth.cohorts.ipynb #8af80f17
 GENERATORS = {"isles2022": make_isles_cohort, "stroke_outcome": make_stroke_outcome_cohort, "glioma": make_glioma_cohort,
               "ad": make_ad_cohort, "als": make_als_cohort}
 SAMPLE_SIZES = {"isles2022": dict(n_subjects=4), "stroke_outcome": dict(n_patients=12), "glioma": dict(n_patients=4),
                 "ad": dict(n_subjects=4), "als": dict(n_subjects=4, timepoints=120)}
-_SIZE_ARG = {"isles2022": "n_subjects", "stroke_outcome": "n_patients", "glioma": "n_patients", "ad": "n_subjects", "als": "n_subjects"}
 
-def make_cohort(name: str,  # 'isles2022', 'stroke_outcome', 'glioma', 'ad' or 'als'
+def generators() -> dict:
+    "Every synthetic cohort's generator by name: neurodx's (`GENERATORS`) and those that papers declare (`Paper.cohorts`)."
+    from neurodx.papers import papers
+    extra = {k: f for p in papers().values() for k, f in p.cohorts.items() if k not in GENERATORS}
+    return {**GENERATORS, **extra}
+
+def make_cohort(name: str,  # 'isles2022', 'stroke_outcome', 'glioma', 'ad', 'als', or a cohort a paper declares
                 out: str | os.PathLike,  # cohort root
                 n: int | None = None,  # subjects or patients (None: the generator's default)
                 seed: int = 0,  # random seed (same seed, same result)
                 **kwargs,  # the generator's other arguments
                ) -> Path:
-    "Generate the synthetic cohort `name` (one of `GENERATORS`) with `n` subjects into `out`."
-    if name not in GENERATORS: raise ValueError(f"unknown cohort {name!r}; choose from {sorted(GENERATORS)}")
-    if n is not None: kwargs[_SIZE_ARG[name]] = n
+    "Generate the synthetic cohort `name` (one of `generators()`) with `n` subjects (or patients) into `out`."
     import inspect
-    known = set(inspect.signature(GENERATORS[name]).parameters)
+    gens = GENERATORS if name in GENERATORS else generators()  # the papers are imported only for a cohort neurodx lacks
+    if name not in gens: raise ValueError(f"unknown cohort {name!r}; choose from {sorted(gens)}")
+    known = set(inspect.signature(gens[name]).parameters)
+    if n is not None:  # the generator's size argument: subjects, or patients where one patient has several scans
+        size = next((a for a in ("n_subjects", "n_patients") if a in known), None)
+        if size is None: raise ValueError(f"cohort {name!r} takes no size (no n_subjects or n_patients argument)")
+        kwargs[size] = n
     bad = sorted(set(kwargs) - known)
     if bad: raise ValueError(f"cohort {name!r} has no option {bad}; its options: {sorted(known - {'out'})}")
-    return GENERATORS[name](out, seed=seed, **kwargs)
+    return gens[name](out, seed=seed, **kwargs)
 
 def write_samples(out: str | os.PathLike | None = None,  # samples folder (default: data_samples/)
                   seed: int = 0,  # random seed (same seed, same result)
