@@ -122,6 +122,12 @@ def _parser(argv: list | None = None) -> argparse.ArgumentParser:
     t.add_argument("--fold", type=int, default=None, help="fold to run (default: the config's)")
     t.add_argument("--cv", action="store_true", help="run every fold and write the cross-validation report")
     t.add_argument("--no-resume", dest="resume", action="store_false", help="start afresh even if latest.pth exists")
+    pd_ = sub.add_parser("predict", help="predict the subjects of a prepared cohort with a trained classification or survival run")
+    pd_.add_argument("run", help="a trained run: one fold, or the experiment's folder (its folds averaged)")
+    pd_.add_argument("data", help="the prepared cohort (the folder `neurodx prepare` wrote, prepared with the run's plan)")
+    pd_.add_argument("out", help="CSV to write: one row per subject")
+    pd_.add_argument("--unlabelled", action="store_true", help="only the subjects without a label (prediction-only rows)")
+    pd_.add_argument("--weights", default="best", choices=["best", "latest"])
     sv = sub.add_parser("serve", help="serve a trained classification run over HTTP: GET /health, POST /predict (neurodx.serve)")
     sv.add_argument("run", help="a trained run folder: one fold, or the experiment's folder (its folds' probabilities averaged)")
     sv.add_argument("--host", default="127.0.0.1", help="interface to bind (default: this machine only)")
@@ -176,8 +182,15 @@ def main(argv: list | None = None,  # command-line arguments (None: sys.argv)
             res = prepare_cohort(cfg, Path(args.config).resolve().parent, overwrite=args.overwrite)
             print(json.dumps({"cache": res["cache"], "splits": res["splits"], "subjects": res["summary"]["subjects"],
                               "labels": res["summary"]["labels"]}, indent=1))
+            if res["summary"]["unlabelled"]:
+                print(f"unlabelled (packed, in no split; `neurodx predict RUN {res['out_dir']} OUT --unlabelled` predicts them): "
+                      f"{', '.join(res['summary']['unlabelled'])}")
         elif args.command == "papers": return _papers(args)
         elif getattr(args, "paper_command", None): return args.paper_command(args)  # a paper's own command (`Paper.cli`)
+        elif args.command == "predict":
+            from neurodx.train.experiment import predict_prepared
+            df = predict_prepared(args.run, args.data, args.out, args.weights, args.unlabelled)
+            print(f"wrote {len(df)} predictions ({df['folds'].iloc[0]} fold(s) averaged) to {args.out}")
         elif args.command == "serve":
             from neurodx.serve import Predictor, make_server
             server = make_server(Predictor(args.run, args.weights), args.host, args.port)

@@ -224,7 +224,9 @@ def case_table_id_hidden(d): csv = cohort(d, subject_id=[".s0", "s1", "s2"]); re
 @case
 def case_table_unknown_label(d): csv = cohort(d, label=[0, 7, 1]); return lambda: read_subject_table(csv, SPEC), [str(csv), "unknown 'label' labels ['7']", "s1"]
 @case
-def case_table_missing_label(d): csv = cohort(d, label=[0, None, 1]); return lambda: read_subject_table(csv, SPEC), [str(csv), "missing label 'label'", "s1"]
+def case_table_missing_label(d):  # one of two labels missing (a row with none is prediction-only, not an error)
+    csv = cohort(d, label=[0, None, 1], grade=[1, 2, 1]); spec = SPEC.replace(labels={"label": [0, 1], "grade": [1, 2]})
+    return lambda: read_subject_table(csv, spec), [str(csv), "missing label 'label'", "s1", "optional_labels"]
 @case
 def case_table_non_numeric_label(d):
     csv = cohort(d, age=["70", "old", "60"]); spec = SPEC.replace(labels={"age": None})

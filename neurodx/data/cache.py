@@ -23,7 +23,8 @@ from .io import Volume, load_nifti, grid_problems, mask_problems, read_nifti_hea
 from .preprocess import PreprocessPlan, preprocess_subject, resample_like
 
 # %% auto #0
-__all__ = ['CACHE_FORMAT', 'TableSpec', 'read_subject_table', 'subject_fingerprint', 'pack_cohort', 'cache_info', 'CohortCache']
+__all__ = ['CACHE_FORMAT', 'TableSpec', 'unlabelled_rows', 'read_subject_table', 'subject_fingerprint', 'pack_cohort',
+           'cache_info', 'CohortCache']
 
 # %% ../../nbs/03_data.cache.ipynb #382dd5eb
 @dataclass
@@ -43,6 +44,13 @@ class TableSpec(Config):
     def patient_col(self): return self.patient_column or self.id_column
     @property
     def path_columns(self): return [*self.image_columns, *self.mask_columns]
+
+def unlabelled_rows(table: pd.DataFrame,  # a subject table
+                    spec: TableSpec,  # its label columns
+                   ) -> pd.Series:
+    "True for the rows with no label at all (every label column empty): prediction-only subjects (none when `spec` has no labels)."
+    if not spec.labels or not set(spec.labels) <= set(table.columns): return pd.Series(False, index=table.index)
+    return table[list(spec.labels)].isna().all(axis=1)
 
 def read_subject_table(csv: str | os.PathLike,  # the subject table (CSV)
                        spec: TableSpec,  # its required columns, id column and label values
@@ -79,12 +87,14 @@ def read_subject_table(csv: str | os.PathLike,  # the subject table (CSV)
         no_patient = df[spec.patient_col].isna() | (df[spec.patient_col].astype(str).str.strip() == "")
         if no_patient.any(): probs.append(DataProblem(str(csv), f"empty {spec.patient_col!r} in rows {(np.flatnonzero(no_patient) + 2).tolist()} "
                                                                 f"(splits are by patient: every row needs one)"))
+    unlabelled = unlabelled_rows(df, spec)  # no label at all: kept for prediction only, never trained on or scored
     for col, allowed in spec.labels.items():
         vals = df[col]
-        miss = vals.isna()
+        miss = vals.isna() & ~unlabelled
         if miss.any() and col not in spec.optional_labels:
-            probs.append(DataProblem(str(csv), f"missing label {col!r} for {list(ids[miss])}"))
-        present = vals[~miss]
+            probs.append(DataProblem(str(csv), f"missing label {col!r} for {list(ids[miss])} (they have other labels: a row with "
+                                               f"none is kept for prediction only; a label that may be unknown goes in optional_labels)"))
+        present = vals[vals.notna()]
         if allowed is None:
             bad = present[pd.to_numeric(present, errors="coerce").isna()]
         else:

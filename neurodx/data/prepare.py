@@ -15,7 +15,7 @@ import neurodx
 from ..core import Config, NeurodxDataError, write_text_atomic
 from .io import read_nifti_header
 from .preprocess import PreprocessPlan
-from .cache import CohortCache, TableSpec, pack_cohort, read_subject_table
+from .cache import CohortCache, TableSpec, pack_cohort, read_subject_table, unlabelled_rows
 from .splits import Splits, check_splits, holdout_split, kfold_splits
 
 # %% auto #0
@@ -71,8 +71,10 @@ def dataset_summary(table: pd.DataFrame,  # the checked subject table
                    ) -> dict:
     "Counts, raw geometry and preprocessed intensity ranges of a prepared cohort (see above)."
     s = {"subjects": int(len(table)), "patients": int(table[spec.patient_col].nunique()), "labels": {}, "raw": {}, "packed": {}}
-    for col in spec.labels:
-        s["labels"][col] = {str(k): int(v) for k, v in table[col].value_counts(dropna=False).sort_index().items()}
+    unlabelled = unlabelled_rows(table, spec)
+    s["unlabelled"] = table.loc[unlabelled, spec.id_column].astype(str).tolist()  # packed, in no split: prediction only
+    for col in spec.labels:  # counts over the labelled rows (an unknown value of an optional label counts as 'nan')
+        s["labels"][col] = {str(k): int(v) for k, v in table.loc[~unlabelled, col].value_counts(dropna=False).sort_index().items()}
         if site_column: s.setdefault("per_site", {})[col] = {str(site): {str(k): int(v) for k, v in g[col].value_counts().sort_index().items()}
                                                               for site, g in table.groupby(site_column)}
     for col in spec.path_columns:
@@ -103,7 +105,9 @@ def prepare_cohort(cfg: CohortConfig,  # the cohort declared: table, spec, plan,
         raise NeurodxDataError(rel(cfg.table), f"site_column {cfg.site_column!r} is not a column; the table has {list(table.columns)}")
     cache_path = pack_cohort(table, out / f"cache_{cfg.plan.identifier}.h5", cfg.spec, cfg.plan, cfg.grids, cfg.compression,
                              overwrite, progress=progress, n_jobs=cfg.n_jobs)
-    splits = make_splits(table, cfg.spec, cfg.splits); splits.save(out / "splits.json")
+    labelled = table[~unlabelled_rows(table, cfg.spec)].reset_index(drop=True)  # rows with no label are packed, never split
+    if labelled.empty: raise NeurodxDataError(rel(cfg.table), f"no row has a label {list(cfg.spec.labels)}: nothing to train on")
+    splits = make_splits(labelled, cfg.spec, cfg.splits); splits.save(out / "splits.json")
     cache = CohortCache(cache_path)
     try: summary = dataset_summary(table, cfg.spec, cache, cfg.site_column)
     finally: cache.close()

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -29,7 +31,7 @@ from .learner import fit_resumable, make_learner
 
 # %% auto #0
 __all__ = ['TABULAR_FILE', 'DataConfig', 'ModelConfig', 'ExperimentConfig', 'data_paths', 'fit_tabular', 'run_experiment',
-           'run_experiment_cv', 'TrainedRun', 'run_folders', 'load_run', 'load_runs']
+           'run_experiment_cv', 'TrainedRun', 'run_folders', 'load_run', 'load_runs', 'predict_prepared']
 
 # %% ../../nbs/47_train.experiment.ipynb #5cdbad9f
 @dataclass
@@ -247,3 +249,54 @@ def load_runs(path: str | Path,  # one fold's run folder, or a cross-validation 
         diff = [k for k, v in key(r).items() if v != key(ref)[k]]
         if diff: raise NeurodxDataError(r.path, f"its {', '.join(diff)} differ from {ref.path.name}'s: folds of one experiment are ensembled, not other runs")
     return runs
+
+# %% ../../nbs/47_train.experiment.ipynb #a5ca2d87
+def predict_prepared(run: str | Path,  # one fold's run folder, or the experiment's folder (its folds averaged)
+                     data: str | Path,  # the prepared cohort: its folder, its dataset.json or its cache file
+                     out: str | Path | None = None,  # CSV to write (None: only returned)
+                     weights: str = "best",  # 'best' or 'latest'
+                     unlabelled_only: bool = False,  # only the subjects without a label (prediction-only rows)
+                     bs: int = 4,  # subjects per forward pass
+                    ) -> pd.DataFrame:
+    "One row per subject: the run's (or its folds' averaged) class probabilities and class, or risk, with any known labels."
+    from neurodx.data.cache import unlabelled_rows
+    from neurodx.data.prepare import prepared_paths
+    runs = load_runs(run, weights); ref = runs[0]; task = ref.config.task.name
+    if task not in ("classification", "survival") or ref.config.data.kind != "volume":
+        raise NeurodxDataError(ref.path, f"a {task} run on {ref.config.data.kind} data: `predict` serves classification and survival "
+                                         "runs on volumes; segmentation runs predict through their paper's command (`neurodx isles22 predict`)")
+    cache = CohortCache(prepared_paths(data)["cache"])
+    if cache.plan_id != ref.plan_id:
+        raise NeurodxDataError(cache.path, f"prepared with plan {cache.plan_id}, but the run was trained on {ref.plan_id}: prepare these "
+                                           f"subjects with the run's plan (`plan` in {ref.path / 'run.json'})")
+    mods = ref.modalities or cache.modalities
+    absent = [m for m in mods if m not in cache.modalities]
+    if absent: raise NeurodxDataError(cache.path, f"lacks the run's inputs {absent} (it has {cache.modalities})")
+    table = cache.table.set_index(cache.spec.id_column, drop=False)
+    ids = list(cache.ids)
+    if unlabelled_only: ids = [i for i, u in zip(table.index.astype(str), unlabelled_rows(table, cache.spec)) if u and i in set(ids)]
+    if not ids: raise NeurodxDataError(cache.path, "no subject to predict" + (" (every subject has a label)" if unlabelled_only else ""))
+    device, outs = default_device(), []
+    for r in runs:
+        model, fold = r.model.to(device), []
+        tab = ({i: torch.from_numpy(r.tabular.transform(table.loc[i, r.tabular.columns].to_numpy(np.float64))) for i in ids}
+               if r.tabular is not None else None)
+        with torch.inference_mode():
+            for k in range(0, len(ids), bs):
+                chunk = ids[k:k + bs]
+                args = [torch.from_numpy(np.stack([cache.array(i, mods) for i in chunk])).float().to(device)]
+                if tab is not None: args.append(torch.stack([tab[i] for i in chunk]).float().to(device))
+                o = model(*args).float().cpu()
+                fold.append(torch.softmax(o, 1).numpy() if task == "classification" else o.reshape(len(chunk), -1)[:, 0].numpy())
+        outs.append(np.concatenate(fold))
+    mean = np.mean(outs, 0)
+    df = pd.DataFrame({"id": ids, "patient": table.loc[ids, cache.spec.patient_col].astype(str).to_numpy()})
+    if task == "classification":
+        names = ref.config.data.class_names if len(ref.config.data.class_names or []) == mean.shape[1] else [str(j) for j in range(mean.shape[1])]
+        for j, name in enumerate(names): df[f"prob_{name}"] = mean[:, j]
+        df["predicted"] = [names[j] for j in mean.argmax(1)]
+    else: df["risk"] = mean
+    for c in cache.spec.labels: df[c] = table.loc[ids, c].to_numpy()  # empty for the unlabelled subjects
+    df["folds"] = len(runs)
+    if out is not None: write_text_atomic(out, df.to_csv(index=False))
+    return df
