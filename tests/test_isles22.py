@@ -139,7 +139,16 @@ def test_unlabelled_subjects_are_listed_not_failed(cohort, tmp_path):
     report = pd.read_csv(tmp_path / "report" / "integrity.csv").set_index("subject")
     assert report["ok"].all() and sorted(report.index[~report["labelled"]]) == gone
     assert report.loc[gone, "lesion_volume_ml"].isna().all() and report.drop(index=gone)["lesion_volume_ml"].notna().all()
-    cfg = preset("fast").replace(splits=SplitConfig(n_splits=2, val_fraction=0.25))
-    prep = prepare_isles(cfg, tree, tmp_path / "prepared", progress=False)
-    assert prep["summary"]["subjects"] == 8 and prep["unlabelled"] == [f"{s}/ses-0001" for s in gone]
+    # then the documented commands only: prepare (settings from a config file), train, predict the whole tree
+    cfg = preset("fast")
+    cfg.replace(splits=SplitConfig(n_splits=2, val_fraction=0.25), folds=[0], train=cfg.train.replace(epochs=2)).save(tmp_path / "small.yaml")
+    r = run_neurodx("isles22", "prepare", tree, tmp_path / "prepared", "--config", tmp_path / "small.yaml")
+    assert "unlabelled" in r.stdout and all(f"{s}/ses-0001" in r.stdout for s in gone)
+    assert json.loads((tmp_path / "prepared" / "dataset.json").read_text())["subjects"] == 8
     assert not set(pd.read_csv(tmp_path / "prepared" / "subjects.csv")["subject"]) & set(gone)
+    assert (tmp_path / "prepared" / "isles22.yaml").is_file()  # the settings travel with the prepared cohort
+    r = run_neurodx("isles22", "train", tmp_path / "prepared", tmp_path / "runs")
+    assert '"fold0"' in r.stdout and (tmp_path / "runs" / "fold0" / "best.pth").is_file()
+    r = run_neurodx("isles22", "predict", tmp_path / "runs", tree, tmp_path / "derivatives")
+    assert "wrote 10 masks" in r.stdout  # the unlabelled subjects are segmented with the rest
+    assert all(derivative_path(tmp_path / "derivatives", s, "ses-0001").is_file() for s in gone)

@@ -23,8 +23,8 @@ from .io import Volume, load_nifti, grid_problems, mask_problems, read_nifti_hea
 from .preprocess import PreprocessPlan, preprocess_subject, resample_like
 
 # %% auto #0
-__all__ = ['CACHE_FORMAT', 'TableSpec', 'unlabelled_rows', 'read_subject_table', 'subject_fingerprint', 'pack_cohort',
-           'cache_info', 'CohortCache']
+__all__ = ['CACHE_FORMAT', 'TableSpec', 'read_csv_file', 'unlabelled_rows', 'read_subject_table', 'subject_fingerprint',
+           'pack_cohort', 'cache_info', 'CohortCache']
 
 # %% ../../nbs/03_data.cache.ipynb #382dd5eb
 @dataclass
@@ -45,6 +45,22 @@ class TableSpec(Config):
     @property
     def path_columns(self): return [*self.image_columns, *self.mask_columns]
 
+def read_csv_file(path: str | os.PathLike,  # a CSV file
+                  what: str = "table",  # what it is, for the refusal ('visit table')
+                  columns: list | None = None,  # columns it must have
+                  **kwargs,  # pandas.read_csv's arguments (dtype, …)
+                 ) -> pd.DataFrame:
+    "A CSV read with one-line refusals naming the file: missing or unreadable, not a CSV, or lacking `columns`."
+    path = Path(path)
+    prob = file_problem(path, what)
+    if prob: raise NeurodxDataError(path, prob)
+    try: df = pd.read_csv(path, **kwargs)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise NeurodxDataError(path, f"not a readable CSV ({e})") from None
+    absent = [c for c in columns or [] if c not in df.columns]
+    if absent: raise NeurodxDataError(path, f"{what}: missing columns {absent}; the file has {list(df.columns)}")
+    return df
+
 def unlabelled_rows(table: pd.DataFrame,  # a subject table
                     spec: TableSpec,  # its label columns
                    ) -> pd.Series:
@@ -60,11 +76,7 @@ def read_subject_table(csv: str | os.PathLike,  # the subject table (CSV)
                       ) -> pd.DataFrame:
     "Read and check a metadata CSV against `spec`; raise one `NeurodxDataError` listing every problem."
     csv = Path(csv)
-    prob = file_problem(csv, "subject table")
-    if prob: raise NeurodxDataError(csv, prob)
-    try: df = pd.read_csv(csv, dtype={spec.id_column: str, spec.patient_col: str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise NeurodxDataError(csv, f"not a readable CSV ({e})") from None
+    df = read_csv_file(csv, "subject table", dtype={spec.id_column: str, spec.patient_col: str})
     header = pd.read_csv(csv, nrows=1, header=None, dtype=str).iloc[0].tolist() if len(df.columns) else []  # as written: pandas renames repeats
     repeated = sorted({h for h in header if header.count(h) > 1})
     if repeated: raise NeurodxDataError(csv, f"duplicate column names {repeated} (pandas would read the second as '{repeated[0]}.1'): rename them")
@@ -310,6 +322,11 @@ class CohortCache:
         self.ids = list(self.table[self.spec.id_column])
         self._f, self._pid = None, None
         self._labels = {sid: json.loads(self.file["subjects"][sid].attrs["labels_json"]) for sid in self.ids}  # once, not per item
+
+    @property
+    def labelled_table(self) -> pd.DataFrame:
+        "The table's rows that have labels: those the splits cover (rows with none are packed for prediction only)."
+        return self.table[~unlabelled_rows(self.table, self.spec)].reset_index(drop=True)
 
     @property
     def file(self) -> h5py.File:

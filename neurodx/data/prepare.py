@@ -106,17 +106,19 @@ def prepare_cohort(cfg: CohortConfig,  # the cohort declared: table, spec, plan,
     cache_path = pack_cohort(table, out / f"cache_{cfg.plan.identifier}.h5", cfg.spec, cfg.plan, cfg.grids, cfg.compression,
                              overwrite, progress=progress, n_jobs=cfg.n_jobs)
     labelled = table[~unlabelled_rows(table, cfg.spec)].reset_index(drop=True)  # rows with no label are packed, never split
-    if labelled.empty: raise NeurodxDataError(rel(cfg.table), f"no row has a label {list(cfg.spec.labels)}: nothing to train on")
-    splits = make_splits(labelled, cfg.spec, cfg.splits); splits.save(out / "splits.json")
+    splits = None  # a table of new subjects only (no label at all) is prepared for prediction, without splits
+    (out / "splits.json").unlink(missing_ok=True)
+    if not labelled.empty: splits = make_splits(labelled, cfg.spec, cfg.splits); splits.save(out / "splits.json")
     cache = CohortCache(cache_path)
     try: summary = dataset_summary(table, cfg.spec, cache, cfg.site_column)
     finally: cache.close()
-    summary = {"name": cfg.name, "cache": cache_path.name, "splits_file": "splits.json", **summary, "splits": repr(splits)}
+    summary = {"name": cfg.name, "cache": cache_path.name, "splits_file": "splits.json" if splits else None, **summary,
+               "splits": repr(splits) if splits else "none: no subject has a label (prepared for prediction only)"}
     write_text_atomic(out / "dataset.json", json.dumps(summary, indent=1))
     import yaml
     write_text_atomic(out / "cohort.yaml", yaml.safe_dump({"cohort": cfg.to_dict(), "plan_id": cfg.plan.identifier,
                                                           "neurodx_version": neurodx.__version__}, sort_keys=False))
-    return {"cache": str(cache_path), "splits": str(out / "splits.json"), "summary": summary, "out_dir": str(out)}
+    return {"cache": str(cache_path), "splits": str(out / "splits.json") if splits else None, "summary": summary, "out_dir": str(out)}
 
 def prepared_paths(path: str | os.PathLike,  # a prepared cohort: its folder, its dataset.json, or the HDF5 cache itself
                   ) -> dict:
@@ -132,5 +134,5 @@ def prepared_paths(path: str | os.PathLike,  # a prepared cohort: its folder, it
     if len(caches) != 1 or not caches[0].is_file():
         raise NeurodxDataError(ds, f"cannot tell the cache of this prepared cohort (found {[c.name for c in caches]}); "
                                    "pass the cache_<plan>.h5 file itself")
-    splits = folder / info.get("splits_file", "splits.json")
-    return {"cache": caches[0], "splits": splits if splits.is_file() else None}
+    splits = folder / info["splits_file"] if info.get("splits_file", "splits.json") else None
+    return {"cache": caches[0], "splits": splits if splits and splits.is_file() else None}

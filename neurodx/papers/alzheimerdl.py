@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..core import Config
-from . import Paper
+from . import Paper, add_stage_commands
 from ..data.cache import TableSpec
 from ..data.prepare import CohortConfig, SplitConfig
 from ..data.preprocess import PreprocessPlan
@@ -24,8 +24,8 @@ from ..nets.registry import MODELS, register_model
 from ..nets.common import monai_resnet
 
 # %% auto #0
-__all__ = ['PRESETS', 'PAPER', 'preset', 'ResNetStages', 'alzheimerdl_resnet', 'Mosa', 'alzheimerdl_mosa', 'ResNetSettings',
-           'MosaSettings', 'AlzheimerDlConfig', 'stage_configs', 'run_stages']
+__all__ = ['PRESETS', 'PAPER', 'preset', 'ResNetStages', 'alzheimerdl_resnet', 'Mosa', 'alzheimerdl_mosa', 'alzheimerdl_cli',
+           'ResNetSettings', 'MosaSettings', 'AlzheimerDlConfig', 'stage_configs', 'run_stages']
 
 # %% ../../nbs/60_papers.alzheimerdl.ipynb #107cca4e
 class ResNetStages(nn.Module):
@@ -145,6 +145,28 @@ def alzheimerdl_mosa(backbone_run: str | None = None,  # stage 1's run folder (i
     return Mosa(resnet, tuple(input_size), resnet.conv1.in_channels, num_classes, tuple(patch_sizes), dim, transformer_depth, heads,
                 dropout=dropout, shared=shared)
 
+# %% ../../nbs/60_papers.alzheimerdl.ipynb #854fffe1
+def alzheimerdl_cli(parser,  # the `neurodx alzheimerdl` parser (argparse)
+                   ):
+    "Add `prepare` and `train` under `neurodx alzheimerdl` (this paper's `PAPER.cli`)."
+    sub = parser.add_subparsers(dest="action", required=True)
+    add_stage_commands(sub, PAPER, [("table", "subject table (CSV): subject_id, patient_id, T1 and diagnosis (empty: predict only)")],
+                       _prepare_command, _train_command)
+
+def _prepare_command(cfg, args, out) -> dict:
+    from neurodx.data.prepare import prepare_cohort
+    res = prepare_cohort(cfg.cohort.replace(table=str(Path(args.table).resolve()), out_dir=str(Path(out).resolve())))
+    return {**res, "unlabelled": res["summary"]["unlabelled"]}
+
+def _train_command(cfg, cache, splits, runs, folds) -> dict:
+    from neurodx.data.splits import Splits
+    folds = folds if folds is not None else list(cfg.folds or range(len(Splits.load(splits))))
+    out = {}
+    for k in folds:
+        res = run_stages(cfg, cache, splits, runs, k)
+        out[f"fold{k}"] = {stage: round(float(s["test"]["auc"]), 4) for stage, s in res.items()}
+    return {"test_auc": out}
+
 # %% ../../nbs/60_papers.alzheimerdl.ipynb #df1389fc
 @dataclass
 class ResNetSettings(Config):
@@ -213,12 +235,13 @@ PAPER = Paper(
     summary="AD vs CN from T1: a 3D ResNet (stage 1), then Mosa, multi-scale attention over its stage maps (stage 2); AUC "
             "with CIs beside the oracle and a trivial baseline, Mosa − ResNet paired by patient, Grad-CAM and SHAP scored "
             "against the planted hippocampi, confusion/ROC/PR, `summary_all.json`",
-    presets=PRESETS, config=AlzheimerDlConfig,
+    presets=PRESETS, config=AlzheimerDlConfig, cli=alzheimerdl_cli,
     # tiny arguments (24³ inputs, narrow widths) with which the parametrised test trains each network from YAML
     networks={"alzheimerdl_resnet": {"kwargs": {"widths": [4, 8, 16, 32]}},
               "alzheimerdl_mosa": {"kwargs": {"input_size": [24, 24, 24], "patch_sizes": [1, 1, 1, 1, 1], "dim": 16, "heads": 2},
                                    "after": "alzheimerdl_resnet"}},
-    library_notebook="../../nbs/60_papers.alzheimerdl.ipynb", figure_notebook="../../nbs/figures/alzheimerdl.ipynb")
+    library_notebook="../../nbs/60_papers.alzheimerdl.ipynb", figure_notebook="../../nbs/figures/alzheimerdl.ipynb",
+    guide="../../nbs/guides/alzheimerdl.md")
 preset = PAPER.preset  # preset('paper' | 'reference' | 'fast'): a fresh copy
 
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..core import Config, NeurodxDataError, default_device, set_seed, write_text_atomic
-from . import Paper
+from . import Paper, add_stage_commands
 from ..data.cache import CohortCache, TableSpec
 from ..data.datasets import SequenceDataset, make_dataloaders, sequences_by_patient, visit_times
 from ..data.prepare import CohortConfig, SplitConfig
@@ -30,8 +30,8 @@ from ..train.features import extract_features, read_features
 from ..train.learner import fit_resumable, make_learner
 
 # %% auto #0
-__all__ = ['PRESETS', 'PAPER', 'preset', 'TimeLSTMCell', 'TimeAwareLSTM', 'cnn_tlsm_resnet', 'progression_table', 'CnnTlsmConfig',
-           'stage1_config', 'landmark_sequences', 'run_cnn_tlsm']
+__all__ = ['PRESETS', 'PAPER', 'preset', 'TimeLSTMCell', 'TimeAwareLSTM', 'cnn_tlsm_resnet', 'cnn_tlsm_cli', 'progression_table',
+           'CnnTlsmConfig', 'stage1_config', 'landmark_sequences', 'run_cnn_tlsm']
 
 # %% ../../nbs/61_papers.cnn_tlsm.ipynb #c7a00005
 class TimeLSTMCell(nn.Module):
@@ -102,6 +102,33 @@ def cnn_tlsm_resnet(in_channels: int = 1,  # input channels (modalities)
     return monai_resnet(3, in_channels, 1, depth, widths, dropout)
 
 
+# %% ../../nbs/61_papers.cnn_tlsm.ipynb #11ee5bc7
+def cnn_tlsm_cli(parser,  # the `neurodx cnn_tlsm` parser (argparse)
+                ):
+    "Add `prepare` and `train` under `neurodx cnn_tlsm` (this paper's `PAPER.cli`)."
+    sub = parser.add_subparsers(dest="action", required=True)
+    add_stage_commands(sub, PAPER, [("visits", "visit table (CSV): subject_id, patient_id, T1, months since baseline"),
+                                    ("survival", "survival table (CSV): patient_id, time_months, event")],
+                       _prepare_command, _train_command)
+
+def _prepare_command(cfg, args, out) -> dict:
+    from neurodx.data.cache import read_csv_file
+    from neurodx.data.prepare import prepare_cohort
+    visits = Path(args.visits).resolve()
+    table = progression_table(read_csv_file(visits, "visit table"), read_csv_file(args.survival, "survival table"))
+    write_text_atomic(Path(out) / "progression.csv", table.to_csv(index=False))
+    res = prepare_cohort(cfg.cohort.replace(table=str(Path(out).resolve() / "progression.csv"), root=str(visits.parent),
+                                            out_dir=str(Path(out).resolve())))
+    return {**res, "unlabelled": res["summary"]["unlabelled"]}
+
+def _train_command(cfg, cache, splits, runs, folds) -> dict:
+    folds = folds if folds is not None else list(cfg.folds or range(len(Splits.load(splits))))
+    out = {}
+    for k in folds:
+        res = run_cnn_tlsm(cfg, cache, splits, runs, k)
+        out[f"fold{k}"] = {"cnn": round(float(res["cnn"]["c_index"]["value"]), 4), "tlstm": round(float(res["tlstm"]["c_index"]["value"]), 4)}
+    return {"test_c_index": out}
+
 # %% ../../nbs/61_papers.cnn_tlsm.ipynb #c7a00011
 def progression_table(visits: pd.DataFrame,  # one row per visit: id, patient, months since baseline
                       survival: pd.DataFrame,  # one row per patient: follow-up time (months) and event
@@ -171,11 +198,12 @@ PAPER = Paper(
     summary="AD progression as survival: a 3D ResNet risk model with a ranking loss, its pooled features for every visit, "
             "a Time-aware LSTM with attention over the visits and the Cox loss; C-index and td-AUC beside a Cox model on "
             "volumes and the oracle, T-LSTM − CNN paired by patient, Kaplan–Meier by risk, Grad-CAM and SHAP",
-    presets=PRESETS, config=CnnTlsmConfig,
+    presets=PRESETS, config=CnnTlsmConfig, cli=cnn_tlsm_cli,
     # the T-LSTM is not registered: it reads feature sequences, not a cohort cache, and `run_cnn_tlsm` trains it
     networks={"cnn_tlsm_resnet": {"kwargs": {"depth": 10, "widths": [4, 8, 16, 32]},
                                   "task": {"name": "survival", "kwargs": {"time": "months_to_event", "event": "event", "loss": "ranking"}}}},
-    library_notebook="../../nbs/61_papers.cnn_tlsm.ipynb", figure_notebook="../../nbs/figures/cnn_tlsm.ipynb")
+    library_notebook="../../nbs/61_papers.cnn_tlsm.ipynb", figure_notebook="../../nbs/figures/cnn_tlsm.ipynb",
+    guide="../../nbs/guides/cnn_tlsm.md")
 preset = PAPER.preset  # preset('paper' | 'reference' | 'fast'): a fresh copy
 
 

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 import neurodx
 from ..core import Config, DataProblem, NeurodxDataError, default_device, write_text_atomic
-from . import Paper
+from . import Paper, add_stage_commands
 from ..data.cache import TableSpec
 from ..data.datasets import AugmentConfig
 from ..data.io import Volume, grid_problems, load_nifti, save_nifti
@@ -136,8 +136,10 @@ def isles_inputs(vols: dict[str, Volume],  # the subject's images in DWI space (
 # %% ../../nbs/62_papers.isles22.ipynb #0456e1bd
 def isles22_cli(parser,  # the `neurodx isles22` parser (argparse)
                ):
-    "Add `check`, `stats` and `predict` under `neurodx isles22` (this paper's `PAPER.cli`)."
+    "Add `check`, `stats`, `prepare`, `train` and `predict` under `neurodx isles22` (this paper's `PAPER.cli`)."
     sub = parser.add_subparsers(dest="action", required=True)
+    add_stage_commands(sub, PAPER, [("root", "the BIDS root (subjects without a mask are kept for prediction only)")],
+                       lambda cfg, args, out: prepare_isles(cfg, args.root, out), _train_command)
     c = sub.add_parser("check", help="integrity report of a BIDS tree (exit code 1 when any subject fails)")
     c.add_argument("root"); c.add_argument("--out", default=None, help="write integrity.csv and integrity.json here")
     c.add_argument("--no-flair", dest="flair", action="store_false", help="do not require FLAIR")
@@ -148,6 +150,11 @@ def isles22_cli(parser,  # the `neurodx isles22` parser (argparse)
     pr.add_argument("root"); pr.add_argument("out")
     pr.add_argument("--weights", default="best", choices=["best", "latest"])
     parser.set_defaults(paper_command=_isles22_command)
+
+def _train_command(cfg, cache, splits, runs, folds) -> dict:
+    res = run_isles22(cfg if folds is None else cfg.replace(folds=list(folds)), cache, splits, runs)
+    return {f"fold{k}": {m: round(float(s["test"][m]), 4) for m in ("dice", "lesion_f1", "avd_ml") if m in s["test"]}
+            for k, s in res["summaries"].items()}
 
 def _isles22_command(args) -> int:
     if args.action == "check":
@@ -217,7 +224,8 @@ PAPER = Paper(
             "paper's, a 3D U-Net on DWI + ADC with the challenge's metrics (Dice, volume difference, lesion-wise F1, count "
             "difference) per case and by lesion size, U-Net − ADC threshold paired, prediction into BIDS derivatives",
     presets=PRESETS, config=Isles22Config, cli=isles22_cli,  # the U-Net is MONAI's (`monai_unet`): no network of its own
-    library_notebook="../../nbs/62_papers.isles22.ipynb", figure_notebook="../../nbs/figures/isles22.ipynb")
+    library_notebook="../../nbs/62_papers.isles22.ipynb", figure_notebook="../../nbs/figures/isles22.ipynb",
+    guide="../../nbs/guides/isles22.md")
 preset = PAPER.preset  # preset('paper' | 'reference' | 'fast'): a fresh copy
 
 

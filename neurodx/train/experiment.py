@@ -119,7 +119,7 @@ def run_experiment(cfg: ExperimentConfig,  # the experiment
     fold = cfg.data.fold if fold is None else fold
     cache_path, splits_path = data_paths(cfg, base)
     cache = CohortCache(cache_path)
-    splits = check_splits(Splits.load(splits_path), cache.table)
+    splits = check_splits(Splits.load(splits_path), cache.labelled_table)  # unlabelled rows are in no split
     if not 0 <= fold < len(splits): raise NeurodxDataError(splits_path, f"fold {fold} not in 0..{len(splits) - 1}")
     ids = splits[fold]
     if not ids.get("val"): raise NeurodxDataError(splits_path, f"fold {fold} has no validation ids (needed to pick the best epoch)")
@@ -171,7 +171,7 @@ def run_experiment_cv(cfg: ExperimentConfig,  # the experiment
     def fold_fn(k, fold, fold_dir):
         run_experiment(cfg, k, resume, base)
         return task.read_predictions(fold_dir, "test")
-    return run_cv(splits, cache.table, fold_fn, rel(cfg.out_dir), cfg.data.class_names, n_boot=cfg.n_boot, resume=resume, task=task)
+    return run_cv(splits, cache.labelled_table, fold_fn, rel(cfg.out_dir), cfg.data.class_names, n_boot=cfg.n_boot, resume=resume, task=task)
 
 # %% ../../nbs/47_train.experiment.ipynb #fe10f2d9
 @dataclass
