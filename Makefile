@@ -17,7 +17,7 @@ FIND_LINKS := $(if $(wildcard $(WHEELS)/torch-*.whl),--find-links $(WHEELS),)
 FAST ?= 1
 JOBS ?= 2
 
-.PHONY: figures test env lock export clean bench docs notebooks reproduce report
+.PHONY: figures test env lock export clean bench docs notebooks reproduce report lint
 # the papers that declare a reference preset (two CPU cores, each ≤ 15 min, learns; `Paper.presets`): their results are
 # committed in reproduction/. Read from the declarations when a recipe needs it (after .venv exists).
 REFERENCE ?= $(shell $(VENV)/bin/neurodx papers --with-preset reference)
@@ -49,6 +49,10 @@ report: $(STAMP)
 	$(VENV)/bin/neurodx report --check
 	$(VENV)/bin/neurodx papers --write
 
+# ruff (ruff.toml): the notebooks' code and the package at most 120 characters a line (nbdev's generated __all__: 130)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check nbs neurodx
+
 # nbdev_export must leave neurodx/ unchanged: the package is exactly what the notebooks say.
 export: $(STAMP)
 	@tmp=$$(mktemp -d) && cp -r neurodx $$tmp/before && $(VENV)/bin/nbdev_export && \
@@ -56,7 +60,7 @@ export: $(STAMP)
 	    echo "nbdev_export changed neurodx/: run nbdev_export and commit the modules"; rm -rf $$tmp; exit 1; fi; \
 	  rm -rf $$tmp; echo "nbdev_export: neurodx/ is in step with nbs/"
 
-test: export
+test: export lint
 	$(VENV)/bin/nbdev_test --n_workers $(JOBS)
 	$(MAKE) docs
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests

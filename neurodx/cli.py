@@ -13,9 +13,12 @@ from .core import NeurodxDataError, project_root, results_dir, write_text_atomic
 __all__ = ['PRESET_NAMES', 'figure_notebooks', 'run_figures', 'main']
 
 # %% ../nbs/90_cli.ipynb #17d3636b
-def figure_notebooks(folder: str | Path | None = None,  # folder of the figure notebooks (default: nbs/figures, and the plugins')
+def figure_notebooks(
+                     # folder of the figure notebooks (default: nbs/figures, and the plugins')
+                     folder: str | Path | None = None,
                     ) -> list[Path]:
-    "The figure notebooks, in name order: those of `folder` (default `nbs/figures/`, plus those of papers in other packages)."
+    """The figure notebooks, in name order: those of `folder` (default `nbs/figures/`, plus those of papers in other
+    packages)."""
     found = {p.stem: p for p in (Path(folder) if folder else project_root() / "nbs" / "figures").glob("*.ipynb")}
     if folder is None:
         import importlib.util
@@ -27,6 +30,7 @@ def figure_notebooks(folder: str | Path | None = None,  # folder of the figure n
             if path.is_file(): found.setdefault(path.stem, path)
     return [found[k] for k in sorted(found) if not k.startswith(("_", "."))]
 
+# %% ../nbs/90_cli.ipynb #a0e70e0d
 def _kernel_name() -> str:
     from jupyter_client.kernelspec import KernelSpecManager
     return "neurodx" if "neurodx" in KernelSpecManager().find_kernel_specs() else "python3"
@@ -34,41 +38,74 @@ def _kernel_name() -> str:
 PRESET_NAMES = ("fast", "reference", "paper")
 
 def run_figures(out: str | Path | None = None,  # results folder (one subfolder per notebook)
-                preset: str = "fast",  # papermill parameter `preset`: 'fast' (CI), 'reference' (2 CPU cores, learns) or 'paper' (GPU)
+                # papermill parameter `preset`: 'fast' (CI), 'reference' (2 CPU cores, learns) or 'paper' (GPU)
+                preset: str = "fast",
                 names: list | None = None,  # only these notebooks (stems)
                 folder: str | Path | None = None,  # where the figure notebooks are
                 timeout: int = 3600,  # seconds per cell
                ) -> dict:
-    "Run every figure notebook with papermill, each with its `provenance.json`; return {name: seconds}; raise if any failed."
+    """Run every figure notebook with papermill, each with its `provenance.json`; return {name: seconds}; raise if any
+    failed."""
     import papermill as pm
     from neurodx.evaluate.reproduction import provenance
     if preset not in PRESET_NAMES: raise ValueError(f"unknown preset {preset!r}: use one of {PRESET_NAMES}")
     out = Path(out) if out else results_dir()
     nbs = [p for p in figure_notebooks(folder) if not names or p.stem in names]
     if not nbs: raise FileNotFoundError(f"no figure notebooks found in {folder or project_root() / 'nbs' / 'figures'}")
-    if names and len(nbs) < len(set(names)): raise FileNotFoundError(f"no figure notebook named {sorted(set(names) - {p.stem for p in nbs})}")
+    if names and len(nbs) < len(set(names)):
+        raise FileNotFoundError(f"no figure notebook named {sorted(set(names) - {p.stem for p in nbs})}")
     kernel, times, status = _kernel_name(), {}, {}
     for nb in nbs:
         dest = out / nb.stem; dest.mkdir(parents=True, exist_ok=True)
-        (dest / "provenance.json").unlink(missing_ok=True)  # a result without provenance is one whose run did not finish
+        (dest / "provenance.json").unlink(
+            missing_ok=True
+        )  # a result without provenance is one whose run did not finish
         t0 = time.time()
         print(f"[neurodx figures] {nb.name} ({preset}) → {dest}", flush=True)
         try:
-            pm.execute_notebook(str(nb), str(dest / nb.name), parameters={"preset": preset, "out_dir": str(dest.resolve())},
-                                kernel_name=kernel, cwd=str(nb.parent), progress_bar=False, execution_timeout=timeout)
+            pm.execute_notebook(
+                str(nb),
+                str(dest / nb.name),
+                parameters={"preset": preset, "out_dir": str(dest.resolve())},
+                kernel_name=kernel,
+                cwd=str(nb.parent),
+                progress_bar=False,
+                execution_timeout=timeout,
+            )
             status[nb.stem] = "ok"
         except Exception as e:
-            status[nb.stem] = "failed"; print(f"[neurodx figures] FAILED {nb.name}: {type(e).__name__}: {str(e)[:2000]}", flush=True)
+            status[nb.stem] = "failed"
+            print(f"[neurodx figures] FAILED {nb.name}: {type(e).__name__}: {str(e)[:2000]}", flush=True)
         times[nb.stem] = round(time.time() - t0, 1)
         if status[nb.stem] == "ok":
-            summary = json.loads((dest / "summary_all.json").read_text()) if (dest / "summary_all.json").is_file() else {}
-            write_text_atomic(dest / "provenance.json", json.dumps(provenance(preset, times[nb.stem], summary.get("stage_seconds")), indent=1))
+            summary = (
+                json.loads((dest / "summary_all.json").read_text()) if (dest / "summary_all.json").is_file() else {}
+            )
+            write_text_atomic(
+                dest / "provenance.json",
+                json.dumps(provenance(preset, times[nb.stem], summary.get("stage_seconds")), indent=1),
+            )
     failed = [k for k, v in status.items() if v != "ok"]
     # one record per notebook, kept across runs of a few notebooks (`--only`): the latest status of each
-    runs = json.loads((out / "figures_run.json").read_text()).get("notebooks", {}) if (out / "figures_run.json").is_file() else {}
+    runs = (
+        json.loads((out / "figures_run.json").read_text()).get("notebooks", {})
+        if (out / "figures_run.json").is_file()
+        else {}
+    )
     runs.update({k: {"preset": preset, "status": status[k], "seconds": times[k]} for k in status})
-    write_text_atomic(out / "figures_run.json", json.dumps({"preset": preset, "seconds": times, "status": status, "failed": failed,
-                                                            "notebooks": dict(sorted(runs.items()))}, indent=2))
+    write_text_atomic(
+        out / "figures_run.json",
+        json.dumps(
+            {
+                "preset": preset,
+                "seconds": times,
+                "status": status,
+                "failed": failed,
+                "notebooks": dict(sorted(runs.items())),
+            },
+            indent=2,
+        ),
+    )
     if failed: raise RuntimeError(f"figure notebooks failed: {failed}")
     return times
 
@@ -78,17 +115,24 @@ def _command_of(argv: list | None) -> str | None:
     return next((a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")), None)
 
 def _paper_commands(sub, chosen: str | None) -> None:
-    "A subcommand per paper, titled from its declaration's source; only the chosen paper is imported, to add its own commands."
+    """A subcommand per paper, titled from its declaration's source; only the chosen paper is imported, to add its own
+    commands."""
     from neurodx.papers import declared, load_paper, paper_modules
     for name, module in paper_modules().items():
         if name in sub.choices:
-            print(f"neurodx: paper {name!r} ({module}) is left out: a built-in command has that name", file=sys.stderr); continue
+            print(f"neurodx: paper {name!r} ({module}) is left out: a built-in command has that name", file=sys.stderr)
+            continue
         pp = sub.add_parser(name, help=f"{declared(module, 'title') or name}: the paper's commands ({module})")
         if name != chosen: continue
         paper = load_paper(name)
         if paper.cli: paper.cli(pp)
-        else: pp.set_defaults(paper_command=lambda args, p=paper: print(f"{p.title} declares no commands; presets {sorted(p.presets)}, "
-                                                               f"networks {sorted(p.networks)}") or 0)
+        else:
+            pp.set_defaults(
+                paper_command=lambda args, p=paper: (
+                    print(f"{p.title} declares no commands; presets {sorted(p.presets)}, networks {sorted(p.networks)}")
+                    or 0
+                )
+            )
 
 def _parser(argv: list | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="neurodx", description="Reproducible neuroimaging paper companions.")
@@ -96,15 +140,26 @@ def _parser(argv: list | None = None) -> argparse.ArgumentParser:
     f = sub.add_parser("figures", help="run the figure notebooks (nbs/figures) with papermill into results/")
     f.add_argument("--out", default=None, help="results folder (default: results/)")
     mode = f.add_mutually_exclusive_group()
-    mode.add_argument("--preset", default="fast", choices=PRESET_NAMES,
-                      help="fast: tiny cohorts, CI's end-to-end check (default); reference: 2 CPU cores, ≤ 15 min a paper, learns; paper: the papers' sizes (GPU)")
+    mode.add_argument(
+        "--preset",
+        default="fast",
+        choices=PRESET_NAMES,
+        help="fast: tiny cohorts, CI's end-to-end check (default); reference: 2 CPU cores, ≤ 15 "
+        "min a paper, learns; paper: "
+        "the papers' sizes (GPU)",
+    )
     mode.add_argument("--fast", dest="preset", action="store_const", const="fast", help="the same as --preset fast")
     mode.add_argument("--full", dest="preset", action="store_const", const="paper", help="the same as --preset paper")
     f.add_argument("--only", nargs="*", default=None, help="notebook names to run")
-    rp = sub.add_parser("report", help="the reproduction report (reproduction/REPORT.md and nbs/reproduction.md) from the committed results")
+    rp = sub.add_parser(
+        "report",
+        help="the reproduction report (reproduction/REPORT.md and nbs/reproduction.md) from the committed results",
+    )
     rp.add_argument("--root", default=None, help="reproduction folder (default: reproduction/)")
     rp.add_argument("--docs-page", default=None, help="docs page to write (default: nbs/reproduction.md)")
-    rp.add_argument("--readme", default=None, help="README whose reproduction table to update (default: the project's; '' for none)")
+    rp.add_argument(
+        "--readme", default=None, help="README whose reproduction table to update (default: the project's; '' for none)"
+    )
     rp.add_argument("--check", action="store_true", help="check the committed results' schema; exit 1 on a problem")
     s = sub.add_parser("synth", help="generate a synthetic cohort (or all committed samples with --samples)")
     s.add_argument("cohort", nargs="?", help="isles2022, stroke_outcome, glioma, ad or als")
@@ -113,40 +168,66 @@ def _parser(argv: list | None = None) -> argparse.ArgumentParser:
     s.add_argument("--spacing", type=float, default=None, help="voxel size in mm (image cohorts)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--samples", action="store_true", help="regenerate data_samples/ (all cohorts, small)")
-    r = sub.add_parser("prepare", help="table → cache + splits + dataset summary from a CohortConfig YAML/JSON (neurodx.data.prepare)")
+    r = sub.add_parser(
+        "prepare", help="table → cache + splits + dataset summary from a CohortConfig YAML/JSON (neurodx.data.prepare)"
+    )
     r.add_argument("config", help="CohortConfig file; relative paths in it are taken from its folder")
     r.add_argument("--overwrite", action="store_true", help="rebuild a cache made with another plan or spec")
-    r.add_argument("--jobs", type=int, default=None, help="processes packing in parallel (default: the config's n_jobs)")
-    t = sub.add_parser("train", help="train and evaluate an experiment from a YAML/JSON config (neurodx.train.experiment)")
+    r.add_argument(
+        "--jobs", type=int, default=None, help="processes packing in parallel (default: the config's n_jobs)"
+    )
+    t = sub.add_parser(
+        "train", help="train and evaluate an experiment from a YAML/JSON config (neurodx.train.experiment)"
+    )
     t.add_argument("config", help="ExperimentConfig file; relative paths in it are taken from its folder")
     t.add_argument("--fold", type=int, default=None, help="fold to run (default: the config's)")
     t.add_argument("--cv", action="store_true", help="run every fold and write the cross-validation report")
     t.add_argument("--no-resume", dest="resume", action="store_false", help="start afresh even if latest.pth exists")
-    pd_ = sub.add_parser("predict", help="predict the subjects of a prepared cohort with a trained classification or survival run")
+    pd_ = sub.add_parser(
+        "predict", help="predict the subjects of a prepared cohort with a trained classification or survival run"
+    )
     pd_.add_argument("run", help="a trained run: one fold, or the experiment's folder (its folds averaged)")
-    pd_.add_argument("data", help="the prepared cohort (the folder `neurodx prepare` wrote, prepared with the run's plan)")
+    pd_.add_argument(
+        "data", help="the prepared cohort (the folder `neurodx prepare` wrote, prepared with the run's plan)"
+    )
     pd_.add_argument("out", help="CSV to write: one row per subject")
-    pd_.add_argument("--unlabelled", action="store_true", help="only the subjects without a label (prediction-only rows)")
+    pd_.add_argument(
+        "--unlabelled", action="store_true", help="only the subjects without a label (prediction-only rows)"
+    )
     pd_.add_argument("--weights", default="best", choices=["best", "latest"])
-    sv = sub.add_parser("serve", help="serve a trained classification run over HTTP: GET /health, POST /predict (neurodx.serve)")
-    sv.add_argument("run", help="a trained run folder: one fold, or the experiment's folder (its folds' probabilities averaged)")
+    sv = sub.add_parser(
+        "serve", help="serve a trained classification run over HTTP: GET /health, POST /predict (neurodx.serve)"
+    )
+    sv.add_argument(
+        "run", help="a trained run folder: one fold, or the experiment's folder (its folds' probabilities averaged)"
+    )
     sv.add_argument("--host", default="127.0.0.1", help="interface to bind (default: this machine only)")
     sv.add_argument("--port", type=int, default=8000, help="port (0: any free one)")
     sv.add_argument("--weights", default="best", choices=["best", "latest"])
     ps = sub.add_parser("papers", help="list the declared papers (this package's and other packages' entry points)")
     ps.add_argument("--with-preset", default=None, help="print only the names of the papers that declare this preset")
-    ps.add_argument("--write", action="store_true", help="write the README and home-page paper tables and the sidebar from the declarations")
+    ps.add_argument(
+        "--write",
+        action="store_true",
+        help="write the README and home-page paper tables and the sidebar from the declarations",
+    )
     ps.add_argument("--check", action="store_true", help="exit 1 when those files differ from what --write would write")
     _paper_commands(sub, _command_of(argv))
     return p
 
+# %% ../nbs/90_cli.ipynb #e0b912cc
 def _papers(args) -> int:
     from neurodx.papers import papers, write_paper_tables
     ps = papers()
     if args.with_preset: print(" ".join(n for n, p in ps.items() if args.with_preset in p.presets)); return 0
     if args.write or args.check:
         changed = write_paper_tables(check=args.check)
-        if args.check and changed: print(f"differ from the declarations (run `neurodx papers --write`): {[str(c) for c in changed]}", file=sys.stderr); return 1
+        if args.check and changed:
+            print(
+                f"differ from the declarations (run `neurodx papers --write`): {[str(c) for c in changed]}",
+                file=sys.stderr,
+            )
+            return 1
         print(f"{'differ' if args.check else 'wrote'}: {[str(c) for c in changed] or 'nothing (in step)'}"); return 0
     for n, p in ps.items():
         print(f"{n}: {p.title} ({p.module}); presets {list(p.presets)}; networks {list(p.networks) or '—'}; "
@@ -165,7 +246,11 @@ def main(argv: list | None = None,  # command-line arguments (None: sys.argv)
             from neurodx.evaluate.reproduction import check_reproduction, write_report
             root = Path(args.root) if args.root else project_root() / "reproduction"
             if args.check:
-                problems = [p for f in sorted(root.iterdir()) if f.is_dir() for p in check_reproduction(f)] if root.is_dir() else [f"{root}: missing"]
+                problems = (
+                    [p for f in sorted(root.iterdir()) if f.is_dir() for p in check_reproduction(f)]
+                    if root.is_dir()
+                    else [f"{root}: missing"]
+                )
                 for p in problems: print(p, file=sys.stderr)
                 if problems: return 1
             print("wrote", *write_report(root, args.docs_page, args.readme))
@@ -183,10 +268,14 @@ def main(argv: list | None = None,  # command-line arguments (None: sys.argv)
             print(json.dumps({"cache": res["cache"], "splits": res["splits"], "subjects": res["summary"]["subjects"],
                               "labels": res["summary"]["labels"]}, indent=1))
             if res["summary"]["unlabelled"]:
-                print(f"unlabelled (packed, in no split; `neurodx predict RUN {res['out_dir']} OUT --unlabelled` predicts them): "
-                      f"{', '.join(res['summary']['unlabelled'])}")
+                print(
+                    f"unlabelled (packed, in no split; `neurodx predict RUN {res['out_dir']} OUT --unlabelled` "
+                    f"predicts them): "
+                    f"{', '.join(res['summary']['unlabelled'])}"
+                )
         elif args.command == "papers": return _papers(args)
-        elif getattr(args, "paper_command", None): return args.paper_command(args)  # a paper's own command (`Paper.cli`)
+        elif getattr(args, "paper_command", None):
+            return args.paper_command(args)  # a paper's own command (`Paper.cli`)
         elif args.command == "predict":
             from neurodx.train.experiment import predict_prepared
             df = predict_prepared(args.run, args.data, args.out, args.weights, args.unlabelled)
@@ -204,10 +293,26 @@ def main(argv: list | None = None,  # command-line arguments (None: sys.argv)
             cfg, base = ExperimentConfig.load(args.config), Path(args.config).resolve().parent
             if args.cv:
                 s = run_experiment_cv(cfg, args.resume, base)
-                print(json.dumps({"folds": s["folds"], "mean": s["mean"], "pooled": s["pooled_metrics"], "pooled_ci95": s["pooled_ci95"]}, indent=1))
+                print(
+                    json.dumps(
+                        {
+                            "folds": s["folds"],
+                            "mean": s["mean"],
+                            "pooled": s["pooled_metrics"],
+                            "pooled_ci95": s["pooled_ci95"],
+                        },
+                        indent=1,
+                    )
+                )
             else:
                 s = run_experiment(cfg, args.fold, args.resume, base)
-                if s: print(json.dumps({k: s.get(k) for k in ("experiment", "fold", "best_epoch", "epochs_run", "seconds")}, indent=1))  # rank 0
+                if s:
+                    print(
+                        json.dumps(
+                            {k: s.get(k) for k in ("experiment", "fold", "best_epoch", "epochs_run", "seconds")},
+                            indent=1,
+                        )
+                    )  # rank 0
     except (NeurodxDataError, FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"neurodx {args.command}: error: {e}", file=sys.stderr); return 1
     return 0

@@ -25,7 +25,8 @@ def monai_resnet(spatial_dims: int = 3,  # 2 or 3
                  dropout: float = 0.0,  # dropout probability before the classifier
                  conv1_stride: int = 2,  # stride of the first convolution (1 keeps small inputs' resolution)
                 ) -> nn.Module:
-    """MONAI's ResNet-{10,18,34,50}, 2D or 3D, with stage widths `widths` and dropout before the classifier: He, Zhang, Ren &
+    """MONAI's ResNet-{10,18,34,50}, 2D or 3D, with stage widths `widths` and dropout before the classifier: He,
+    Zhang, Ren &
     Sun, *Deep residual learning for image recognition*, CVPR 2016 (https://arxiv.org/abs/1512.03385), residual blocks
     y = F(x, {W_i}) + x; in 3D as Hara, Kataoka & Satoh, CVPR 2018 (https://arxiv.org/abs/1711.09577)."""
     from monai.networks.nets import ResNet
@@ -42,7 +43,8 @@ def mlp(in_features: int,  # input features
         hidden: tuple = (64,),  # hidden layer widths
         dropout: float = 0.0,  # dropout probability before the classifier
        ) -> nn.Module:
-    """A multilayer perceptron for tabular or matrix features: blocks h ← Dropout(ReLU(W h + b)), then a linear classifier
+    """A multilayer perceptron for tabular or matrix features: blocks h ← Dropout(ReLU(W h + b)), then a linear
+    classifier
     (the generic baseline of several papers' fusion comparisons; no single paper)."""
     layers, d = [nn.Flatten()], in_features
     for h in hidden: layers += [nn.Linear(d, h), nn.ReLU(), nn.Dropout(dropout)]; d = h
@@ -50,7 +52,8 @@ def mlp(in_features: int,  # input features
 
 # %% ../../nbs/21_nets.common.ipynb #49684f2d
 class DivisiblePadded(nn.Module):
-    "Runs `net` on its input zero-padded (at the far end) to a multiple of `k` per spatial axis and crops the output back: any size goes in."
+    """Runs `net` on its input zero-padded (at the far end) to a multiple of `k` per spatial axis and crops the output
+    back: any size goes in."""
     def __init__(self,
                  net: nn.Module,  # a network whose input sides must be multiples of `k`
                  k: int,  # the multiple (∏ strides)
@@ -79,12 +82,24 @@ def monai_unet(spatial_dims: int = 3,  # 2 or 3
     with the residual units of Kerfoot et al., *Left-ventricle quantification using residual U-Net*, STACOM 2018;
     `out_channels` = background + classes (softmax), inputs of any size (padded to a multiple of ∏ strides)."""
     from monai.networks.nets import UNet
-    if len(strides) != len(channels) - 1: raise ValueError(f"{len(channels)} channel levels need {len(channels) - 1} strides, got {len(strides)}")
-    net = UNet(spatial_dims, in_channels, out_channels, list(channels), list(strides), num_res_units=num_res_units, norm=norm, dropout=dropout)
+    if len(strides) != len(channels) - 1:
+        raise ValueError(f"{len(channels)} channel levels need {len(channels) - 1} strides, got {len(strides)}")
+    net = UNet(
+        spatial_dims,
+        in_channels,
+        out_channels,
+        list(channels),
+        list(strides),
+        num_res_units=num_res_units,
+        norm=norm,
+        dropout=dropout,
+    )
     return DivisiblePadded(net, int(np.prod(strides)))
 
+# %% ../../nbs/21_nets.common.ipynb #0d3eb0ac
 class ImageTabularNet(nn.Module):
-    "Late fusion by concatenation: an image trunk's pooled features ⊕ an MLP of the tabular features → a linear classifier."
+    """Late fusion by concatenation: an image trunk's pooled features ⊕ an MLP of the tabular features → a linear
+    classifier."""
     def __init__(self,
                  trunk: nn.Module,  # image network returning pooled features
                  image_features: int,  # size of the trunk's features

@@ -16,7 +16,10 @@ __all__ = ['MODELS', 'PROVIDERS', 'register_model', 'resolve_model', 'build_mode
 
 # %% ../../nbs/20_nets.registry.ipynb #302d0d85
 MODELS: dict[str, Callable[..., nn.Module]] = {}
-PROVIDERS = ("neurodx.nets.common", "neurodx.papers:load_papers")  # on a miss: imported (or called) to register networks
+PROVIDERS = (
+    "neurodx.nets.common",
+    "neurodx.papers:load_papers",
+)  # on a miss: imported (or called) to register networks
 
 def register_model(name: str,  # the name configs use
                   ):
@@ -26,7 +29,8 @@ def register_model(name: str,  # the name configs use
 
 def resolve_model(name: str,  # registered name or `package.module:function`
                  ) -> Callable[..., nn.Module]:
-    "The factory a config names: a registered name, or a `package.module:function` path (as MONAI bundles name `_target_`)."
+    """The factory a config names: a registered name, or a `package.module:function` path (as MONAI bundles name
+    `_target_`)."""
     if ":" in name:
         mod, _, attr = name.partition(":")
         try: f = getattr(importlib.import_module(mod), attr)
@@ -38,7 +42,8 @@ def resolve_model(name: str,  # registered name or `package.module:function`
         for m in PROVIDERS:  # shared networks, then every paper's (found by `neurodx.papers`, plugins included)
             mod, _, fn = m.partition(":")
             getattr(importlib.import_module(mod), fn)() if fn else importlib.import_module(mod)
-    if name not in MODELS: raise NeurodxDataError("config: model.name", f"unknown model {name!r}; registered: {sorted(MODELS)}")
+    if name not in MODELS:
+        raise NeurodxDataError("config: model.name", f"unknown model {name!r}; registered: {sorted(MODELS)}")
     return MODELS[name]
 
 def build_model(name: str,  # registered name or `package.module:function`

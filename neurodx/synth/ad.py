@@ -10,8 +10,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .template import (Site, _r, _save, _write_csv, _write_json, ellipsoid, load_template, random_anatomy, rician,
-                                    scan_variation, smooth_field, subject_rng, world_coords)
+from neurodx.synth.template import (
+    Site,
+    _r,
+    _save,
+    _write_csv,
+    _write_json,
+    ellipsoid,
+    load_template,
+    random_anatomy,
+    rician,
+    scan_variation,
+    smooth_field,
+    subject_rng,
+    world_coords,
+)
 
 # %% auto #0
 __all__ = ['HIPPOCAMPUS_MM', 'HIPPOCAMPUS_RADII_MM', 'VENTRICLE_MM', 'VENTRICLE_RADII_MM', 'CONTROL_MM', 'AD_SITES',
@@ -22,8 +35,15 @@ HIPPOCAMPUS_MM = {"left": (-27.0, -22.0, -14.0), "right": (28.0, -21.0, -14.0)} 
 HIPPOCAMPUS_RADII_MM = (7.0, 16.0, 7.0)
 VENTRICLE_MM = {"left": (-14.0, -8.0, 18.0), "right": (15.0, -8.0, 18.0)}
 VENTRICLE_RADII_MM = (5.0, 22.0, 8.0)
-CONTROL_MM = {"left": (-39.0, -22.0, 26.0), "right": (40.0, -21.0, 26.0)}  # the hippocampi moved 40 mm up, 12 mm out: parietal tissue
-AD_SITES = (Site("site1"), Site("site2", gamma=1.15, noise=1.3, blur_mm=3.0), Site("site3", gamma=0.9, noise=0.8, blur_mm=1.5))
+CONTROL_MM = {
+    "left": (-39.0, -22.0, 26.0),
+    "right": (40.0, -21.0, 26.0),
+}  # the hippocampi moved 40 mm up, 12 mm out: parietal tissue
+AD_SITES = (
+    Site("site1"),
+    Site("site2", gamma=1.15, noise=1.3, blur_mm=3.0),
+    Site("site3", gamma=0.9, noise=0.8, blur_mm=1.5),
+)
 AD_LITERATURE = {  # the defaults (effect = 1) and where they come from
     "hippocampal_volume_reduction": (0.22, "AD vs controls, about 22 % smaller (issue [8]'s clinical figure)"),
     "hippocampal_sd": (0.11, "between-subject sd of the volume fraction (ours; gives Cohen's d ≈ −2)"),
@@ -31,7 +51,12 @@ AD_LITERATURE = {  # the defaults (effect = 1) and where they come from
     "annual_atrophy_sd_pct": ({"CN": 1.0, "AD": 1.5}, "ours"),
     "ventricle_log_ratio": (0.35, "ours; sd 0.30"), "ventricle_growth_pct": ({"CN": 1.5, "AD": 4.5}, "ours"),
 }
-AD_BANDS = {"oracle_auc": (0.88, 0.96), "oracle_c_index": (0.75, 0.88), "hippocampus_d": (-2.4, -1.6), "control_correlation_max": 0.9}
+AD_BANDS = {
+    "oracle_auc": (0.88, 0.96),
+    "oracle_c_index": (0.75, 0.88),
+    "hippocampus_d": (-2.4, -1.6),
+    "control_correlation_max": 0.9,
+}
 
 def ad_oracle_logit(h0,  # planted baseline hippocampal volume factor
                     lv0,  # planted baseline ventricular volume factor
@@ -40,10 +65,13 @@ def ad_oracle_logit(h0,  # planted baseline hippocampal volume factor
     """Bayes posterior log-odds of AD from the planted (h0, ℓ0), with the generator's own parameters (equal priors):
     w·x + b with w = Σ⁻¹(μ_AD − μ_CN), b = −½(μ_ADᵀΣ⁻¹μ_AD − μ_CNᵀΣ⁻¹μ_CN)."""
     mu1, mu0 = np.array([1 - 0.22 * effect, 0.35 * effect]), np.array([1.0, 0.0])
-    S = np.array([[0.11**2, -0.11 * 0.30 * 0.3], [-0.11 * 0.30 * 0.3, 0.30**2]])  # cov(h, ℓ): ε_v = 0.3 ε_h + …, h = … − 0.11 ε_h
+    S = np.array(
+        [[0.11**2, -0.11 * 0.30 * 0.3], [-0.11 * 0.30 * 0.3, 0.30**2]]
+    )  # cov(h, ℓ): ε_v = 0.3 ε_h + …, h = … − 0.11 ε_h
     w = np.linalg.solve(S, mu1 - mu0); b = -0.5 * (mu1 @ np.linalg.solve(S, mu1) - mu0 @ np.linalg.solve(S, mu0))
     return np.c_[h0, lv0] @ w + b
 
+# %% ../../nbs/14_synth.ad.ipynb #a486ebbe
 def _auc(y, score) -> float:
     from sklearn.metrics import roc_auc_score
     y = np.asarray(y).astype(int)
@@ -67,9 +95,20 @@ def make_ad_cohort(out: str | os.PathLike,  # cohort root
     hip = np.maximum(*[ellipsoid(xyz, c, HIPPOCAMPUS_RADII_MM, 1.5) for c in HIPPOCAMPUS_MM.values()]) * brain
     control = np.maximum(*[ellipsoid(xyz, c, HIPPOCAMPUS_RADII_MM, 1.5) for c in CONTROL_MM.values()]) * brain
     rows, surv, latents = [], [], []
-    truth = {"generator": "make_ad_cohort", "seed": seed, "spacing_mm": spacing, "effect": effect, "literature": AD_LITERATURE,
-             "bands": AD_BANDS, "hippocampus_mm": HIPPOCAMPUS_MM, "hippocampus_radii_mm": HIPPOCAMPUS_RADII_MM,
-             "ventricles_mm": VENTRICLE_MM, "control_mm": CONTROL_MM, "sites": [s.__dict__ for s in sites], "subjects": {}}
+    truth = {
+        "generator": "make_ad_cohort",
+        "seed": seed,
+        "spacing_mm": spacing,
+        "effect": effect,
+        "literature": AD_LITERATURE,
+        "bands": AD_BANDS,
+        "hippocampus_mm": HIPPOCAMPUS_MM,
+        "hippocampus_radii_mm": HIPPOCAMPUS_RADII_MM,
+        "ventricles_mm": VENTRICLE_MM,
+        "control_mm": CONTROL_MM,
+        "sites": [s.__dict__ for s in sites],
+        "subjects": {},
+    }
     for i in range(n_subjects):
         rng = subject_rng(seed, i); sid = f"sub-{i + 1:04d}"
         ad = int(rng.random() < 0.5)
@@ -84,7 +123,11 @@ def make_ad_cohort(out: str | os.PathLike,  # cohort root
         age0 = round(float(rng.normal(74, 6)), 1)
         anat = random_anatomy(shape, aff, rng, **(anatomy or {}))
         scan, site = scan_variation(rng), sites[int(rng.integers(len(sites)))]
-        t1 = T["T1"] * (1 + (scan["GM"] - 1) * T["GM"] + (scan["WM"] - 1) * T["WM"] + (scan["CSF"] - 1) * T["CSF"]) * brain
+        t1 = (
+            T["T1"]
+            * (1 + (scan["GM"] - 1) * T["GM"] + (scan["WM"] - 1) * T["WM"] + (scan["CSF"] - 1) * T["CSF"])
+            * brain
+        )
         months, m = [0.0], 0.0
         while len(months) < max_visits:
             m += rng.uniform(6, 18)
@@ -94,7 +137,15 @@ def make_ad_cohort(out: str | os.PathLike,  # cohort root
             h = h0 * (1 - rate / 100) ** (mo / 12)
             a = float(np.clip(1 - h, 0, 0.9))  # hippocampal tissue lost to CSF
             vr = np.exp(lv0) * (1 + vgrow / 100) ** (mo / 12)
-            vent = np.maximum(*[ellipsoid(xyz, c, np.multiply(VENTRICLE_RADII_MM, vr ** (1 / 3)), 1.5) for c in VENTRICLE_MM.values()]) * brain
+            vent = (
+                np.maximum(
+                    *[
+                        ellipsoid(xyz, c, np.multiply(VENTRICLE_RADII_MM, vr ** (1 / 3)), 1.5)
+                        for c in VENTRICLE_MM.values()
+                    ]
+                )
+                * brain
+            )
             img = t1 * (1 - a * hip) + csf_level * a * hip
             img = img * (1 - 0.8 * vent * (img > csf_level)) + csf_level * 0.8 * vent * (img > csf_level)
             img = site.apply(anat.warp(img), spacing) * smooth_field(shape, rng, 4.0, scan["bias"])
@@ -104,19 +155,32 @@ def make_ad_cohort(out: str | os.PathLike,  # cohort root
                          "T1": path, "diagnosis": ad, "age": round(age0 + mo / 12, 1), "site": site.name})
             if v == 0:  # the planted regions, in this patient's space
                 for name, region in (("hippocampus", hip), ("ventricles", vent), ("control", control)):
-                    _save(anat.warp((region > 0.5).astype(np.uint8), 0), aff, out / f"{sid}/{sid}_{name}.nii.gz", np.uint8)
+                    _save(
+                        anat.warp((region > 0.5).astype(np.uint8), 0), aff, out / f"{sid}/{sid}_{name}.nii.gz", np.uint8
+                    )
         surv.append({"patient_id": sid, "time_months": round(time, 2), "event": event, "diagnosis": ad})
         latents.append((ad, h0, lv0, eta, time, event))
-        truth["subjects"][sid] = {"diagnosis": ad, "hippocampal_fraction": round(h0, 4), "ventricle_log_ratio": round(lv0, 4),
-                                  "atrophy_pct_per_year": round(rate, 3), "eta": round(eta, 4), "site": site.name,
-                                  "oracle_logit": round(float(ad_oracle_logit(h0, lv0, effect)[0]), 4),
-                                  "conversion_month": round(float(t_event), 2), "censor_month": round(float(t_censor), 2),
-                                  "anatomy": {"size": round(anat.size, 4), "rotation_deg": _r(anat.rotation_deg, 2)},
-                                  "scan": {k: round(v, 4) for k, v in scan.items()}}
+        truth["subjects"][sid] = {
+            "diagnosis": ad,
+            "hippocampal_fraction": round(h0, 4),
+            "ventricle_log_ratio": round(lv0, 4),
+            "atrophy_pct_per_year": round(rate, 3),
+            "eta": round(eta, 4),
+            "site": site.name,
+            "oracle_logit": round(float(ad_oracle_logit(h0, lv0, effect)[0]), 4),
+            "conversion_month": round(float(t_event), 2),
+            "censor_month": round(float(t_censor), 2),
+            "anatomy": {"size": round(anat.size, 4), "rotation_deg": _r(anat.rotation_deg, 2)},
+            "scan": {k: round(v, 4) for k, v in scan.items()},
+        }
     L = np.array(latents, float)
-    truth["oracle"] = {"diagnosis_auc": _auc(L[:, 0], ad_oracle_logit(L[:, 1], L[:, 2], effect)),
-                       "progression_c_index": float(concordance_index(L[:, 4], -L[:, 3], L[:, 5])) if L[:, 5].any() else float("nan"),
-                       "what": "AUC of the Bayes posterior of the planted (h0, log ventricle ratio) (per subject: oracle_logit); C-index of the planted η"}
+    truth["oracle"] = {
+        "diagnosis_auc": _auc(L[:, 0], ad_oracle_logit(L[:, 1], L[:, 2], effect)),
+        "progression_c_index": float(concordance_index(L[:, 4], -L[:, 3], L[:, 5])) if L[:, 5].any() else float("nan"),
+        "what": "AUC of the Bayes posterior of the planted (h0, log ventricle ratio) (per "
+        "subject: oracle_logit); "
+        "C-index of the planted η",
+    }
     _write_csv(out / "visits.csv", pd.DataFrame(rows)); _write_csv(out / "survival.csv", pd.DataFrame(surv))
     _write_json(out / "groundtruth.json", truth)
     return out

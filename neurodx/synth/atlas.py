@@ -16,17 +16,38 @@ from scipy import ndimage
 from ..core import atomic_path, write_text_atomic
 from ..data.io import Volume, save_nifti
 from ..data.preprocess import resample_to_spacing, resample_to_grid, crop_or_pad, bbox_center
-from .template import (load_template, world_coords, ellipsoid, smooth_field, rician, subject_rng, _save, _write_json,
-                                      _r, _write_csv, _write_tsv, _random_brain_point)
+from neurodx.synth.template import (
+    load_template,
+    world_coords,
+    ellipsoid,
+    smooth_field,
+    rician,
+    subject_rng,
+    _save,
+    _write_json,
+    _r,
+    _write_csv,
+    _write_tsv,
+    _random_brain_point,
+)
 from ..data.lesions import connected_lesions
 
 # %% auto #0
 __all__ = ['FRONTAL_GYRI', 'make_parcellation']
 
 # %% ../../nbs/15_synth.atlas.ipynb #92c3decc
-FRONTAL_GYRI = (("SFG", 7), ("MFG", 7), ("IFG", 6), ("OrG", 6), ("PrG", 6), ("PCL", 2))  # per hemisphere, Brainnetome order
+FRONTAL_GYRI = (
+    ("SFG", 7),
+    ("MFG", 7),
+    ("IFG", 6),
+    ("OrG", 6),
+    ("PrG", 6),
+    ("PCL", 2),
+)  # per hemisphere, Brainnetome order
 
-def _is_frontal(xyz):  # anterior to a central-sulcus proxy plane (PrG and PCL included, as in Brainnetome's frontal lobe)
+def _is_frontal(
+                # anterior to a central-sulcus proxy plane (PrG and PCL included, as in Brainnetome's frontal lobe)
+                xyz):
     return xyz[..., 1] > -4.5 - 0.25 * xyz[..., 2]
 
 def _name_frontal(centroids: np.ndarray) -> list:
@@ -65,8 +86,17 @@ def _parcellation_cached(spacing: float, seed: int):
             g = names[j] if part == "frontal" else "nonfrontal"
             for side in ("L", "R"):
                 c = cents[j] * np.array([1 if side == "L" else -1, 1, 1])  # centroids were fitted on the left
-                rows.append({"label": 2 * n + (1 if side == "L" else 2), "gyrus": g, "hemisphere": side,
-                             "frontal": part == "frontal", "x": round(float(c[0]), 1), "y": round(float(c[1]), 1), "z": round(float(c[2]), 1)})
+                rows.append(
+                    {
+                        "label": 2 * n + (1 if side == "L" else 2),
+                        "gyrus": g,
+                        "hemisphere": side,
+                        "frontal": part == "frontal",
+                        "x": round(float(c[0]), 1),
+                        "y": round(float(c[1]), 1),
+                        "z": round(float(c[2]), 1),
+                    }
+                )
         offset += k
     regions = pd.DataFrame(rows).sort_values("label").reset_index(drop=True)
     regions["name"] = [f"{g}_{h}_{(regions[(regions.gyrus == g) & (regions.hemisphere == h)].label < l).sum() + 1}"

@@ -16,8 +16,23 @@ from scipy import ndimage
 from ..core import atomic_path, write_text_atomic
 from ..data.io import Volume, save_nifti
 from ..data.preprocess import resample_to_spacing, resample_to_grid, crop_or_pad, bbox_center
-from .template import (Site, random_anatomy, scan_variation, load_template, world_coords, ellipsoid, smooth_field, rician, subject_rng, _save, _write_json,
-                                      _r, _write_csv, _write_tsv, _random_brain_point)
+from neurodx.synth.template import (
+    Site,
+    random_anatomy,
+    scan_variation,
+    load_template,
+    world_coords,
+    ellipsoid,
+    smooth_field,
+    rician,
+    subject_rng,
+    _save,
+    _write_json,
+    _r,
+    _write_csv,
+    _write_tsv,
+    _random_brain_point,
+)
 from ..data.lesions import connected_lesions
 
 # %% auto #0
@@ -25,7 +40,8 @@ __all__ = ['GLIOMA_TYPES', 'GLIOMA_PRIOR', 'GLIOMA_SIGNS', 'GLIOMA_CONTINUOUS', 
            'glioma_posterior', 'make_glioma_cohort']
 
 # %% ../../nbs/13_synth.glioma.ipynb #83058d9d
-GLIOMA_TYPES = {  # WHO 2021 families the labels imply; grade GBM 0 / LGG 1, IDH mutant 0 / wildtype 1, 1p/19q codeleted 0 / non 1
+# WHO 2021 families the labels imply; grade GBM 0 / LGG 1, IDH mutant 0 / wildtype 1, 1p/19q codeleted 0 / non 1
+GLIOMA_TYPES = {
     "glioblastoma": dict(grade=0, idh=1, codeletion=1),
     "astrocytoma": dict(grade=1, idh=0, codeletion=1),
     "oligodendroglioma": dict(grade=1, idh=0, codeletion=0),
@@ -36,13 +52,23 @@ GLIOMA_SIGNS = {  # P(sign | family), in GLIOMA_TYPES order (ours, after the rad
     "calcification": (0.05, 0.10, 0.45), "frontal": (0.40, 0.50, 0.65)}
 GLIOMA_CONTINUOUS = {"age": ((60.0, 44.0, 46.0), 14.0), "radc": ((1.00, 1.30, 1.15), 0.30)}  # means per family, sd
 GLIOMA_BANDS = {"oracle_auc_idh": (0.85, 0.97), "control_correlation_max": 0.9}
-GLIOMA_SITES = (Site("inst1"), Site("inst2", gamma=1.1, noise=1.4, blur_mm=2.5), Site("inst3", gamma=0.9, noise=0.9, blur_mm=1.0))
+GLIOMA_SITES = (
+    Site("inst1"),
+    Site("inst2", gamma=1.1, noise=1.4, blur_mm=2.5),
+    Site("inst3", gamma=0.9, noise=0.9, blur_mm=1.0),
+)
 
 def _glioma_params(effect: float) -> tuple[dict, dict]:
     "Sign probabilities and continuous means pulled towards the family-weighted average by (1 − effect)."
     pi = np.asarray(GLIOMA_PRIOR)
-    signs = {k: tuple(float(pi @ np.asarray(p) + effect * (q - pi @ np.asarray(p))) for q in p) for k, p in GLIOMA_SIGNS.items()}
-    cont = {k: (tuple(float(pi @ np.asarray(m) + effect * (q - pi @ np.asarray(m))) for q in m), sd) for k, (m, sd) in GLIOMA_CONTINUOUS.items()}
+    signs = {
+        k: tuple(float(pi @ np.asarray(p) + effect * (q - pi @ np.asarray(p))) for q in p)
+        for k, p in GLIOMA_SIGNS.items()
+    }
+    cont = {
+        k: (tuple(float(pi @ np.asarray(m) + effect * (q - pi @ np.asarray(m))) for q in m), sd)
+        for k, (m, sd) in GLIOMA_CONTINUOUS.items()
+    }
     return signs, cont
 
 def glioma_posterior(signs: dict,  # the planted imaging signs (name → bool)
@@ -59,6 +85,7 @@ def glioma_posterior(signs: dict,  # the planted imaging signs (name → bool)
         m, sd = cont[k]; logp += -0.5 * ((x - np.asarray(m)) / sd) ** 2
     w = np.exp(logp - logp.max()); return w / w.sum()
 
+# %% ../../nbs/13_synth.glioma.ipynb #cb7f9fce
 def make_glioma_cohort(out: str | os.PathLike,  # cohort root
                        n_patients: int = 40,  # number of patients
                        spacing: float = 4.0,  # voxel size in mm
@@ -75,30 +102,56 @@ def make_glioma_cohort(out: str | os.PathLike,  # cohort root
     out = Path(out); T = load_template(spacing); aff, shape = T["affine"], T["brain"].shape
     xyz = world_coords(shape, aff); gm, wm, csf, brain = T["GM"], T["WM"], T["CSF"], T["brain"]
     names = list(GLIOMA_TYPES); sign_p, cont = _glioma_params(effect)
-    truth = {"generator": "make_glioma_cohort", "seed": seed, "spacing_mm": spacing, "effect": effect, "prior": GLIOMA_PRIOR,
-             "signs": sign_p, "continuous": cont, "bands": GLIOMA_BANDS, "sites": [s.__dict__ for s in sites],
-             "label_coding": {"grade": {"GBM": 0, "LGG": 1}, "idh": {"mutant": 0, "wildtype": 1},
-                              "codeletion": {"codeleted": 0, "non-codeleted": 1, "unknown": 2}}, "patients": {}}
+    truth = {
+        "generator": "make_glioma_cohort",
+        "seed": seed,
+        "spacing_mm": spacing,
+        "effect": effect,
+        "prior": GLIOMA_PRIOR,
+        "signs": sign_p,
+        "continuous": cont,
+        "bands": GLIOMA_BANDS,
+        "sites": [s.__dict__ for s in sites],
+        "label_coding": {
+            "grade": {"GBM": 0, "LGG": 1},
+            "idh": {"mutant": 0, "wildtype": 1},
+            "codeletion": {"codeleted": 0, "non-codeleted": 1, "unknown": 2},
+        },
+        "patients": {},
+    }
     rows, deep, post, labs = [], (wm > 0.5) | (gm > 0.5), [], []
     inner = deep & (ndimage.distance_transform_edt(brain) * spacing > 18)
     for i in range(n_patients):
         rng = subject_rng(seed, i); pid = f"glioma-{i + 1:04d}"
         f = int(rng.choice(3, p=GLIOMA_PRIOR)); kind = names[f]; lab = dict(GLIOMA_TYPES[kind])
         s = {k: bool(rng.random() < p[f]) for k, p in sign_p.items()}
-        age = float(rng.normal(cont["age"][0][f], cont["age"][1])); radc = float(max(0.5, rng.normal(cont["radc"][0][f], cont["radc"][1])))
+        age = float(rng.normal(cont["age"][0][f], cont["age"][1]))
+        radc = float(max(0.5, rng.normal(cont["radc"][0][f], cont["radc"][1])))
         where = inner & ((xyz[..., 1] > 10) if s["frontal"] else (xyz[..., 1] <= 10))
         center = _random_brain_point(rng, xyz, where if where.any() else inner)
         r = rng.uniform(12, 24) * rng.uniform(0.8, 1.2, 3)
         tumour = ellipsoid(xyz, center, r, softness=2.0) * brain
-        edema = np.clip(ellipsoid(xyz, center, r * (rng.uniform(1.4, 1.9) if s["necrosis"] or s["enhancement"] else rng.uniform(1.1, 1.35)),
-                                  softness=4.0) * brain - tumour, 0, 1)
+        edema = np.clip(
+            ellipsoid(
+                xyz,
+                center,
+                r * (rng.uniform(1.4, 1.9) if s["necrosis"] or s["enhancement"] else rng.uniform(1.1, 1.35)),
+                softness=4.0,
+            )
+            * brain
+            - tumour,
+            0,
+            1,
+        )
         core = ellipsoid(xyz, center, r * 0.55, softness=1.5) * brain
         rim = np.clip(tumour - ellipsoid(xyz, center, r * 0.8, softness=1.5) * brain, 0, 1)
         scan = scan_variation(rng); site = sites[int(rng.integers(len(sites)))]
         tg, tw, tc = scan["GM"] * gm, scan["WM"] * wm, scan["CSF"] * csf
         img = {"T1": 0.60 * tg + 0.80 * tw + 0.20 * tc, "T2": 0.70 * tg + 0.55 * tw + 1.00 * tc,
                "FLAIR": 0.75 * tg + 0.60 * tw + 0.15 * tc, "ADC": 0.80 * gm + 0.72 * wm + 3.00 * csf}
-        img["T2"] += 0.5 * tumour + 0.45 * edema; img["FLAIR"] += 0.45 * tumour + 0.45 * edema; img["T1"] -= 0.12 * tumour
+        img["T2"] += 0.5 * tumour + 0.45 * edema
+        img["FLAIR"] += 0.45 * tumour + 0.45 * edema
+        img["T1"] -= 0.12 * tumour
         img["ADC"] = img["ADC"] * (1 - tumour) + 0.72 * radc * tumour + 0.35 * edema
         if s["necrosis"]:
             img["T2"] += 0.4 * core; img["T1"] -= 0.2 * core; img["ADC"] += 1.2 * core; img["FLAIR"] -= 0.2 * core
@@ -121,21 +174,39 @@ def make_glioma_cohort(out: str | os.PathLike,  # cohort root
         paths["seg"] = f"{pid}/{pid}_seg.nii.gz"; _save(seg, aff, out / paths["seg"], np.uint8)
         unknown = rng.random() < p_unknown_codeletion
         codeletion = 2 if unknown else lab["codeletion"]
-        p = glioma_posterior(s, age, radc, effect); post.append(p); labs.append((lab["grade"], lab["idh"], lab["codeletion"], unknown))
+        p = glioma_posterior(s, age, radc, effect)
+        post.append(p)
+        labs.append((lab["grade"], lab["idh"], lab["codeletion"], unknown))
         rows.append({"patient_id": pid, "grade": lab["grade"], "idh": lab["idh"], "codeletion": codeletion,
                      "age": int(round(age)), "sex": str(rng.choice(["F", "M"])), "institution": site.name, **paths})
-        truth["patients"][pid] = {"type": kind, **lab, "codeletion_reported": codeletion, "signs": s, "age": round(age, 2),
-                                  "tumour_adc_relative": round(radc, 3), "center_mm": _r(center, 1), "radii_mm": _r(r, 2),
-                                  "tumour_voxels": int((seg == 1).sum()), "site": site.name,
-                                  "oracle": {"p_idh_wildtype": round(float(p[0]), 4), "p_lgg": round(float(1 - p[0]), 4),
-                                             "p_non_codeleted": round(float(1 - p[2]), 4)}}
+        truth["patients"][pid] = {
+            "type": kind,
+            **lab,
+            "codeletion_reported": codeletion,
+            "signs": s,
+            "age": round(age, 2),
+            "tumour_adc_relative": round(radc, 3),
+            "center_mm": _r(center, 1),
+            "radii_mm": _r(r, 2),
+            "tumour_voxels": int((seg == 1).sum()),
+            "site": site.name,
+            "oracle": {
+                "p_idh_wildtype": round(float(p[0]), 4),
+                "p_lgg": round(float(1 - p[0]), 4),
+                "p_non_codeleted": round(float(1 - p[2]), 4),
+            },
+        }
     P, L = np.array(post), np.array(labs, float)
     def auc(y, score, known=None):
         known = np.ones(len(y), bool) if known is None else known
         return float(roc_auc_score(y[known], score[known])) if len(np.unique(y[known])) == 2 else float("nan")
-    truth["oracle"] = {"auc_idh": auc(L[:, 1], P[:, 0]), "auc_grade": auc(L[:, 0], 1 - P[:, 0]),
-                       "auc_codeletion": auc(L[:, 2], 1 - P[:, 2], L[:, 3] == 0),
-                       "what": "AUC of the exact posterior of each label given the planted signs, age and tumour ADC (1p/19q over known labels)"}
+    truth["oracle"] = {
+        "auc_idh": auc(L[:, 1], P[:, 0]),
+        "auc_grade": auc(L[:, 0], 1 - P[:, 0]),
+        "auc_codeletion": auc(L[:, 2], 1 - P[:, 2], L[:, 3] == 0),
+        "what": "AUC of the exact posterior of each label given the planted signs, age and tumour "
+        "ADC (1p/19q over known labels)",
+    }
     _write_csv(out / "metadata.csv", pd.DataFrame(rows))
     _write_json(out / "groundtruth.json", truth)
     return out

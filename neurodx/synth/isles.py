@@ -16,15 +16,34 @@ from scipy import ndimage
 from ..core import atomic_path, write_text_atomic
 from ..data.io import Volume, save_nifti
 from ..data.preprocess import resample_to_spacing, resample_to_grid, crop_or_pad, bbox_center
-from .template import (Site, random_anatomy, scan_variation, load_template, world_coords, ellipsoid, smooth_field, rician, subject_rng, _save, _write_json,
-                                      _r, _write_csv, _write_tsv, _random_brain_point)
+from neurodx.synth.template import (
+    Site,
+    random_anatomy,
+    scan_variation,
+    load_template,
+    world_coords,
+    ellipsoid,
+    smooth_field,
+    rician,
+    subject_rng,
+    _save,
+    _write_json,
+    _r,
+    _write_csv,
+    _write_tsv,
+    _random_brain_point,
+)
 from ..data.lesions import lesion_statistics
 
 # %% auto #0
 __all__ = ['ISLES_SITES', 'ISLES_BANDS', 'vascular_territory', 'make_isles_cohort']
 
 # %% ../../nbs/11_synth.isles.ipynb #ed741259
-ISLES_SITES = (Site("site1"), Site("site2", gamma=1.1, noise=1.3, blur_mm=2.0), Site("site3", gamma=0.9, noise=0.8, blur_mm=1.0))
+ISLES_SITES = (
+    Site("site1"),
+    Site("site2", gamma=1.1, noise=1.3, blur_mm=2.0),
+    Site("site3", gamma=0.9, noise=0.8, blur_mm=1.0),
+)
 def vascular_territory(center_mm,  # a point in MNI space (mm)
                       ) -> str:
     """A coarse arterial territory of a point in MNI space (mm), from its coordinates, not an atlas: posterior fossa
@@ -37,6 +56,7 @@ def vascular_territory(center_mm,  # a point in MNI space (mm)
     if abs(x) < 18 and z > 10: return f"ACA {side}"
     return f"MCA {side}"
 
+# %% ../../nbs/11_synth.isles.ipynb #ff3d3ab4
 ISLES_BANDS = {"lesion_adc_ratio_median": (0.45, 0.80), "control_correlation_max": 0.9}
 
 def make_isles_cohort(out: str | os.PathLike,  # cohort root (BIDS: rawdata/, derivatives/)
@@ -61,10 +81,25 @@ def make_isles_cohort(out: str | os.PathLike,  # cohort root (BIDS: rawdata/, de
     tissue = (gm + wm) > 0.6
     fsp = flair_spacing or 0.75 * spacing
     f_shape, f_aff = _flair_grid(shape, aff, fsp)
-    truth, rows = {"generator": "make_isles_cohort", "seed": seed, "spacing_mm": spacing, "flair_spacing_mm": fsp,
-                   "b_value": b_value, "effect": effect, "bands": ISLES_BANDS, "sites": [s.__dict__ for s in sites],
-                   "oracle": {"dice": 1.0, "lesion_f1": 1.0, "what": "the planted mask itself: Dice and lesion-wise F1 of 1 by definition"},
-                   "subjects": {}}, []
+    truth, rows = (
+        {
+            "generator": "make_isles_cohort",
+            "seed": seed,
+            "spacing_mm": spacing,
+            "flair_spacing_mm": fsp,
+            "b_value": b_value,
+            "effect": effect,
+            "bands": ISLES_BANDS,
+            "sites": [s.__dict__ for s in sites],
+            "oracle": {
+                "dice": 1.0,
+                "lesion_f1": 1.0,
+                "what": "the planted mask itself: Dice and lesion-wise F1 of 1 by definition",
+            },
+            "subjects": {},
+        },
+        [],
+    )
     for i in range(n_subjects):
         rng = subject_rng(seed, i); sid = f"sub-strokecase{i + 1:04d}"
         n_les = 0 if rng.random() < p_no_lesion else (1 if rng.random() < 0.6 else int(rng.integers(2, 5)))
@@ -75,15 +110,26 @@ def make_isles_cohort(out: str | os.PathLike,  # cohort root (BIDS: rawdata/, de
             radii = base * rng.uniform(0.7, 1.4, 3)
             center = _random_brain_point(rng, xyz, tissue)
             lesion = np.maximum(lesion, ellipsoid(xyz, center, radii))
-            planted.append({"center_mm": _r(center, 1), "radii_mm": _r(radii, 2), "size": str(size), "territory": vascular_territory(center)})
+            planted.append(
+                {
+                    "center_mm": _r(center, 1),
+                    "radii_mm": _r(radii, 2),
+                    "size": str(size),
+                    "territory": vascular_territory(center),
+                }
+            )
         if n_les and not (lesion * brain).any():  # a tiny lesion between voxel centres: keep its centre voxel
             c = np.round(np.linalg.inv(aff) @ np.r_[planted[0]["center_mm"], 1])[:3].astype(int)
             lesion[tuple(c)] = 1
         tmask = (lesion > 0.5) & brain  # in template space
         onset_h = float(rng.uniform(0.5, 24.0))
-        radc = float(1 - effect * rng.uniform(0.35, 0.55))  # restricted diffusion: ADC about half of normal in acute ischaemia
+        radc = float(
+            1 - effect * rng.uniform(0.35, 0.55)
+        )  # restricted diffusion: ADC about half of normal in acute ischaemia
         adc = adc0 * np.where(tmask, radc, 1.0)
-        s0_lesion = s0 * np.where(tmask, 1 + effect * rng.uniform(0.1, 0.3), 1.0)  # T2 prolongation of the oedematous tissue
+        s0_lesion = s0 * np.where(
+            tmask, 1 + effect * rng.uniform(0.1, 0.3), 1.0
+        )  # T2 prolongation of the oedematous tissue
         dwi = s0_lesion * np.exp(-b_value * adc) * brain
         flair_gain = 1 + effect * 0.8 * (1 - np.exp(-onset_h / 6.0))  # FLAIR lags DWI: a mismatch in the first hours
         flair = flair0 * np.where(tmask, flair_gain, 1.0) * brain
@@ -99,7 +145,9 @@ def make_isles_cohort(out: str | os.PathLike,  # cohort root (BIDS: rawdata/, de
         dwi = rician(dwi, scan["noise"] * site.noise * dwi[sbrain].mean(), rng) * sbrain
         adc_map = np.clip(adc * 1e6 * (1 + rng.normal(0, 0.03, shape)), 0, 4000) * sbrain  # ×10⁻⁶ mm²/s, as ISLES
         flair = site.apply(flair, spacing) * bias
-        flair = rician(flair, 1.5 * scan["noise"] * site.noise * flair[sbrain].mean(), rng) * sbrain  # skull-stripped, as the DWI
+        flair = (
+            rician(flair, 1.5 * scan["noise"] * site.noise * flair[sbrain].mean(), rng) * sbrain
+        )  # skull-stripped, as the DWI
         flair_vol = resample_to_grid(Volume(flair, aff), f_shape, f_aff, order=1)
         raw, der = out / "rawdata" / sid / "ses-0001", out / "derivatives" / sid / "ses-0001"
         stem = f"{sid}_ses-0001"
@@ -108,16 +156,29 @@ def make_isles_cohort(out: str | os.PathLike,  # cohort root (BIDS: rawdata/, de
         _save(flair_vol.data, f_aff, raw / "anat" / f"{stem}_FLAIR.nii.gz")
         _save(mask, aff, der / f"{stem}_msk.nii.gz", np.uint8)
         stats = lesion_statistics(mask, aff)
-        truth["subjects"][sid] = {"lesions": planted, "n_components": stats["n_lesions"], "lesion_volume_ml": round(stats["lesion_volume_ml"], 4),
-                                  "onset_to_imaging_h": round(onset_h, 2), "flair_gain": round(flair_gain, 3),
-                                  "lesion_relative_adc": round(radc, 4) if n_les else None, "site": site.name,
-                                  "anatomy_size": round(anat.size, 4)}
+        truth["subjects"][sid] = {
+            "lesions": planted,
+            "n_components": stats["n_lesions"],
+            "lesion_volume_ml": round(stats["lesion_volume_ml"], 4),
+            "onset_to_imaging_h": round(onset_h, 2),
+            "flair_gain": round(flair_gain, 3),
+            "lesion_relative_adc": round(radc, 4) if n_les else None,
+            "site": site.name,
+            "anatomy_size": round(anat.size, 4),
+        }
         rows.append({"participant_id": sid, "age": int(rng.integers(35, 92)), "sex": str(rng.choice(["F", "M"])),
                      "onset_to_imaging_h": round(onset_h, 2), "site": site.name})
     _write_tsv(out / "rawdata" / "participants.tsv", pd.DataFrame(rows))
-    _write_json(out / "rawdata" / "dataset_description.json",
-                {"Name": "neurodx synthetic ISLES 2022 cohort", "BIDSVersion": "1.8.0", "DatasetType": "raw",
-                 "GeneratedBy": [{"Name": "neurodx.synth.make_isles_cohort"}], "License": "synthetic; see data_samples/README.md"})
+    _write_json(
+        out / "rawdata" / "dataset_description.json",
+        {
+            "Name": "neurodx synthetic ISLES 2022 cohort",
+            "BIDSVersion": "1.8.0",
+            "DatasetType": "raw",
+            "GeneratedBy": [{"Name": "neurodx.synth.make_isles_cohort"}],
+            "License": "synthetic; see data_samples/README.md",
+        },
+    )
     _write_json(out / "groundtruth.json", truth)
     return out
 

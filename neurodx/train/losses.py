@@ -20,7 +20,8 @@ class SmoothedFocalLoss(nn.Module):
     y_int = True
     def __init__(self,
                  gamma: float = 2.0,  # focusing parameter γ
-                 alpha: float | Sequence[float] | None = None,  # α of the positive class (two classes; 1 − α for class 0) or one weight per class
+                 # α of the positive class (two classes; 1 − α for class 0) or one weight per class
+                 alpha: float | Sequence[float] | None = None,
                  label_smoothing: float = 0.0,  # ε
                  reduction: str = "mean",  # 'mean', 'sum' or 'none'
                 ):
@@ -28,7 +29,8 @@ class SmoothedFocalLoss(nn.Module):
         self.gamma, self.label_smoothing, self.reduction = gamma, label_smoothing, reduction
         a = None if alpha is None else torch.as_tensor(alpha, dtype=torch.float32)
         if a is not None and a.ndim == 0:
-            if not 0 <= float(a) <= 1: raise ValueError(f"focal α={float(a)} must lie in [0, 1] (the positive class's weight)")
+            if not 0 <= float(a) <= 1:
+                raise ValueError(f"focal α={float(a)} must lie in [0, 1] (the positive class's weight)")
             a = torch.stack([1 - a, a])  # Lin et al.'s α_t: α for class 1, 1 − α for class 0
         self.register_buffer("alpha", a)
 
@@ -43,7 +45,9 @@ class SmoothedFocalLoss(nn.Module):
         w = q * (1 - logp.exp()).pow(self.gamma) if self.gamma else q
         if self.alpha is not None:
             if len(self.alpha) != n_cls:
-                raise ValueError(f"focal α has {len(self.alpha)} weights for {n_cls} classes (a scalar α is for two classes)")
+                raise ValueError(
+                    f"focal α has {len(self.alpha)} weights for {n_cls} classes (a scalar α is for two classes)"
+                )
             w = w * self.alpha
         loss = -(w * logp).sum(-1)
         return loss.mean() if self.reduction == "mean" else loss.sum() if self.reduction == "sum" else loss
@@ -73,15 +77,20 @@ class MaskedBCEWithLogits(nn.Module):
         super().__init__()
         if not 0 <= label_smoothing < 1: raise ValueError(f"label_smoothing={label_smoothing} must lie in [0, 1)")
         self.ignore_value, self.label_smoothing = ignore_value, label_smoothing
-        self.register_buffer("task_weights", None if task_weights is None else torch.as_tensor(task_weights, dtype=torch.float32))
-        self.register_buffer("pos_weight", None if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float32))
+        self.register_buffer(
+            "task_weights", None if task_weights is None else torch.as_tensor(task_weights, dtype=torch.float32)
+        )
+        self.register_buffer(
+            "pos_weight", None if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float32)
+        )
 
     def forward(self,
                 logits: torch.Tensor,  # raw network outputs (N, C)
                 target: torch.Tensor,  # 0/1 labels; unknown labels (NaN or 2) are masked out
                ) -> torch.Tensor:
         logits, target = logits.float(), target.float()
-        if logits.shape != target.shape: raise ValueError(f"logits {tuple(logits.shape)} and targets {tuple(target.shape)} differ")
+        if logits.shape != target.shape:
+            raise ValueError(f"logits {tuple(logits.shape)} and targets {tuple(target.shape)} differ")
         known = (target != self.ignore_value) & ~torch.isnan(target)  # the ignore code, or NaN: unknown
         mask = known.float()
         if self.task_weights is not None: mask = mask * self.task_weights
