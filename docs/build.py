@@ -23,10 +23,21 @@ SIDEBAR = ROOT / "nbs" / "sidebar.yml"  # one sidebar for both sites: Quarto rea
 
 
 def sidebar_sections() -> dict:
-    "{section: [entries]} of nbs/sidebar.yml (entries as Quarto names them: `03_data.cache.ipynb`, `figures/x.ipynb`, `guides/x.md`)."
+    """{section: [(entry, title or None)]} of nbs/sidebar.yml, entries as Quarto names them (`03_data.cache.ipynb`,
+    `figures/x.ipynb`, `guides/x.md`, or `{text, href}` items with their own title). A section inside a section (a
+    paper's pages) becomes a group of its own, right after its parent, captioned with its title."""
     import yaml
     contents = yaml.safe_load(SIDEBAR.read_text())["website"]["sidebar"]["contents"]
-    return {e["section"]: list(e["contents"]) for e in contents if isinstance(e, dict)}
+    out = {}
+    def walk(title, entries):
+        out[title] = []
+        for e in entries:
+            if isinstance(e, str): out[title].append((e, None))
+            elif "section" in e: walk(e["section"], e.get("contents", []))
+            elif "href" in e: out[title].append((e["href"], e.get("text")))
+    for e in contents:
+        if isinstance(e, dict) and "section" in e: walk(e["section"], e["contents"])
+    return out
 
 
 def _quarto_free(md: str, site_prefix: str) -> str:
@@ -103,6 +114,7 @@ def _toc_cell(pages: dict) -> dict:
     blocks = []
     for caption, names in pages.items():
         if names: blocks.append("```{toctree}\n:hidden:\n:caption: " + caption + "\n\n" + "\n".join(names) + "\n```")
+    # an entry with its own title is `Title <page>` in a toctree
     return {"cell_type": "markdown", "metadata": {}, "source": "\n\n".join(blocks)}
 
 
@@ -153,7 +165,8 @@ def prepare_sources(proc: Path, out: Path = SRC) -> dict:
     pages = {}
     for section, entries in sidebar_sections().items():
         pages[section] = []
-        for entry in entries:
+        for entry, title in entries:
+            n_before = len(pages[section])
             folder, _, file = entry.rpartition("/")
             stem = Path(file).stem
             if folder == "figures":  # the committed reference run, else the fast copy `make figures` wrote, else the notebook
@@ -177,7 +190,8 @@ def prepare_sources(proc: Path, out: Path = SRC) -> dict:
                 pages[section].append(f"guides/{stem}")
             elif file in page_of: pages[section].append(page_of[file])
             else: raise SystemExit(f"{SIDEBAR}: {entry} is not a notebook of nbs/ (or was not processed)")
-    missing = sorted(set(page_of) - {e for v in sidebar_sections().values() for e in v})
+            if title and len(pages[section]) > n_before: pages[section][-1] = f"{title} <{pages[section][-1]}>"
+    missing = sorted(set(page_of) - {e for v in sidebar_sections().values() for e, _ in v})
     if missing: raise SystemExit(f"{SIDEBAR} lists no section for {missing}: add them")
     if index is None: raise SystemExit(f"{proc}/index.ipynb missing: did nbdev's processing run?")
     index["cells"].append(_toc_cell(pages))

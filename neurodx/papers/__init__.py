@@ -44,7 +44,8 @@ class Paper:
     cohorts: dict = field(
         default_factory=dict
     )  # synthetic cohort name → its generator(out, seed=, n_subjects= or n_patients=, …)
-    library_notebook: str | None = None  # the paper's library notebook, relative to the module's folder
+    # the paper's library notebook (or a list of them, the main one last), relative to the module's folder
+    library_notebook: str | list | None = None
     figure_notebook: str | None = (
         None  # its figure notebook (papermill parameters `preset`, `out_dir`), relative to the module's folder
     )
@@ -78,6 +79,12 @@ class Paper:
         if rel is None: return None
         spec = importlib.util.find_spec(self.module)
         return (Path(spec.origin).parent / rel).resolve()
+
+    @property
+    def library_notebooks(self) -> list:
+        "The paper's library notebooks, as declared (one, or several with the main one last)."
+        nb = self.library_notebook
+        return [] if nb is None else [nb] if isinstance(nb, str) else list(nb)
 
     @property
     def builtin(self) -> bool: return self.module.startswith(PACKAGE + ".")
@@ -251,10 +258,8 @@ def papers_table(ps: dict[str, Paper],  # the papers (`papers(builtin_only=True)
         "|---|---|---|---|---|---|---|",
     ]
     for p in ps.values():
-        lib, fig = (
-            (Path(p.library_notebook).name if p.library_notebook else None),
-            (p.figure_notebook and Path(p.figure_notebook).name),
-        )
+        lib = Path(p.library_notebooks[-1]).name if p.library_notebooks else None
+        fig = p.figure_notebook and Path(p.figure_notebook).name
         page = (
             f"{nbs}{lib}" if nbs else f"{re.sub(r'^[0-9]+_', '', Path(lib or '').stem)}.html"
         )  # the docs name pages as nbdev does
@@ -274,16 +279,44 @@ def papers_table(ps: dict[str, Paper],  # the papers (`papers(builtin_only=True)
         f"report]({report})."
     )
 
+def _notebook_title(path: Path, paper: Paper) -> str:
+    """A library notebook's title without the paper's name ('ISLES 2022: the dataset companion' → 'The dataset
+    companion')."""
+    title = next(
+        (
+            ln[2:].strip()
+            for c in json.loads(path.read_text())["cells"][:1]
+            for ln in "".join(c["source"]).split("\n")
+            if ln.startswith("# ")
+        ),
+        paper.title,
+    )
+    rest = title.split(":", 1)[1].strip() if title.startswith(paper.title) and ":" in title else "The method"
+    return rest[:1].upper() + rest[1:]
+
 def sidebar_entries(ps: dict[str, Paper],  # the papers (`papers(builtin_only=True)`)
-                   ) -> list[str]:
-    """The Papers section of the sidebar: the report, this page, then each paper's library and figure notebooks and its
-    guide."""
+                   ) -> list:
+    """The Papers section of the sidebar: the report and this page, then one subsection per paper, titled once with the
+    paper's name, holding its library notebooks, its figures and its guide under short titles."""
     out = ["reproduction.md", "59_papers.ipynb"]
     for p in ps.values():
-        out += [e for e in (p.library_notebook and Path(p.library_notebook).name,
-                            p.figure_notebook and f"figures/{Path(p.figure_notebook).name}",
-                            p.guide and f"guides/{Path(p.guide).name}") if e]
+        items = [{"text": _notebook_title(p.path(nb), p), "href": Path(nb).name} for nb in p.library_notebooks]
+        if p.figure_notebook: items.append({"text": "Figures", "href": f"figures/{Path(p.figure_notebook).name}"})
+        if p.guide: items.append({"text": "On your data", "href": f"guides/{Path(p.guide).name}"})
+        out.append({"section": p.title, "contents": items})
     return out
+
+def _sidebar_yaml(entries: list, indent: str) -> str:
+    "The entries as the lines of nbs/sidebar.yml (Quarto's sidebar: files, and sections of text/href items)."
+    lines = []
+    for e in entries:
+        if isinstance(e, str): lines.append(f"{indent}- {e}"); continue
+        lines += [f"{indent}- section: {json.dumps(e['section'])}", f"{indent}  contents:"]
+        lines += [
+            f"{indent}    - text: {json.dumps(i['text'], ensure_ascii=False)}\n{indent}      href: {i['href']}"
+            for i in e["contents"]
+        ]
+    return "\n".join(lines)
 
 # %% ../../nbs/59_papers.ipynb #84366ffa
 def _between(text: str, marks: tuple, body: str, where: str) -> str:
@@ -310,7 +343,7 @@ def write_paper_tables(root: str | Path | None = None,  # project root (default:
     text = sidebar.read_text()
     indent = re.search(rf"^( *){re.escape(_SIDEBAR_MARK[0])}", text, re.M)
     if indent is None: raise ValueError(f"{sidebar}: the marker {_SIDEBAR_MARK[0]!r} is missing")
-    body = "\n".join(f"{indent.group(1)}- {e}" for e in sidebar_entries(ps)) + "\n" + indent.group(1)
+    body = _sidebar_yaml(sidebar_entries(ps), indent.group(1)) + "\n" + indent.group(1)
     new[sidebar] = _between(text, _SIDEBAR_MARK, body, str(sidebar))
     changed = [f for f, t in new.items() if f.read_text() != t]
     if not check:
