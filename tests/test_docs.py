@@ -91,7 +91,9 @@ def test_pages_in_a_real_browser(pages, name, page, title):
     if name == "api":
         assert "<mjx-container" in dom, f"{page}: no equation rendered by MathJax"
         assert re.search(r"def</span>(<span[^>]*>\s*</span>)?\s*<span[^>]*>cox_ph_loss</span>", dom), f"{page}: the signature of cox_ph_loss is not shown"
-        assert re.search(r'class="c1"># [^<]*breslow', dom), f"{page}: the parameter docs (docments) of cox_ph_loss do not render"
+        sig = re.search(r"def</span>(<span[^>]*>\s*</span>)?\s*<span[^>]*>cox_ph_loss</span>", dom)
+        table = re.search(r"<table.*?</table>", dom[sig.end():], re.S)  # its docments, as a parameter table
+        assert table and "breslow" in table.group(0) and "Details" in table.group(0), f"{page}: no parameter table for cox_ph_loss"
     if name == "figure":
         assert re.search(r'<img[^>]+src="[^"]*_images/', dom), f"{page}: no figure image"
 

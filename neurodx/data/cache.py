@@ -43,12 +43,10 @@ class TableSpec(Config):
     id_column: str = "subject_id"  # unique per row; a safe id (`core.SAFE_ID`), never a path
     patient_column: str | None = None  # patient (for splits); None: the id column
     image_columns: list = field(default_factory=list)  # one path column per modality
-    mask_columns: list = field(
-        default_factory=list
-    )  # path columns holding masks (nearest resampling); binary unless listed below
-    label_map_columns: list = field(
-        default_factory=list
-    )  # mask columns that are integer label maps (e.g. tumour sub-regions)
+    # path columns holding masks (nearest resampling); binary unless listed below
+    mask_columns: list = field(default_factory=list)
+    # mask columns that are integer label maps (e.g. tumour sub-regions)
+    label_map_columns: list = field(default_factory=list)
     brain_mask_column: str | None = None  # the mask column that is the brain mask (centring, normalisation)
     labels: dict = field(default_factory=dict)  # label column → allowed values (None: any number)
     optional_labels: list = field(default_factory=list)  # label columns where a missing value is allowed

@@ -33,15 +33,13 @@ class AugmentConfig(Config):
     rotate_deg: float = 10.0  # ± rotation (about every axis in 3D)
     scale: float = 0.1  # ± isotropic scaling of the affine step
     affine_prob: float = 0.8  # probability of the rotation/scaling step
-    resized_crop: tuple | None = (
-        None  # (min, max) fraction of each side: a random crop resized back to the input size (RandomResizedCrop)
-    )
+    # (min, max) fraction of each side: a random crop resized back to the input size (RandomResizedCrop)
+    resized_crop: tuple | None = None
     intensity: float = 0.1  # ± multiplicative intensity change, p = 0.5
     intensity_shift: float = 0.0  # ± additive intensity offset (in z-score units), p = 0.5
     noise_std: float = 0.0  # Gaussian noise σ, p = 0.5
-    patch_size: tuple | None = (
-        None  # training patches of this size; with a mask, centred on foreground with `pos_fraction`
-    )
+    # training patches of this size; with a mask, centred on foreground with `pos_fraction`
+    patch_size: tuple | None = None
     pos_fraction: float = 0.5  # share of patches centred on a foreground (lesion) voxel
 
 class Augment:

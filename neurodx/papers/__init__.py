@@ -29,29 +29,21 @@ class Paper:
     title: str  # the paper as the tables and the sidebar call it ('ISLES 2022')
     summary: str  # one sentence: what neurodx reproduces of the paper (the README and home-page tables)
     module: str  # the declaring module's import name; relative notebook paths start from its folder
-    presets: dict = field(
-        default_factory=dict
-    )  # preset name ('fast', 'reference', 'paper') → a config, or a dict of `config`'s fields
+    # preset name ('fast', 'reference', 'paper') → a config, or a dict of `config`'s fields
+    presets: dict = field(default_factory=dict)
     config: type | None = None  # the config class that dict presets build
-    networks: dict = field(
-        default_factory=dict
-    )  # each registered network → its smoke arguments: {'kwargs': …, 'task': …, 'after': …}
-    cli: Callable | None = (
-        # cli(parser): adds the subcommands of `neurodx NAME` and sets `paper_command=handler` (handler(args) → exit
-        # code)
-        None
-    )
-    cohorts: dict = field(
-        default_factory=dict
-    )  # synthetic cohort name → its generator(out, seed=, n_subjects= or n_patients=, …)
+    # each registered network → its smoke arguments: {'kwargs': …, 'task': …, 'after': …}
+    networks: dict = field(default_factory=dict)
+    # cli(parser): adds the subcommands of `neurodx NAME` and sets `paper_command=handler` (handler(args) → exit code)
+    cli: Callable | None = None
+    # synthetic cohort name → its generator(out, seed=, n_subjects= or n_patients=, …)
+    cohorts: dict = field(default_factory=dict)
     # the paper's library notebook (or a list of them, the main one last), relative to the module's folder
     library_notebook: str | list | None = None
-    figure_notebook: str | None = (
-        None  # its figure notebook (papermill parameters `preset`, `out_dir`), relative to the module's folder
-    )
-    guide: str | None = (
-        None  # the guide to the paper on a user's own data (its commands, in order), relative to the module's folder
-    )
+    # its figure notebook (papermill parameters `preset`, `out_dir`), relative to the module's folder
+    figure_notebook: str | None = None
+    # the guide to the paper on a user's own data (its commands, in order), relative to the module's folder
+    guide: str | None = None
 
     def __post_init__(self):
         if not _PAPER_NAME.match(self.name):

@@ -229,9 +229,8 @@ def _ad_cohort(spacing: float, shape: tuple, folds: int) -> CohortConfig:
 @dataclass
 class AlzheimerDlConfig(Config):
     "AlzheimerDl from cohort to reports: the cohort (table spec, plan, splits), both networks, both trainings."
-    cohort: CohortConfig = field(
-        default_factory=lambda: _ad_cohort(1.5, (128, 128, 128), 5)
-    )  # the AD cohort: table, plan, splits
+    # the AD cohort: table, plan, splits
+    cohort: CohortConfig = field(default_factory=lambda: _ad_cohort(1.5, (128, 128, 128), 5))
     resnet: ResNetSettings = field(default_factory=ResNetSettings)  # stage 1's 3D ResNet
     mosa: MosaSettings = field(default_factory=MosaSettings)  # stage 2's Mosa network
     stage1: TrainConfig = field(default_factory=TrainConfig)  # training of the ResNet
@@ -241,9 +240,8 @@ class AlzheimerDlConfig(Config):
     n_boot: int = 1000  # bootstrap resamples for the CIs
     synthetic_subjects: int = 400  # size of the synthetic cohort the figure notebook generates
     folds: tuple | None = None  # folds the figure notebook runs (None: every fold of the splits)
-    explain_layer: str = (
-        "layer3"  # ResNet stage explained by Grad-CAM: its grid must resolve the hippocampus (`enrichment_ceiling`)
-    )
+    # ResNet stage explained by Grad-CAM: its grid must resolve the hippocampus (`enrichment_ceiling`)
+    explain_layer: str = "layer3"
 
     @property
     def input_size(self) -> tuple: return tuple(self.cohort.plan.shape)

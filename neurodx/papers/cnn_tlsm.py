@@ -192,9 +192,8 @@ class CnnTlsmConfig(Config):
     landmark_months: float = 12.0  # the sequence stage sees visits up to here and predicts from here
     horizons: tuple = (24.0, 48.0)  # months of the time-dependent AUC
     folds: tuple | None = None  # folds the figure notebook runs (None: every fold of the splits)
-    explain_layer: str = (
-        "layer3"  # ResNet stage explained by Grad-CAM: its grid must resolve the hippocampus (`enrichment_ceiling`)
-    )
+    # ResNet stage explained by Grad-CAM: its grid must resolve the hippocampus (`enrichment_ceiling`)
+    explain_layer: str = "layer3"
 
 def _progression_cohort(spacing: float, shape: tuple, folds: int) -> CohortConfig:
     return CohortConfig(

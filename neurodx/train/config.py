@@ -29,28 +29,24 @@ class TrainConfig(Config):
     wd: float = 0.0  # weight decay of weight matrices and kernels; biases and normalisation parameters (1-D) get none
     momentum: float = 0.9  # SGD momentum
     schedule: str = "one_cycle"  # 'one_cycle', 'cosine', 'step', 'plateau' or 'constant'
-    warmup_epochs: float = (
-        0.0  # every schedule: linear warm-up from lr/100 to lr over this many epochs (0: start at lr)
-    )
+    # every schedule: linear warm-up from lr/100 to lr over this many epochs (0: start at lr)
+    warmup_epochs: float = 0.0
     step_size: int = 10  # 'step': epochs between decays
     gamma: float = 0.1  # 'step' and 'plateau': decay factor
     patience: int = 3  # 'plateau': epochs without improvement before a decay
     loss: str = "ce"  # 'ce', 'focal', 'masked_bce'
     label_smoothing: float = 0.0  # ε, for 'ce', 'focal' and 'masked_bce'
     focal_gamma: float = 2.0  # focal loss γ
-    focal_alpha: float | list | None = (
-        None  # focal α: weight of the positive class (two classes; 1 − α for the other) or one per class
-    )
+    # focal α: weight of the positive class (two classes; 1 − α for the other) or one per class
+    focal_alpha: float | list | None = None
     mixed_precision: str = "auto"  # 'auto' (bf16 on a GPU that has it, else fp16; off on CPU), 'bf16', 'fp16', 'off'
     channels_last: str = "auto"  # 'auto' (3D models on a GPU), 'on', 'off'
     monitor: str = "valid_loss"  # what 'best' means: a loss is minimised, a metric maximised; must be a recorded name
-    freeze: str | None = (
-        None  # submodule (attribute of the model, e.g. 'stages') frozen with its BatchNorm statistics...
-    )
+    # submodule (attribute of the model, e.g. 'stages') frozen with its BatchNorm statistics...
+    freeze: str | None = None
     freeze_epochs: int = 0  # ...for this many first epochs
-    deterministic: bool = (
-        False  # deterministic kernels (cuDNN, torch.use_deterministic_algorithms warn-only); slower on a GPU
-    )
+    # deterministic kernels (cuDNN, torch.use_deterministic_algorithms warn-only); slower on a GPU
+    deterministic: bool = False
     tensorboard: bool = True  # write TensorBoard event files
     histogram_every: int = 0  # epochs between weight/gradient histograms (0: never)
     seed: int = 0  # seed of everything random in training

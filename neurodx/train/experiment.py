@@ -44,9 +44,8 @@ __all__ = ['TABULAR_FILE', 'DataConfig', 'ModelConfig', 'ExperimentConfig', 'dat
 @dataclass
 class DataConfig(Config):
     "Where the data of an experiment are and how they are served."
-    cache: str = (
-        ""  # the prepared cohort: the folder `neurodx prepare` wrote, its dataset.json, or the HDF5 cache itself
-    )
+    # the prepared cohort: the folder `neurodx prepare` wrote, its dataset.json, or the HDF5 cache itself
+    cache: str = ""
     splits: str = ""  # splits JSON (neurodx.data.splits); empty: the prepared cohort's own splits.json
     fold: int = 0  # which fold of the splits
     label: str = "label"  # label column
@@ -74,9 +73,8 @@ class ExperimentConfig(Config):
     model: ModelConfig = field(default_factory=ModelConfig)  # the network by name and its arguments
     train: TrainConfig = field(default_factory=TrainConfig)  # optimiser, schedule, loss, precision, checkpoints
     n_boot: int = 1000  # bootstrap resamples for the CIs
-    task: TaskConfig = field(
-        default_factory=TaskConfig
-    )  # the learning problem: 'classification', 'survival', 'multitask', …
+    # the learning problem: 'classification', 'survival', 'multitask', …
+    task: TaskConfig = field(default_factory=TaskConfig)
 
 # %% ../../nbs/47_train.experiment.ipynb #95d615b9
 def _resolve(base: str | Path, p: str) -> str:

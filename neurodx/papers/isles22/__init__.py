@@ -112,25 +112,21 @@ def _isles22_command(args) -> int:
 @dataclass
 class Isles22Config(Config):
     "The ISLES 2022 baseline from BIDS root to reports (see `preset`)."
-    modalities: list = field(
-        default_factory=lambda: ["dwi", "adc"]
-    )  # network inputs, in channel order; add "flair" as an option
-    plan: PreprocessPlan = field(
-        default_factory=PreprocessPlan
-    )  # resampling, crop/pad and normalisation of every subject
+    # network inputs, in channel order; add "flair" as an option
+    modalities: list = field(default_factory=lambda: ["dwi", "adc"])
+    # resampling, crop/pad and normalisation of every subject
+    plan: PreprocessPlan = field(default_factory=PreprocessPlan)
     splits: SplitConfig = field(default_factory=SplitConfig)  # folds by patient
     folds: list | None = None  # folds to train (None: all)
-    model: ModelConfig = field(
-        default_factory=lambda: ModelConfig("monai_unet")
-    )  # the U-Net (`in_channels` is set from `modalities`)
+    # the U-Net (`in_channels` is set from `modalities`)
+    model: ModelConfig = field(default_factory=lambda: ModelConfig("monai_unet"))
     train: TrainConfig = field(default_factory=TrainConfig)  # optimiser, epochs, batch, monitor
     augmentation: AugmentConfig = field(default_factory=AugmentConfig)  # patch size and lesion share live here
     roi_size: tuple = (96, 96, 96)  # sliding-window size at inference
     overlap: float = 0.5  # overlap of the inference windows
     sw_batch_size: int = 4  # inference windows per forward pass
-    synthetic_subjects: int = (
-        250  # subjects of the synthetic cohort the figure notebook makes (the public training set's size)
-    )
+    # subjects of the synthetic cohort the figure notebook makes (the public training set's size)
+    synthetic_subjects: int = 250
     synthetic_spacing: float = 2.0  # its DWI voxel size (mm)
 
 def _unet(channels, res_units, n_in):
