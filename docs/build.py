@@ -103,6 +103,45 @@ def _clean_cell(c: dict, site_prefix: str) -> dict:
     return {k: v for k, v in c.items() if k in keep}  # nbdev's processing adds keys that nbformat refuses (has_sd)
 
 
+def _plain(md: str) -> str:
+    "Markdown as plain words: no links' targets, code ticks, emphasis, math delimiters or headings."
+    md = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", md)
+    md = re.sub(r"[`*#>]|\$+", "", md)
+    return " ".join(md.split())
+
+
+def _first_sentence(text: str, limit: int = 220) -> str:
+    m = re.match(r"(.+?[.:;])(\s|$)", text)
+    s = (m.group(1) if m else text).rstrip(".:;")
+    return s if len(s) <= limit else s[:limit].rsplit(" ", 1)[0] + "…"
+
+
+def add_alt_text(nb: dict, title: str) -> dict:
+    """Every figure output gets alt text that says what it shows: the page's title and the first sentence of the prose
+    right above the cell (or the cell's own leading comment), as myst-nb's cell-level image option."""
+    prose = ""
+    for c in nb["cells"]:
+        src = "".join(c.get("source", []))
+        if c["cell_type"] == "markdown":
+            words = _plain(re.sub(r"^#+ .*$", "", src, flags=re.M)) or _plain(src)
+            if words: prose = words
+            continue
+        n = sum(1 for o in c.get("outputs", []) if "image/png" in o.get("data", {}))
+        if not n: continue
+        comment = next((ln.lstrip("# ").strip() for ln in src.split("\n") if ln.startswith("# ") and not ln.startswith("#|")), "")
+        what = _first_sentence(comment or prose) or "a figure"
+        meta = c.setdefault("metadata", {}).setdefault("mystnb", {}).setdefault("image", {})
+        meta.setdefault("alt", f"{title}: {what}" + (f" ({n} figures)" if n > 1 else ""))
+    return nb
+
+
+def _title(nb: dict, fallback: str) -> str:
+    for c in nb["cells"]:
+        m = re.search(r"^# (.+)$", "".join(c.get("source", [])), re.M) if c["cell_type"] == "markdown" else None
+        if m: return _plain(m.group(1))
+    return fallback
+
+
 def _valid(nb: dict) -> dict:
     "Every cell with an id (nbformat 4.5), as myst-nb validates them."
     for i, c in enumerate(nb["cells"]): c.setdefault("id", f"docs-{i}")
@@ -159,6 +198,7 @@ def prepare_sources(proc: Path, out: Path = SRC) -> dict:
         name = _page_name(nb, nb_path.stem)
         nb = _front_matter_to_title(nb)
         nb["cells"] = [_clean_cell(c, site_prefix) for c in nb["cells"]]
+        add_alt_text(nb, _title(nb, name))
         if nb_path.stem == "index": index = nb; continue
         (out / f"{name}.ipynb").write_text(json.dumps(_valid(nb), indent=1))
         page_of[nb_path.name] = name
@@ -175,6 +215,7 @@ def prepare_sources(proc: Path, out: Path = SRC) -> dict:
                 nb["cells"] = [_clean_cell(c, site_prefix) for c in nb["cells"]]
                 nb["cells"].insert(1, {"cell_type": "markdown", "metadata": {}, "source": provenance_line(prov, nb_path)})
                 tidy(nb, strict=False)  # no progress-bar noise, no paths of this machine (as the library notebooks)
+                add_alt_text(nb, _title(nb, stem))
                 for c in nb["cells"]:  # papermill's parameter cells (the defaults and the injected ones) are not for readers
                     tags = c.get("metadata", {}).get("tags", [])
                     if c["cell_type"] == "code" and {"parameters", "injected-parameters"} & set(tags): c["metadata"]["tags"] = [*tags, "remove-cell"]

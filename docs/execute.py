@@ -5,8 +5,9 @@ Run by `make notebooks` after editing a notebook. Each notebook runs in `nbs/` w
 are tidied for the repository:
 - progress bars (tqdm's carriage-return lines, its "IProgress not found" warning) are dropped: they are noise in a
   static page;
-- paths of this machine (the checkout, the virtual environment) are shortened, so outputs do not depend on where the
-  repository lives;
+- paths of this machine (the checkout, the virtual environment, the examples' temporary folders) are shortened, and
+  warnings are shown as "Category: message" without the file and line that raised them, so outputs do not depend on
+  where the repository lives;
 - figures are stored at a low resolution (`figure.dpi` 72 in the kernel), and a notebook whose images exceed
   `MAX_IMAGE_BYTES` in total is reported (the test suite enforces the same limit).
 `nbdev_clean` then removes execution counts and kernel metadata. The figure notebooks (`nbs/figures/`) are not run
@@ -25,9 +26,15 @@ SETUP = "import matplotlib as _m; _m.rcParams['figure.dpi'] = 72"
 _NOISE = re.compile(r"TqdmWarning|IProgress not found|^\s*$|it/s\]|s/it\]|\r", re.S)
 
 
+_WARNING = re.compile(r"^\S+\.py:\d+: (\w*Warning): (.*)\n(  .*\n)?", re.M)  # "path:line: Category: message" + its source
+
+
 def _tidy_text(text: str) -> str:
+    "Outputs without this machine's paths: warnings as 'Category: message', temporary and project folders shortened."
+    text = _WARNING.sub(lambda m: f"{m.group(1)}: {m.group(2)}\n", text)
     venv = str(ROOT / ".venv")
     text = re.sub(re.escape(venv) + r"/lib/python[\d.]+/site-packages/", "…/site-packages/", text)
+    text = re.sub(r"/tmp/(tmp|ipykernel_)[\w.-]+/", "…/", text)  # the examples' temporary folders
     return text.replace(str(ROOT) + "/", "")
 
 
@@ -44,7 +51,8 @@ def tidy(nb, strict: bool = True) -> int:
                 out["text"] = _tidy_text(text)
             if out.get("output_type") in ("execute_result", "display_data"):
                 data = out.get("data", {})
-                if "text/plain" in data: data["text/plain"] = _tidy_text("".join(data["text/plain"]))
+                for kind in ("text/plain", "text/html"):
+                    if kind in data: data[kind] = _tidy_text("".join(data[kind]))
                 image_bytes += len(data.get("image/png", ""))
             if out.get("output_type") == "error" and strict: raise RuntimeError(f"cell failed: {out.get('ename')}: {out.get('evalue')}")
             kept.append(out)

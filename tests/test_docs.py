@@ -110,8 +110,31 @@ def test_library_notebooks_are_committed_executed_with_small_outputs():
         assert not any(o.get("output_type") == "error" for o in outputs), f"{nb_path.name} has an error output"
         stderr = "".join("".join(o.get("text", "")) for o in outputs if o.get("name") == "stderr")
         assert "IProgress" not in stderr and "\r" not in stderr, f"{nb_path.name}: progress-bar noise in outputs"
+        text = "".join("".join(o.get("text", "")) + "".join("".join(o.get("data", {}).get(k, "")) for k in ("text/plain", "text/html"))
+                       for o in outputs)
+        machine = [m.group(0) for m in re.finditer(r"\S*(/tmp/tmp|/tmp/ipykernel_|/root/|\.venv/)\S*|\S+\.py:\d+: \w*Warning", text)]
+        assert not machine and str(SITE.parent) not in text, f"{nb_path.name}: this machine's paths in outputs: {machine[:3]}"
         images = sum(len(o.get("data", {}).get("image/png", "")) for o in outputs)
         assert images <= 150_000, f"{nb_path.name}: {images} bytes of images (limit 150 kB): make the figures smaller"
+
+
+def test_every_figure_has_alt_text(pages):
+    "Each image says what it shows (alt text from its page and the prose above it), never its file name."
+    bad = [f"{p.name}: {alt}" for p in pages for alt in re.findall(r'<img[^>]*\balt="([^"]*)"', p.read_text())
+           if not alt.strip() or alt.endswith((".png", ".svg", ".gif")) or "_images/" in alt]
+    assert not bad, f"{len(bad)} images without a description: {bad[:5]}"
+
+
+def test_no_page_shows_this_machine(pages):
+    "No page of the site shows where it was built: no checkout path, virtual environment, temporary folder or warning path."
+    bad = {}
+    for page in SITE.rglob("*.html"):
+        if "_static" in page.parts or "screenshots" in page.parts: continue
+        text = _visible_text(page.read_text())
+        hits = [m.group(0) for m in re.finditer(r"\S*(/tmp/tmp|/root/|\.venv/|/site-packages/)\S*", text)]
+        if str(SITE.parent) in text: hits.append(str(SITE.parent))
+        if hits: bad[page.name] = hits[:3]
+    assert not bad, f"pages showing this machine's paths: {bad}"
 
 
 def test_a_figure_run_killed_half_way_is_never_published(tmp_path):
