@@ -82,6 +82,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_train_step.py
 	$(PY) bench/bench_features.py
 	$(PY) bench/bench_pack.py
+	$(PY) bench/bench_checksums.py
 	$(PY) bench/bench_sliding_window.py
 
 # Re-pin the stack (needs the registry): writes constraints.txt with the local '+cpu' label dropped.

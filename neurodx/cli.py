@@ -183,6 +183,10 @@ def _parser(argv: list | None = None) -> argparse.ArgumentParser:
     t.add_argument("--fold", type=int, default=None, help="fold to run (default: the config's)")
     t.add_argument("--cv", action="store_true", help="run every fold and write the cross-validation report")
     t.add_argument("--no-resume", dest="resume", action="store_false", help="start afresh even if latest.pth exists")
+    vf = sub.add_parser(
+        "verify", help="check every cached array against the checksum written with it (exit 1 on a mismatch)"
+    )
+    vf.add_argument("data", help="the prepared cohort: its folder, its dataset.json or the cache file")
     pd_ = sub.add_parser(
         "predict", help="predict the subjects of a prepared cohort with a trained classification or survival run"
     )
@@ -276,6 +280,15 @@ def main(argv: list | None = None,  # command-line arguments (None: sys.argv)
         elif args.command == "papers": return _papers(args)
         elif getattr(args, "paper_command", None):
             return args.paper_command(args)  # a paper's own command (`Paper.cli`)
+        elif args.command == "verify":
+            from neurodx.data.cache import cache_info, verify_cache
+            from neurodx.data.prepare import prepared_paths
+            cache = prepared_paths(args.data)["cache"]
+            bad, n = verify_cache(cache), len(cache_info(cache)["ids"])
+            for b in bad: print(f"{cache}: {b}: does not match the checksum written with it", file=sys.stderr)
+            print(f"{cache}: {n - len({b.split('/')[0] for b in bad})} of {n} subjects intact"
+                  + ("; run `neurodx prepare` again to pack the others anew" if bad else ""))
+            return 1 if bad else 0
         elif args.command == "predict":
             from neurodx.train.experiment import predict_prepared
             df = predict_prepared(args.run, args.data, args.out, args.weights, args.unlabelled)

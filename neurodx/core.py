@@ -297,10 +297,10 @@ def id_problem(sid,  # an item id (must be a safe name: letters, digits, '-', '_
 
 def resolve_table_path(p: str,  # a path as written in the table
                        base: str | os.PathLike,  # the table's root folder
-                       allow_absolute: bool = False,  # accept an absolute path
+                       allow_absolute: bool = False,  # accept paths outside `base` (absolute, or through a symlink)
                       ) -> tuple[Path, str | None]:
-    """A table's path `p` resolved against `base`, and the problem with it (absolute when not allowed, escaping `base`),
-    if any."""
+    """A table's path `p` resolved against `base`, and the problem with it (absolute when not allowed, escaping `base`
+    as written or through a symlink), if any."""
     p, base = str(p).strip(), Path(base)
     if os.path.isabs(p):
         return Path(p), (
@@ -309,9 +309,14 @@ def resolve_table_path(p: str,  # a path as written in the table
             else f"absolute path {p!r} not allowed (pass allow_absolute=True, or write it relative to {base})"
         )
     root = os.path.abspath(base)
-    full = os.path.normpath(os.path.join(root, p))  # lexical: '..' is judged as written, symlinks are not followed
+    full = os.path.normpath(os.path.join(root, p))  # lexical first: '..' is judged as written
     inside = full.startswith(root.rstrip(os.sep) + os.sep)
-    return Path(full), (None if inside else f"path {p!r} leaves the table's folder {base}")
+    if not inside: return Path(full), f"path {p!r} leaves the table's folder {base}"
+    real, real_root = os.path.realpath(full), os.path.realpath(root)  # then through symlinks, where they lead
+    if not allow_absolute and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+        return Path(full), (f"path {p!r} leads through a symlink to {real}, outside the table's folder {base} "
+                            f"(pass allow_absolute=True to accept data outside it)")
+    return Path(full), None
 
 # %% ../nbs/00_core.ipynb #944d7fc0
 def default_device(

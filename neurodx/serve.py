@@ -17,7 +17,7 @@ from .data.preprocess import preprocess_subject
 from .train.experiment import load_run, load_runs
 
 # %% auto #0
-__all__ = ['MAX_BODY_BYTES', 'RequestError', 'decode_array', 'encode_array', 'Predictor', 'make_server']
+__all__ = ['MAX_BODY_BYTES', 'SERVE_MAX_BYTES', 'RequestError', 'decode_array', 'encode_array', 'Predictor', 'make_server']
 
 # %% ../nbs/80_serve.ipynb #501231c2
 MAX_BODY_BYTES = 64 * 1024 * 1024  # larger bodies are refused (413) before they are read
@@ -71,6 +71,10 @@ def encode_array(arr: np.ndarray) -> dict:
     return {"shape": list(a.shape), "dtype": "float32", "data": base64.b64encode(a.tobytes()).decode()}
 
 # %% ../nbs/80_serve.ipynb #1daca7c0
+# what one NIfTI of a request may inflate to: lower than the library's (2 GiB), since anyone who reaches the server
+# sends it files
+SERVE_MAX_BYTES = 2 ** 28
+
 class Predictor:
     """A trained classification run (or the folds of one, averaged) that answers JSON requests: strict validation, then
     class probabilities."""
@@ -172,7 +176,7 @@ class Predictor:
                 except ValueError: raise RequestError(f"nifti.{m}", "is not valid base64") from None
                 path = Path(d) / f"{m}.nii{'.gz' if raw[:2] == bytes([0x1F, 0x8B]) else ''}"
                 path.write_bytes(raw)
-                try: vols[m] = load_nifti(path, subject="request")
+                try: vols[m] = load_nifti(path, subject="request", max_bytes=SERVE_MAX_BYTES)
                 except NeurodxDataError as e:
                     raise RequestError(f"nifti.{m}", "; ".join(p.problem for p in e.problems)) from None
         probs = grid_problems(vols)

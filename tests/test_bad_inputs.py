@@ -449,6 +449,41 @@ def _tree(d: Path) -> dict:
     return {str(p.relative_to(d)): (p.stat().st_size, p.stat().st_mtime_ns) for p in d.rglob("*") if not p.is_symlink() and p.is_file()}
 
 
+# ---- [14]: header fields resolved silently elsewhere, bytes after the gzip stream, what a file may inflate to, symlinks
+@case
+def case_nifti_zero_pixdim(d):
+    img = nib.Nifti1Image(vol(), AFF); img.header["pixdim"][3] = 0.0; p = d / "zero.nii"; nib.save(img, p)
+    return lambda: load_nifti(p), [str(p), "voxel size (pixdim)", "zero or non-finite"]
+@case
+def case_nifti_nan_pixdim(d):
+    img = nib.Nifti1Image(vol(), AFF); img.header["pixdim"][1] = np.nan; p = d / "nan.nii"; nib.save(img, p)
+    return lambda: load_nifti(p), [str(p), "zero or non-finite"]
+@case
+def case_nifti_inter_without_slope(d):
+    img = nib.Nifti1Image(np.ones((8, 8, 8), np.int16), AFF); img.header["scl_inter"] = 50.0; p = d / "inter.nii.gz"
+    nib.save(img, p)
+    return lambda: load_nifti(p), [str(p), "scl_inter is 50 but scl_slope is nan"]
+@case
+def case_nifti_infinite_slope(d):
+    p = save(d / "slope.nii", vol()); raw = bytearray(p.read_bytes()); raw[112:116] = np.float32(np.inf).tobytes()
+    p.write_bytes(bytes(raw))
+    return lambda: load_nifti(p), [str(p), "scl_slope is inf"]
+@case
+def case_nifti_bytes_after_gzip_stream(d):
+    p = save(d / "big.nii.gz", vol((48, 48, 48))); p.write_bytes(p.read_bytes() + b"\0" * 16)
+    return lambda: load_nifti(p), [str(p), "16 bytes after the end of the gzip stream"]
+@case
+def case_nifti_inflates_over_byte_limit(d):
+    p = save(d / "inflates.nii.gz", np.zeros((64, 64, 64), np.float32))  # 1 MiB of voxels in ~1 KB
+    return lambda: load_nifti(p, max_bytes=2 ** 19, allow_all_zero=True), [str(p), "over the limit of 524,288", "max_bytes="]
+@case
+def case_table_symlink_leaves_folder(d):
+    csv = cohort(d / "cohort")
+    (d / "elsewhere").mkdir(); os.replace(d / "cohort" / "s1" / "T1.nii.gz", d / "elsewhere" / "T1.nii.gz")
+    (d / "cohort" / "s1" / "T1.nii.gz").symlink_to(d / "elsewhere" / "T1.nii.gz")
+    return lambda: read_subject_table(csv, SPEC), [str(csv), "leads through a symlink", "allow_absolute=True", "s1"]
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bad_input_is_refused_clearly(tmp_path, name):
     call, words = CASES[name](tmp_path)

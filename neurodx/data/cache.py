@@ -33,8 +33,8 @@ from .io import Volume, load_nifti, grid_problems, mask_problems, read_nifti_hea
 from .preprocess import PreprocessPlan, preprocess_subject, resample_like
 
 # %% auto #0
-__all__ = ['CACHE_FORMAT', 'TableSpec', 'read_csv_file', 'unlabelled_rows', 'read_subject_table', 'subject_fingerprint',
-           'pack_cohort', 'cache_info', 'CohortCache']
+__all__ = ['CACHE_FORMAT', 'TableSpec', 'read_csv_file', 'unlabelled_rows', 'read_subject_table', 'array_digest',
+           'subject_fingerprint', 'pack_cohort', 'cache_info', 'verify_cache', 'CohortCache']
 
 # %% ../../nbs/03_data.cache.ipynb #382dd5eb
 @dataclass
@@ -191,7 +191,22 @@ def read_subject_table(csv: str | os.PathLike,  # the subject table (CSV)
     return df.reset_index(drop=True)
 
 # %% ../../nbs/03_data.cache.ipynb #419cfbc4
-CACHE_FORMAT = "neurodx-cohort-cache/1"
+CACHE_FORMAT = "neurodx-cohort-cache/2"  # /2: every stored array carries its digest
+
+def array_digest(a: np.ndarray,  # an array as stored
+                ) -> str:
+    "BLAKE2b (128 bits) of an array's dtype, shape and C-order bytes: the checksum stored beside every cached array."
+    h = hashlib.blake2b(f"{a.dtype.str}{a.shape}".encode(), digest_size=16)
+    h.update(np.ascontiguousarray(a).data)
+    return h.hexdigest()
+
+def _bad_arrays(group) -> list[str]:
+    "The arrays of one subject's HDF5 group whose bytes no longer match the digest written with them."
+    return [
+        n
+        for n, ds in group.items()
+        if isinstance(ds, h5py.Dataset) and str(ds.attrs.get("digest", "")) != array_digest(ds[()])
+    ]
 
 def _jsonable(v):
     if isinstance(v, (np.integer,)): return int(v)
@@ -227,9 +242,12 @@ def subject_fingerprint(row: dict,  # the subject's table row
 
 # %% ../../nbs/03_data.cache.ipynb #e1183034
 def _part_fingerprint(p: Path) -> str | None:
-    "The fingerprint of a finished part file (None if absent, unfinished or unreadable)."
+    """The fingerprint of a finished part whose arrays match their digests (None: absent, unfinished, unreadable,
+    corrupt)."""
     try:
-        with h5py.File(p, "r") as f: return str(f.attrs["fingerprint"]) if f.attrs.get("complete", False) else None
+        with h5py.File(p, "r") as f:
+            if not f.attrs.get("complete", False) or any(_bad_arrays(g) for g in f.values()): return None
+            return str(f.attrs["fingerprint"])
     except (OSError, KeyError): return None
 
 def _mask_dtype(data: np.ndarray): return np.uint8 if data.size == 0 or data.max() <= 255 else np.uint16
@@ -254,6 +272,7 @@ def _write_subject(path: Path, sid: str, patient: str, labels: dict, vols: dict[
             ds.attrs["affine"] = vol.affine
             ds.attrs["spacing"] = np.asarray(vol.spacing)
             ds.attrs["source"] = vol.path or ""
+            ds.attrs["digest"] = array_digest(data)  # what was written, checked on every first read
             if "source_grid" in vol.meta:  # the file's own grid, before any resampling or cropping
                 ds.attrs["source_shape"], ds.attrs["source_affine"] = (
                     np.asarray(vol.meta["source_grid"][0]),
@@ -322,6 +341,15 @@ def _start_parts(parts: Path, plan: PreprocessPlan):
     clean_stale_temps(parts)
     write_text_atomic(plan_file, json.dumps({"plan_id": plan.identifier, "plan": plan.to_dict()}))
 
+def _existing_cache(out: Path) -> dict | None:
+    "The info of a cache already at `out`; None when there is none, or one of an earlier format (rebuilt whole)."
+    if not out.exists(): return None
+    try:
+        with h5py.File(out, "r") as f: fmt = str(f.attrs.get("format", ""))
+    except OSError: fmt = ""
+    if fmt.startswith("neurodx-cohort-cache/") and fmt != CACHE_FORMAT: return None
+    return cache_info(out)  # anything else that is not a neurodx cache is refused: never overwritten silently
+
 def pack_cohort(table: pd.DataFrame,  # from `read_subject_table`
                 out: str | os.PathLike,  # the cache file (`.h5`)
                 spec: TableSpec,  # which columns are images, masks, labels
@@ -342,8 +370,8 @@ def pack_cohort(table: pd.DataFrame,  # from `read_subject_table`
     rows = {str(r[spec.id_column]): r for r in table.to_dict("records")}
     fps = {sid: subject_fingerprint(r, spec, plan) for sid, r in rows.items()}
     reuse = {}  # subjects of the existing cache whose inputs have not changed
-    if out.exists():
-        info = cache_info(out)
+    info = _existing_cache(out)
+    if info is not None:
         if info["plan_id"] != plan.identifier or info["spec"] != spec.to_dict():
             if not overwrite:
                 raise NeurodxDataError(
@@ -354,6 +382,7 @@ def pack_cohort(table: pd.DataFrame,  # from `read_subject_table`
                 )
         elif not overwrite:
             reuse = {s for s, fp in info["fingerprints"].items() if fps.get(s) == fp}
+            reuse -= {p.split("/")[0] for p in verify_cache(out, sorted(reuse))}  # damaged since written: packed again
             if reuse == set(ids) and len(info["ids"]) == len(ids): return out  # up to date
     parts = out.with_name(out.name + ".parts")
     _start_parts(parts, plan); clean_stale_temps(out.parent)
@@ -407,7 +436,15 @@ def cache_info(path: str | os.PathLike,  # the cache's HDF5 file
     if prob: raise NeurodxDataError(path, prob)
     try:
         with h5py.File(path, "r") as f:
-            if f.attrs.get("format") != CACHE_FORMAT: raise NeurodxDataError(path, "not a neurodx cohort cache")
+            fmt = str(f.attrs.get("format", ""))
+            if fmt.startswith("neurodx-cohort-cache/") and fmt != CACHE_FORMAT:
+                raise NeurodxDataError(
+                    path,
+                    f"a cache of an earlier neurodx ({fmt}, without checksums): prepare "
+                    f"it again "
+                    "(`neurodx prepare` rebuilds it)",
+                )
+            if fmt != CACHE_FORMAT: raise NeurodxDataError(path, "not a neurodx cohort cache")
             subjects = f["subjects"]
             return {
                 "plan_id": str(f.attrs["plan_id"]),
@@ -426,6 +463,16 @@ def cache_info(path: str | os.PathLike,  # the cache's HDF5 file
     except (OSError, ValueError) as e:
         raise NeurodxDataError(path, f"unreadable cache file ({type(e).__name__}: {e})") from None
 
+def verify_cache(path: str | os.PathLike,  # the cache's HDF5 file
+                 subjects: list | None = None,  # only these subjects (None: all)
+                ) -> list[str]:
+    "Every stored array checked against the digest written with it; the ones that do not match, as 'subject/modality'."
+    cache_info(path)
+    with h5py.File(path, "r") as f:
+        groups = f["subjects"]
+        return [f"{sid}/{name}" for sid in (subjects if subjects is not None else list(groups)) if sid in groups
+                for name in _bad_arrays(groups[sid])]
+
 # %% ../../nbs/03_data.cache.ipynb #83fde218
 class CohortCache:
     "Read access to a packed cohort."
@@ -440,7 +487,7 @@ class CohortCache:
         self.spec = TableSpec.from_dict(info["spec"], str(self.path))
         self.table[self.spec.id_column] = self.table[self.spec.id_column].astype(str)
         self.ids = list(self.table[self.spec.id_column])
-        self._f, self._pid = None, None
+        self._f, self._pid, self._checked = None, None, set()
         self._labels = {
             sid: json.loads(self.file["subjects"][sid].attrs["labels_json"]) for sid in self.ids
         }  # once, not per item
@@ -462,6 +509,22 @@ class CohortCache:
             f"CohortCache({self.path.name}: {len(self)} subjects, {self.modalities + self.masks}, plan {self.plan_id})"
         )
 
+    def _verified(self, sid: str, modality: str, data: np.ndarray) -> np.ndarray:
+        "`data` as read, after its first read in this object was checked against the digest written with it."
+        if (sid, modality) in self._checked: return data
+        if array_digest(data) != str(self.file["subjects"][sid][modality].attrs.get("digest", "")):
+            raise NeurodxDataError(
+                self.path,
+                f"{modality}: the stored voxels do not match the checksum written "
+                f"with them "
+                f"(the file was altered or damaged); `neurodx prepare` packs such "
+                f"subjects "
+                f"again, `neurodx verify` lists them",
+                sid,
+            )
+        self._checked.add((sid, modality))
+        return data
+
     def labels(self,
                sid: str,  # subject id (a row of the cache)
               ) -> dict:
@@ -475,7 +538,10 @@ class CohortCache:
         "One modality of one subject as a `Volume` with its affine."
         ds = self.file["subjects"][sid][modality]
         return Volume(
-            ds[()], ds.attrs["affine"], f"{self.path}:{sid}/{modality}", {"subject": sid, "modality": modality}
+            self._verified(sid, modality, ds[()]),
+            ds.attrs["affine"],
+            f"{self.path}:{sid}/{modality}",
+            {"subject": sid, "modality": modality},
         )
 
     def array(self,
@@ -486,7 +552,9 @@ class CohortCache:
         g, mods = self.file["subjects"][sid], modalities or self.modalities
         first = g[mods[0]]
         out = np.empty((len(mods), *first.shape), first.dtype)
-        for i, m in enumerate(mods): g[m].read_direct(out[i])  # straight into the channel, no intermediate copy
+        for i, m in enumerate(mods):
+            g[m].read_direct(out[i])  # straight into the channel, no intermediate copy
+            self._verified(sid, m, out[i])
         return out
 
     def source_file(self,
@@ -529,7 +597,9 @@ class CohortCache:
              ) -> np.ndarray:
         "One 2D slice, read without loading the volume."
         sl = [slice(None)] * 3; sl[axis] = index
-        return self.file["subjects"][sid][modality][tuple(sl)]
+        ds = self.file["subjects"][sid][modality]
+        if (sid, modality) not in self._checked: self._verified(sid, modality, ds[()])  # once: the whole array
+        return ds[tuple(sl)]
 
     def close(self):
         if self._f is not None: self._f.close(); self._f = None

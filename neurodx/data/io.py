@@ -16,8 +16,8 @@ from ..core import NeurodxDataError, DataProblem, atomic_path, file_problem
 
 # %% auto #0
 __all__ = ['QFORM_SFORM_TOLERANCE_MM', 'voxel_volume_ml', 'Volume', 'volume_problems', 'validate_volume', 'max_voxels',
-           'header_problems', 'read_nifti_header', 'cast_problems', 'load_nifti', 'save_nifti', 'grid_problems',
-           'check_same_grid', 'mask_problems']
+           'max_bytes', 'header_problems', 'read_nifti_header', 'cast_problems', 'gzip_trailing_problem', 'load_nifti',
+           'save_nifti', 'grid_problems', 'check_same_grid', 'mask_problems']
 
 # %% ../../nbs/01_data.io.ipynb #f70586c1
 def voxel_volume_ml(affine: np.ndarray,  # 4×4 voxel → world (mm) matrix
@@ -114,6 +114,7 @@ def validate_volume(vol: Volume,  # the volume to check
 _READ_ERRORS = (OSError, EOFError, ValueError, zlib.error, gzip.BadGzipFile, nib.filebasedimages.ImageFileError,
                 HeaderDataError, HeaderTypeError, ImageDataError)
 _DEFAULT_MAX_VOXELS = 2 ** 28
+_DEFAULT_MAX_BYTES = 2 ** 31
 _MAX_DEFLATE_RATIO = 1032  # deflate's best case: no .gz of s bytes inflates to more than ~1032·s
 
 def max_voxels() -> int:
@@ -122,18 +123,59 @@ def max_voxels() -> int:
     try: return int(float(v)) if v else _DEFAULT_MAX_VOXELS
     except ValueError: raise NeurodxDataError("$NEURODX_MAX_VOXELS", f"not a number: {v!r}") from None
 
+def max_bytes() -> int:
+    "The limit on the bytes a NIfTI file may hold once decompressed: `$NEURODX_MAX_BYTES`, else 2**31 (2 GiB)."
+    v = os.environ.get("NEURODX_MAX_BYTES")
+    try: return int(float(v)) if v else _DEFAULT_MAX_BYTES
+    except ValueError: raise NeurodxDataError("$NEURODX_MAX_BYTES", f"not a number: {v!r}") from None
+
 # %% ../../nbs/01_data.io.ipynb #483beb9a
 QFORM_SFORM_TOLERANCE_MM = (
     10.0  # qform and sform that place a corner of the image this far apart are refused, never resolved silently
 )
 
+def _stored_header(img):
+    "The header as stored in the file, unrepaired (nibabel fixes some fields as it loads: zero voxel sizes become 1)."
+    fmap = img.file_map.get("header") or img.file_map.get("image")  # one file (.nii) or a pair (.hdr/.img)
+    fname, klass = getattr(fmap, "filename", None), type(img.header)
+    if not fname or not os.path.isfile(fname) or not hasattr(klass, "template_dtype"): return None
+    try:
+        with (gzip.open if fname.endswith(".gz") else open)(fname, "rb") as f:
+            raw = f.read(klass.template_dtype.itemsize)
+        return klass(binaryblock=raw, endianness=img.header.endianness, check=False)
+    except _READ_ERRORS: return None
+
+def _stored_field_problems(raw, ndim: int) -> list[str]:
+    "Voxel sizes and scaling as the file stores them: the values readers resolve each their own way."
+    out = []
+    if raw is None: return out
+    names = raw.template_dtype.names or ()
+    if "pixdim" in names:
+        zooms = [float(z) for z in raw["pixdim"][1:1 + min(3, ndim)]]
+        if any(z == 0 or not np.isfinite(z) for z in zooms):
+            out.append(
+                f"voxel size (pixdim) {zooms} has a zero or non-finite value: corrupt header (nibabel "
+                f"would read "
+                f"it as 1 mm without a word)"
+            )
+    if "scl_slope" in names:
+        slope, inter = float(raw["scl_slope"]), float(raw["scl_inter"])
+        if np.isinf(slope): out.append(f"scl_slope is {slope}: the scaled voxels would be infinite")
+        elif (np.isnan(slope) or slope == 0) and np.isfinite(inter) and inter != 0:
+            out.append(f"scl_inter is {inter:g} but scl_slope is {slope:g}: readers disagree on whether to add it "
+                       f"(nibabel drops it); set scl_slope to 1, or scl_inter to 0")
+        elif np.isfinite(slope) and slope != 0 and not np.isfinite(inter):
+            out.append(f"scl_inter is {inter} with scl_slope {slope:g}: every scaled voxel would be {inter}")
+    return out
+
 def header_problems(img,  # a nibabel image (header read, voxels not)
                     path: str,  # its file, for messages
                     subject: str | None = None,  # subject id, for error messages
                     limit: int | None = None,  # largest number of voxels allowed (None: `max_voxels()`)
+                    byte_limit: int | None = None,  # largest number of bytes once decompressed (None: `max_bytes()`)
                    ) -> list[DataProblem]:
-    """Problems visible in a NIfTI header before any voxel is read: size limit, file size, negative or zero axes,
-    qform/sform agreement, voxel type."""
+    """Problems visible in a NIfTI header before any voxel is read: size limits, file size, negative or zero axes,
+    qform/sform agreement, voxel sizes and scaling as stored, voxel type."""
     probs, add = [], lambda msg: probs.append(DataProblem(str(path), msg, subject))
     shape, limit = tuple(int(s) for s in img.shape), limit or max_voxels()
     if any(s < 0 for s in shape): add(f"declares a negative dimension (shape {shape}): corrupt header"); return probs
@@ -158,7 +200,15 @@ def header_problems(img,  # a nibabel image (header read, voxels not)
                 )
     if n > limit: add(f"declares {'×'.join(map(str, shape))} = {n:,} voxels, over the limit of {limit:,} "
                       f"(raise it with max_voxels= or $NEURODX_MAX_VOXELS if the image is real)")
+    for msg in _stored_field_problems(_stored_header(img), len(shape)): add(msg)
     dt = img.get_data_dtype()
+    need_bytes, byte_limit = n * dt.itemsize, byte_limit or max_bytes()
+    if n <= limit and need_bytes > byte_limit:
+        add(
+            f"declares {need_bytes:,} bytes of voxels once decompressed, over the limit of {byte_limit:,} (raise "
+            f"it with "
+            f"max_bytes= or $NEURODX_MAX_BYTES if the image is real)"
+        )
     if dt.fields is not None or dt.kind == "V":
         add(f"has RGB or structured voxels ({dt}): convert it to a scalar image")
     elif dt.kind == "c": add(f"has complex voxels ({dt}): store magnitude (or phase) as a real image")
@@ -184,6 +234,7 @@ def header_problems(img,  # a nibabel image (header read, voxels not)
 def read_nifti_header(path: str | os.PathLike,  # NIfTI file
                       subject: str | None = None,  # subject id, for error messages
                       max_voxels: int | None = None,  # largest number of voxels allowed (None: `max_voxels()`)
+                      max_bytes: int | None = None,  # largest number of bytes once decompressed (None: `max_bytes()`)
                      ):
     "The nibabel image of `path` with its header checked (`header_problems`); no voxel is read."
     path = Path(path)
@@ -192,7 +243,7 @@ def read_nifti_header(path: str | os.PathLike,  # NIfTI file
     try: img = nib.load(str(path))
     except _READ_ERRORS as e:
         raise NeurodxDataError(path, f"unreadable NIfTI header ({type(e).__name__}: {e})", subject) from None
-    probs = header_problems(img, str(path), subject, max_voxels)
+    probs = header_problems(img, str(path), subject, max_voxels, max_bytes)
     if probs: raise NeurodxDataError(probs)
     return img
 
@@ -216,6 +267,29 @@ def cast_problems(data: np.ndarray,  # the voxels as read
                                       f"they would be rounded; load with dtype=np.float64 or dtype=None")
     return out
 
+def gzip_trailing_problem(path: str | os.PathLike,  # a `.gz` file
+                          expected: int | None = None,  # the bytes it should inflate to (None: unknown)
+                         ) -> str | None:
+    """What follows the end of a gzip stream (None when nothing does). Free when the stream's recorded length equals
+    `expected`; otherwise the stream is walked (member after member) without keeping what it inflates to."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        if path.stat().st_size >= 18 and expected is not None:
+            f.seek(-4, 2)
+            if int.from_bytes(f.read(4), "little") == expected % 2 ** 32: return None
+        f.seek(0); buf = f.read()
+    pos = 0
+    while pos < len(buf):
+        if buf[pos:pos + 2] != b"\x1f\x8b":
+            return f"{len(buf) - pos:,} bytes after the end of the gzip stream (appended or damaged data)"
+        dec, data = zlib.decompressobj(31), buf[pos:]
+        while data and not dec.eof:
+            dec.decompress(data, 1 << 24); data = dec.unconsumed_tail
+            if not data and not dec.eof: data = dec.unused_data
+        if not dec.eof: return "the gzip stream ends before its end marker: truncated"
+        pos = len(buf) - len(dec.unused_data)
+    return None
+
 # %% ../../nbs/01_data.io.ipynb #63e9bf21
 def load_nifti(path: str | os.PathLike,  # NIfTI file (.nii or .nii.gz)
                canonical: bool = False,  # reorient to closest RAS+
@@ -225,10 +299,11 @@ def load_nifti(path: str | os.PathLike,  # NIfTI file (.nii or .nii.gz)
                allow_all_zero: bool = False,  # e.g. masks of lesion-free subjects
                subject: str | None = None,  # for messages
                max_voxels: int | None = None,  # voxel limit (default `max_voxels()`)
+               max_bytes: int | None = None,  # limit on the bytes once decompressed (default `max_bytes()`)
               ) -> Volume:
     "Read a NIfTI file as a `Volume`, with every failure reported as `NeurodxDataError`."
     path = Path(path)
-    img = read_nifti_header(path, subject, max_voxels)
+    img = read_nifti_header(path, subject, max_voxels, max_bytes)
     try:
         if canonical: img = nib.as_closest_canonical(img)
         data = np.asanyarray(img.dataobj)
@@ -236,6 +311,12 @@ def load_nifti(path: str | os.PathLike,  # NIfTI file (.nii or .nii.gz)
         raise NeurodxDataError(path, f"unreadable or truncated NIfTI ({type(e).__name__}: {e})", subject) from None
     except MemoryError:
         raise NeurodxDataError(path, f"not enough memory to read {img.shape} voxels", subject) from None
+    fname = getattr(img.file_map.get("image"), "filename", None) or str(path)
+    if fname.endswith(".gz"):
+        single = fname == getattr(img.file_map.get("header"), "filename", fname)
+        offset = int(img.header.get_data_offset()) if single else 0
+        trailing = gzip_trailing_problem(fname, offset + int(np.prod(img.shape)) * img.get_data_dtype().itemsize)
+        if trailing: raise NeurodxDataError(fname, trailing, subject)
     if dtype is not None:
         bad = cast_problems(data, dtype)
         if bad: raise NeurodxDataError([DataProblem(str(path), b, subject) for b in bad])

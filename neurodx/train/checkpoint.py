@@ -19,7 +19,7 @@ from ..core import NeurodxDataError, atomic_path, write_text_atomic
 from .callbacks import epoch_log
 
 # %% auto #0
-__all__ = ['RESUME_HARMLESS', 'rng_state', 'set_rng_state', 'config_changes', 'config_hash', 'save_checkpoint',
+__all__ = ['RESUME_HARMLESS', 'rng_state', 'set_rng_state', 'config_changes', 'data_changes', 'config_hash', 'save_checkpoint',
            'CheckpointCallback', 'load_weights']
 
 # %% ../../nbs/43_train.checkpoint.ipynb #2f5f98fd
@@ -74,6 +74,16 @@ def config_changes(old: dict,  # the checkpoint's resolved config
     return [f"{k}: {a.get(k, '<absent>')!r} → {b.get(k, '<absent>')!r}" for k in sorted(set(a) | set(b))
             if a.get(k) != b.get(k) and k not in harmless]
 
+def data_changes(old: dict,  # the checkpoint's data fingerprints (subject id → fingerprint)
+                 new: dict,  # this run's
+                ) -> list[str]:
+    "What differs between the data a run was trained on and the data it is resumed on, subject by subject."
+    changed = sorted(s for s in set(old) & set(new) if old[s] != new[s])
+    added, removed = sorted(set(new) - set(old)), sorted(set(old) - set(new))
+    show = lambda ids: f"{ids[:5]}" + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+    return ([f"changed (inputs or labels): {show(changed)}"] if changed else []) + \
+           ([f"added: {show(added)}"] if added else []) + ([f"removed: {show(removed)}"] if removed else [])
+
 def config_hash(resolved: dict,  # a resolved config
                 harmless: tuple = RESUME_HARMLESS,  # fields whose change does not matter for a resume
                ) -> str:
@@ -104,9 +114,11 @@ class CheckpointCallback(Callback):
                  start_epoch: int = 0,  # first epoch of this fit (after a resume)
                  best: float | None = None,  # best monitored value so far (from the checkpoint on resume)
                  config: dict | None = None,  # the resolved config stored in every checkpoint
+                 # the data fingerprints (subject id → fingerprint) stored in every checkpoint
+                 data: dict | None = None,
                 ):
         self.out_dir, self.monitor, self.start_epoch = Path(out_dir), monitor, start_epoch
-        self.config = config or {}
+        self.config, self.data = config or {}, data
         self.lower_is_better = "loss" in monitor
         self.best = best if best is not None else (np.inf if self.lower_is_better else -np.inf)
 
@@ -149,6 +161,7 @@ class CheckpointCallback(Callback):
             "scaler": _plain_values(scaler.state_dict()) if scaler is not None and scaler.is_enabled() else None,
             "config_hash": config_hash(self.config),
             "config_json": json.dumps(self.config, default=str),
+            "data_json": None if self.data is None else json.dumps(self.data, sort_keys=True),
         }
         self.out_dir.mkdir(parents=True, exist_ok=True)
         save_checkpoint(self.out_dir / "latest.pth", state)

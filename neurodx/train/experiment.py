@@ -16,7 +16,7 @@ from torch import nn
 
 import neurodx
 from ..core import Config, NeurodxDataError, check_file, default_device, set_seed, write_text_atomic
-from ..data.cache import CohortCache
+from ..data.cache import CohortCache, cache_info
 from ..data.preprocess import PreprocessPlan
 from neurodx.data.datasets import (
     AugmentConfig,
@@ -172,7 +172,11 @@ def run_experiment(cfg: ExperimentConfig,  # the experiment
         write_text_atomic(out / TABULAR_FILE, json.dumps(tabular.to_dict(), indent=1))
     # data-parallel when launched by torchrun with several processes; a frozen submodule gets no gradients for a while
     with distributed(learn, find_unused_parameters=bool(cfg.train.freeze and cfg.train.freeze_epochs)):
-        fit_resumable(learn, out, cfg.train, resume=resume, extra_config={"experiment": experiment, "fold": fold})
+        # the checkpoint records the data it trains on: a resume on changed data (relabelled, re-imaged) is refused
+        fingerprints = cache_info(cache_path)["fingerprints"]
+        used = {str(i): fingerprints.get(str(i), "") for part in ("train", "val", "test") for i in ids.get(part) or []}
+        fit_resumable(learn, out, cfg.train, resume=resume, extra_config={"experiment": experiment, "fold": fold},
+                      data=used)
     if not is_main_process(): return {}  # rank 0 evaluates and reports
     best = out / "best.pth"
     if best.exists(): load_weights(learn.model, best)  # strict: the weights must be this model's

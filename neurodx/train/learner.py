@@ -39,7 +39,7 @@ from neurodx.train.callbacks import (
     PlateauWithWarmup,
     TensorBoardCallback,
 )
-from .checkpoint import CheckpointCallback, config_changes, set_rng_state, _set_dl_state
+from .checkpoint import data_changes, CheckpointCallback, config_changes, set_rng_state, _set_dl_state
 
 # %% auto #0
 __all__ = ['make_learner', 'recorded_names', 'check_monitor', 'load_checkpoint', 'fit_resumable']
@@ -161,6 +161,8 @@ def fit_resumable(learn: Learner,  # a fastai `Learner`
                   # continue from out_dir/latest.pth if it exists (False: start afresh, clearing it)
                   resume: bool = True,
                   extra_config: dict | None = None,  # more of the resolved config, checked on resume
+                  # the data's fingerprints (subject id → fingerprint, `cache_info`), checked on resume (None: not)
+                  data: dict | None = None,
                  ) -> Learner:
     "Train by `cfg` with checkpoints, TensorBoard and exact resume from `out_dir/latest.pth`."
     cfg = cfg or learn.train_config; out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
@@ -178,6 +180,15 @@ def fit_resumable(learn: Learner,  # a fastai `Learner`
         if changes:
             raise NeurodxDataError(latest, f"resume refused: the config differs from the run's ({'; '.join(changes)}); "
                                    f"start afresh with resume=False (neurodx train --no-resume) or use another out_dir")
+        if data is not None:
+            if head.get("data_json") is None:
+                raise NeurodxDataError(latest, "checkpoint records no data fingerprints (an older neurodx): resume "
+                                               "refused; start afresh with resume=False (neurodx train --no-resume)")
+            moved = data_changes(json.loads(head["data_json"]), data)
+            if moved:
+                raise NeurodxDataError(latest, f"resume refused: the data differ from those the run was trained on "
+                                               f"({'; '.join(moved)}); start afresh with resume=False "
+                                               f"(neurodx train --no-resume) or use another out_dir")
         ck = load_checkpoint(learn, latest)
     elif not rank_distrib(): _clear_run(out_dir)
     import yaml
@@ -194,7 +205,7 @@ def fit_resumable(learn: Learner,  # a fastai `Learner`
             ck["global_step"] + 1,
         )  # purge what a killed run logged after it
         if start >= cfg.epochs: return learn
-    cbs = [CheckpointCallback(out_dir, cfg.monitor, start, best, json.loads(json.dumps(resolved, default=str)))]
+    cbs = [CheckpointCallback(out_dir, cfg.monitor, start, best, json.loads(json.dumps(resolved, default=str)), data)]
     if ck is not None: cbs.append(_RestoreState(ck))
     if cfg.tensorboard: cbs.append(TensorBoardCallback(out_dir / "tensorboard", cfg.histogram_every, purge, start))
     wd = _wd(cfg, learn.model)
