@@ -6,10 +6,13 @@ import typing
 import pytest
 import yaml
 
-import neurodx.papers  # noqa: F401  (imports every paper module: their config classes exist)
+import neurodx.data.prepare  # noqa: F401
 import neurodx.serve  # noqa: F401
 import neurodx.train.experiment  # noqa: F401
 from neurodx.core import Config, NeurodxDataError, _resolve_hints
+from neurodx.papers import load_papers
+
+load_papers()  # every paper's module, and so its config classes (plugins included)
 
 
 def _all_configs(cls=Config) -> list:
