@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 
 from neurodx.data.cache import CohortCache
+from neurodx.data.datasets import SliceDataset
 from neurodx.data.splits import Splits
 from neurodx.nets.registry import resolve_model
 from neurodx.papers import papers
@@ -38,8 +39,9 @@ def train_and_reload(tmp_path, name: str, spec: dict, cache, splits, runs: dict)
     "Train network `name` with its smoke arguments through `neurodx train`, then check `load_run` gives its test predictions."
     kwargs = dict(spec["kwargs"])
     if spec.get("after"): kwargs["backbone_run"] = str(runs[spec["after"]])
-    cfg = ExperimentConfig(name, f"runs/{name}", DataConfig(cache=str(cache), splits=str(splits), label="diagnosis",
-                                                            class_names=["CN", "AD"]),
+    data = DataConfig(**{"cache": str(cache), "splits": str(splits), "label": "diagnosis", "class_names": ["CN", "AD"],
+                         **spec.get("data", {})})  # e.g. 2D slices for a slice encoder
+    cfg = ExperimentConfig(name, f"runs/{name}", data,
                            ModelConfig(name, kwargs), TrainConfig(epochs=1, bs=4, tensorboard=False), n_boot=10,
                            task=TaskConfig(**spec.get("task", {"name": "classification"})))
     cfg.save(tmp_path / f"{name}.yaml")
@@ -48,7 +50,11 @@ def train_and_reload(tmp_path, name: str, spec: dict, cache, splits, runs: dict)
     run = load_run(runs[name])  # round trip: the rebuilt model gives the run's own test predictions
     assert isinstance(run.model, type(resolve_model(name)(**kwargs)))
     c, ids = CohortCache(cache), Splits.load(splits)[0]["test"]
-    with torch.no_grad(): out = run.model(torch.from_numpy(np.stack([c.array(i) for i in ids])))
+    if data.kind == "slice":  # one prediction per slice, as the run's test set served them
+        ds = SliceDataset(c, ids, "diagnosis", axis=data.axis); ids = ds.ids
+        x = torch.stack([ds[k][0] for k in range(len(ds))])
+    else: x = torch.from_numpy(np.stack([c.array(i) for i in ids]))
+    with torch.no_grad(): out = run.model(x)
     survival = run.config.task.name == "survival"
     p = out.reshape(-1).numpy() if survival else torch.softmax(out, 1)[:, 1].numpy()
     saved = pd.read_csv(runs[name] / "predictions_test.csv", dtype={"id": str}).set_index("id")
@@ -58,7 +64,7 @@ def train_and_reload(tmp_path, name: str, spec: dict, cache, splits, runs: dict)
 
 def test_every_paper_model_trains_from_yaml(tmp_path):
     models = _paper_models()
-    assert {"alzheimerdl_resnet", "alzheimerdl_mosa", "cnn_tlsm_resnet"} <= set(models)
+    assert {"alzheimerdl_resnet", "alzheimerdl_mosa", "cnn_tlsm_resnet", "mmdlm_encoder"} <= set(models)
     cache, splits = prepare_tiny_ad(tmp_path)
     runs = {}
     for name in _order(models): train_and_reload(tmp_path, name, models[name], cache, splits, runs)
