@@ -64,13 +64,22 @@ def extract_features(run_dir: str | Path,  # a trained run folder (see `load_run
     if unknown: raise NeurodxDataError(cache.path, f"ids not in the cache: {unknown[:5]}")
     if time_column and time_column not in cache.table.columns:
         raise NeurodxDataError(cache.path, f"time_column {time_column!r} is not a column of the cohort table")
-    mods, label = run.config.data.modalities or cache.modalities, run.config.data.label
+    mods, data = run.config.data.modalities or cache.modalities, run.config.data
+    label = run.task.targets(data) if run.config.task.name == "multitask" else data.label  # a multitask run: its heads
+    if data.kind == "slice":  # a slice run: its items are the subjects' slices, kept by the run's own rule
+        from neurodx.data.datasets import SliceDataset
+        slices = SliceDataset(cache, ids, label, mods, data.axis, data.brain_key, data.min_fraction)
+        items, subject_of = slices.ids, [s for s, _ in slices.index]
+        load = lambda r: slices[r][0].numpy()
+    else:
+        items, subject_of = ids, ids
+        load = lambda r: cache.array(ids[r], mods)
     key = {
         "run": str(run.path.resolve()),
         "weights": file_sha256(run.path / f"{weights}.pth"),
         "layer": layer,
         "pool": pool,
-        "ids": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
+        "ids": hashlib.sha256("\n".join(items).encode()).hexdigest(),
         "plan_id": cache.plan_id,
     }
     if out.exists():
@@ -86,34 +95,50 @@ def extract_features(run_dir: str | Path,  # a trained run folder (see `load_run
     dev = device or default_device()
     model = run.model.to(dev).eval()
     store, hook, taken = _capture(model, layer)
-    table = cache.table.set_index(cache.spec.id_column)
+    table = cache.table.set_index(cache.spec.id_column, drop=False)
     try:
         with h5py.File(partial, "a") as f:
             if "done" not in f:
                 f.attrs["key"] = json.dumps(key)
-                f.create_dataset("done", data=np.zeros(len(ids), bool))
-                f.create_dataset("ids", data=np.array(ids, dtype=object), dtype=h5py.string_dtype())
-                labels = [cache.labels(i).get(label) for i in ids]
+                f.create_dataset("done", data=np.zeros(len(items), bool))
+                f.create_dataset("ids", data=np.array(items, dtype=object), dtype=h5py.string_dtype())
+                f.create_dataset("subjects", data=np.array(subject_of, dtype=object), dtype=h5py.string_dtype())
                 f.create_dataset(
-                    "labels", data=np.array([np.nan if v is None else float(v) for v in labels], np.float64)
+                    "patients",
+                    data=table.loc[subject_of, cache.spec.patient_col].astype(str).to_numpy(object),
+                    dtype=h5py.string_dtype(),
                 )
-                if time_column: f.create_dataset("times", data=table.loc[ids, time_column].to_numpy(np.float64))
+                heads = label if isinstance(label, list) else [label]  # one column, or a multitask run's several
+                values = [[cache.labels(s).get(h) for h in heads] for s in subject_of]
+                labels = np.array([[np.nan if v is None else float(v) for v in row] for row in values], np.float64)
+                f.create_dataset("labels", data=labels if isinstance(label, list) else labels[:, 0])
+                if time_column: f.create_dataset("times", data=table.loc[subject_of, time_column].to_numpy(np.float64))
             done = f["done"][()]
             todo = np.flatnonzero(~done)
             for start in tqdm(range(0, len(todo), bs), desc=f"features → {out.name}", disable=not progress):
                 rows = todo[start:start + bs]
-                x = torch.from_numpy(np.stack([cache.array(ids[r], mods) for r in rows])).to(dev)
+                x = torch.from_numpy(np.stack([load(r) for r in rows])).float().to(dev)
                 with torch.inference_mode(): model(x)
                 z = store["x"]
                 if pool and z.ndim > 2: z = z.flatten(2).mean(-1)
                 z = z.float().cpu().numpy().reshape(len(rows), *z.shape[1:])
-                if "features" not in f: f.create_dataset("features", shape=(len(ids), *z.shape[1:]), dtype=np.float32)
+                if "features" not in f:
+                    f.create_dataset("features", shape=(len(items), *z.shape[1:]), dtype=np.float32)
                 f["features"][rows] = z
                 done[rows] = True
                 f["done"][rows] = True
                 f.flush()  # a killed run resumes after the last flushed batch
-            f.attrs.update({"layer": taken, "run": str(run.path), "plan_id": cache.plan_id, "weights": weights,
-                            "neurodx_version": neurodx.__version__, "label": label, "modalities": json.dumps(mods)})
+            f.attrs.update(
+                {
+                    "layer": taken,
+                    "run": str(run.path),
+                    "plan_id": cache.plan_id,
+                    "weights": weights,
+                    "neurodx_version": neurodx.__version__,
+                    "label": json.dumps(label) if isinstance(label, list) else label,
+                    "modalities": json.dumps(mods),
+                }
+            )
         os.replace(partial, out)
     finally: hook.remove()
     return out
@@ -121,7 +146,11 @@ def extract_features(run_dir: str | Path,  # a trained run folder (see `load_run
 # %% ../../nbs/48_train.features.ipynb #1d2f06e9
 def read_features(path: str | Path,  # features file written by `extract_features`
                  ) -> dict:
-    "What `extract_features` wrote: features, ids, labels, times (if any) and the attributes."
+    """What `extract_features` wrote: features, item ids, their subjects and patients, labels, times (if any),
+    attributes."""
+    text = lambda ds: [s.decode() if isinstance(s, bytes) else s for s in ds[()]]
     with h5py.File(path, "r") as f:
-        return {"features": f["features"][()], "ids": [s.decode() if isinstance(s, bytes) else s for s in f["ids"][()]],
-                "labels": f["labels"][()], "times": f["times"][()] if "times" in f else None, "attrs": dict(f.attrs)}
+        ids = text(f["ids"])
+        return {"features": f["features"][()], "ids": ids, "subjects": text(f["subjects"]) if "subjects" in f else ids,
+                "patients": text(f["patients"]) if "patients" in f else None, "labels": f["labels"][()],
+                "times": f["times"][()] if "times" in f else None, "attrs": dict(f.attrs)}
