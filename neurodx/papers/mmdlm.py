@@ -5,6 +5,7 @@
 # %% ../../nbs/63_papers.mmdlm.ipynb #1a9f2139
 from __future__ import annotations
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -13,16 +14,35 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core import DataProblem, NeurodxDataError, resolve_table_path
-from ..data.cache import TableSpec, read_csv_file
+from neurodx.core import (
+    Config,
+    DataProblem,
+    NeurodxDataError,
+    default_device,
+    resolve_table_path,
+    set_seed,
+    write_text_atomic,
+)
+from ..data.cache import TableSpec, cache_info, read_csv_file
+from ..data.datasets import AugmentConfig, BagDataset, make_dataloaders
 from ..data.io import Volume, file_problem
+from ..data.prepare import CohortConfig, SplitConfig
+from ..data.preprocess import PreprocessPlan
+from ..data.splits import Splits
 from ..nets.common import monai_resnet
 from ..nets.registry import register_model
 from . import Paper
+from ..tasks.core import TaskConfig, get_task
+from ..train.checkpoint import load_weights
+from ..train.config import TrainConfig
+from ..train.experiment import DataConfig, ExperimentConfig, ModelConfig, run_experiment
+from ..train.features import extract_features, read_features
+from ..train.learner import fit_resumable, make_learner
 
 # %% auto #0
-__all__ = ['MMDLM_SEQUENCES', 'MMDLM_LABELS', 'PAPER', 'read_mmdlm_table', 'mmdlm_table_spec', 'authors_zoom', 'mmdlm_encoder',
-           'GatedAttention', 'MmdlmMIL']
+__all__ = ['MMDLM_SEQUENCES', 'MMDLM_LABELS', 'MMDLM_HEADS', 'PRESETS', 'PAPER', 'preset', 'read_mmdlm_table', 'mmdlm_table_spec',
+           'authors_zoom', 'mmdlm_encoder', 'GatedAttention', 'MmdlmMIL', 'EncoderSettings', 'MilSettings',
+           'MmdlmConfig', 'mil_bags', 'run_mmdlm']
 
 # %% ../../nbs/63_papers.mmdlm.ipynb #02c90f0e
 MMDLM_SEQUENCES = ("T2", "FLAIR", "CET1")  # the paper's inputs (T1 is in the authors' HDF5 but not used by the model)
@@ -143,15 +163,168 @@ class MmdlmMIL(nn.Module):
         self.last_attention = None
 
     def forward(self,
-                x: torch.Tensor,  # (B, S, K, in_features) slice features per sequence, padded
-                mask: torch.Tensor,  # (B, S, K) 1 for a real slice
+                # (B, K, S, in_features): a bag of K slices, each with its S sequences' features, padded
+                x: torch.Tensor,
+                mask: torch.Tensor,  # (B, K) 1 for a real slice, 0 for padding
                ) -> torch.Tensor:
         zs, att = [], []
-        for s in range(x.shape[1]):
-            z, a = self.attend[s](self.project[s](x[:, s]), mask[:, s])
+        for s in range(x.shape[2]):
+            z, a = self.attend[s](self.project[s](x[:, :, s]), mask)
             zs.append(self.rho[s](z)); att.append(a)
-        self.last_attention = torch.stack(att, 1).detach()
+        self.last_attention = torch.stack(att, 1).detach()  # (B, S, K)
         return self.head(torch.cat(zs, 1))
+
+# %% ../../nbs/63_papers.mmdlm.ipynb #d4af7ba8
+@dataclass
+class EncoderSettings(Config):
+    "Stage 1's slice encoders (`mmdlm_encoder`), one per sequence."
+    depth: int = 34  # ResNet depth (the paper: 34)
+    widths: tuple = (64, 128, 256, 512)  # channels of the four stages (the last is the feature size)
+
+@dataclass
+class MilSettings(Config):
+    "Stage 3's gated-attention MIL (`MmdlmMIL`)."
+    hidden: int = 256  # projected slice features
+    attention: int = 256  # width of the gated attention
+    rho: int = 128  # bag embedding per sequence
+    dropout: float = 0.25  # on the projected slices
+
+MMDLM_HEADS = ("grade", "idh", "codeletion")  # LGG, IDH-wildtype and non-codeleted positive; codeletion 2 = unknown
+
+def _glioma_cohort(spacing: float, shape: tuple, folds: int) -> CohortConfig:
+    return CohortConfig(
+        name="glioma",
+        table="cohort/metadata.csv",
+        out_dir="prepared",
+        spec=TableSpec(
+            id_column="patient_id",
+            image_columns=list(MMDLM_SEQUENCES),
+            mask_columns=["seg"],
+            label_map_columns=["seg"],
+            labels={"grade": [0, 1], "idh": [0, 1], "codeletion": [0, 1, 2]},
+        ),
+        plan=PreprocessPlan(spacing=(spacing,) * 3, shape=tuple(shape)),
+        splits=SplitConfig(n_splits=folds, stratify="idh", val_fraction=0.2),
+    )
+
+@dataclass
+class MmdlmConfig(Config):
+    "MMDLM from cohort to reports: the cohort, the encoders, the MIL, both trainings, the slices' augmentation."
+    cohort: CohortConfig = field(default_factory=lambda: _glioma_cohort(2.0, (96, 112, 96), 5))  # table, plan, splits
+    sequences: list = field(
+        default_factory=lambda: list(MMDLM_SEQUENCES)
+    )  # the inputs, one encoder and MIL branch each
+    encoder: EncoderSettings = field(default_factory=EncoderSettings)  # stage 1's networks
+    mil: MilSettings = field(default_factory=MilSettings)  # stage 3's network
+    stage1: TrainConfig = field(default_factory=TrainConfig)  # the encoders' training
+    stage3: TrainConfig = field(default_factory=TrainConfig)  # the MIL's training
+    augmentation: AugmentConfig = field(default_factory=AugmentConfig)  # the slices' augmentation (stage 1)
+    min_tumour: float = 1e-6  # a slice is kept when the tumour mask covers at least this share of it
+    folds: tuple | None = None  # folds the figure notebook runs (None: every fold of the splits)
+    n_boot: int = 1000  # bootstrap resamples for the CIs
+    synthetic_patients: int = 300  # patients of the synthetic cohort the figure notebook makes
+    synthetic_spacing: float = 2.0  # its voxel size (mm)
+
+_AUTHORS_AUG = AugmentConfig(flip_axes=(0, 1), rotate_deg=30.0, scale=0.0, resized_crop=(0.7, 1.0), intensity=0.0)
+PRESETS = {
+    "paper": MmdlmConfig(
+        stage1=TrainConfig(epochs=100, bs=256, lr=1e-4, optimizer="adam", schedule="constant", monitor="auc_mean"),
+        stage3=TrainConfig(
+            epochs=50, bs=1, lr=1e-4, optimizer="adam", wd=0.02, schedule="constant", monitor="auc_mean"
+        ),
+        augmentation=_AUTHORS_AUG,
+    ),
+    "fast": MmdlmConfig(
+        cohort=_glioma_cohort(4.0, (40, 48, 40), 2),
+        encoder=EncoderSettings(10, (8, 16, 32, 64)),
+        mil=MilSettings(32, 32, 16, 0.25),
+        stage1=TrainConfig(epochs=2, bs=32, lr=1e-3, optimizer="adam", monitor="auc_mean", tensorboard=False),
+        stage3=TrainConfig(epochs=4, bs=4, lr=1e-3, optimizer="adam", wd=0.02, monitor="auc_mean", tensorboard=False),
+        augmentation=_AUTHORS_AUG,
+        folds=(0,),
+        n_boot=100,
+        synthetic_patients=40,
+        synthetic_spacing=4.0,
+    ),
+}
+
+# %% ../../nbs/63_papers.mmdlm.ipynb #f145bde2
+def mil_bags(features: dict,  # sequence → `read_features` of its encoder (the same slices in every file)
+            ) -> tuple[dict, dict, dict]:
+    "Bags by patient: {patient: (K, S, F) features}, {patient: [grade, idh, codeletion]}, {patient: slice ids}."
+    seqs = list(features); first = features[seqs[0]]
+    for s in seqs[1:]:
+        if features[s]["ids"] != first["ids"]:
+            raise NeurodxDataError(
+                s, "its features file holds other slices than the first sequence's: extract both from one cache"
+            )
+    rows = {}
+    for k, p in enumerate(first["patients"]): rows.setdefault(p, []).append(k)
+    stack = np.stack([features[s]["features"] for s in seqs], 1)  # (N, S, F)
+    return ({p: stack[r] for p, r in rows.items()}, {p: first["labels"][r[0]].tolist() for p, r in rows.items()},
+            {p: [first["ids"][k] for k in r] for p, r in rows.items()})
+
+def _encoder_experiment(cfg: MmdlmConfig, seq: str, cache, splits, out: Path) -> ExperimentConfig:
+    data = DataConfig(cache=str(cache), splits=str(splits), modalities=[seq], kind="slice", axis=2, brain_key="seg",
+                      min_fraction=cfg.min_tumour, augmentation=cfg.augmentation)
+    model = ModelConfig("mmdlm_encoder", {"in_channels": 1, "n_outputs": len(MMDLM_HEADS), "depth": cfg.encoder.depth,
+                                          "widths": list(cfg.encoder.widths)})
+    return ExperimentConfig(f"mmdlm_encoder_{seq}", str(out / f"encoder_{seq}"), data, model, cfg.stage1, cfg.n_boot,
+                            TaskConfig("multitask", {"heads": list(MMDLM_HEADS)}))
+
+def run_mmdlm(cfg: MmdlmConfig,  # MMDLM from cohort to reports
+              cache: str | Path,  # the cohort cache (its plan, the sequences and the tumour mask `seg`)
+              splits: str | Path,  # the splits by patient (splits.json)
+              out_dir: str | Path,  # run root (encoder_<sequence>/, features/, mil/ inside)
+              fold: int = 0,  # which fold of the splits
+              resume: bool = True,  # continue from each run's latest.pth where one exists
+             ) -> dict:
+    "One fold of the three stages: each encoder's summary, the MIL's test report, and where the attention went."
+    out, task = Path(out_dir), get_task(TaskConfig("multitask", {"heads": list(MMDLM_HEADS)}))
+    encoders, feats = {}, {}
+    for seq in cfg.sequences:
+        encoders[seq] = run_experiment(_encoder_experiment(cfg, seq, cache, splits, out), fold, resume)
+        f = extract_features(out / f"encoder_{seq}" / f"fold{fold}", cache, out / "features" / f"fold{fold}_{seq}.h5",
+                             progress=False)
+        feats[seq] = read_features(f)
+    bags, labels, slice_ids = mil_bags(feats)
+    ids = Splits.load(splits)[fold]
+    sets = {
+        k: BagDataset(bags, labels, [str(i) for i in ids[k]], seed=cfg.stage3.seed) for k in ("train", "val", "test")
+    }
+    set_seed(cfg.stage3.seed, cfg.stage3.deterministic)
+    dls = make_dataloaders(sets["train"], sets["val"], bs=cfg.stage3.bs, seed=cfg.stage3.seed, device=default_device())
+    n_features = next(iter(bags.values())).shape[-1]
+    model = MmdlmMIL(len(cfg.sequences), n_features, cfg.mil.hidden, cfg.mil.attention, cfg.mil.rho, len(MMDLM_HEADS),
+                     cfg.mil.dropout)
+    run_dir = out / "mil" / f"fold{fold}"
+    fingerprints = cache_info(cache)["fingerprints"]  # a resume on changed data is refused
+    learn = make_learner(dls, model, cfg.stage3, loss_func=task.loss(cfg.stage3), metrics=task.metrics(), path=run_dir)
+    fit_resumable(
+        learn,
+        run_dir,
+        cfg.stage3,
+        resume=resume,
+        data={p: fingerprints[p] for p in map(str, sum(ids.values(), []))},
+        extra_config={"mmdlm": {k: v for k, v in cfg.to_dict().items() if k not in ("stage1", "stage3")}, "fold": fold},
+    )
+    if (run_dir / "best.pth").exists(): load_weights(model, run_dir / "best.pth")
+    test_dl = make_dataloaders(sets["test"], sets["test"], bs=1, device=dls.device).valid
+    res = task.predict(learn, test_dl)
+    report = task.report(
+        run_dir, "test", res["outputs"], res["targets"], res["ids"], n_boot=cfg.n_boot, seed=cfg.stage3.seed
+    )
+    rows, model = [], model.eval()
+    with torch.no_grad():
+        for p in sets["test"].ids:
+            b = torch.from_numpy(np.asarray(bags[p], np.float32))[None].to(dls.device)
+            model(b, torch.ones(b.shape[:2], device=dls.device))
+            for s, seq in enumerate(cfg.sequences):
+                rows += [{"patient_id": p, "sequence": seq, "slice": sl, "attention": float(a)}
+                         for sl, a in zip(slice_ids[p], model.last_attention[0, s].cpu().numpy())]
+    write_text_atomic(run_dir / "attention_test.csv", pd.DataFrame(rows).to_csv(index=False))
+    return {"encoders": {s: e.get("test", {}) for s, e in encoders.items()}, "mil": report,
+            "patients": {k: len(v) for k, v in ids.items()}}
 
 # %% ../../nbs/63_papers.mmdlm.ipynb #12ed56a4
 PAPER = Paper(
@@ -161,8 +334,10 @@ PAPER = Paper(
     summary="Glioma grade, IDH and 1p/19q from T2, FLAIR and CET1 slices: the authors' layout read, their z-only zoom "
             "beside a true resampling, ResNet-34 slice encoders and gated-attention MIL per sequence (the stages, the "
             "figures and the reference run follow)",
-    presets={"fast": {"depth": 10, "widths": (8, 16, 32, 64)}, "paper": {"depth": 34, "widths": (64, 128, 256, 512)}},
+    presets=PRESETS,
+    config=MmdlmConfig,
     networks={"mmdlm_encoder": {"kwargs": {"n_outputs": 2, "depth": 10, "widths": [4, 8, 16, 32]},
                                 "data": {"kind": "slice", "axis": 2}}},
     library_notebook="../../nbs/63_papers.mmdlm.ipynb",
 )
+preset = PAPER.preset  # preset('paper' | 'fast'): a fresh copy
