@@ -339,5 +339,6 @@ PAPER = Paper(
     networks={"mmdlm_encoder": {"kwargs": {"n_outputs": 2, "depth": 10, "widths": [4, 8, 16, 32]},
                                 "data": {"kind": "slice", "axis": 2}}},
     library_notebook="../../nbs/63_papers.mmdlm.ipynb",
+    figure_notebook="../../nbs/figures/mmdlm.ipynb",
 )
 preset = PAPER.preset  # preset('paper' | 'fast'): a fresh copy
