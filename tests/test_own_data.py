@@ -63,3 +63,22 @@ def test_cnn_tlsm_own_visits_and_survival(tmp_path):
     assert '"tlstm"' in r.stdout and (tmp_path / "runs" / "tlstm" / "fold0" / "attention_test.csv").is_file()
     bad = run_neurodx("cnn_tlsm", "prepare", root / "visits.csv", root / "nope.csv", tmp_path / "p2", ok=False)
     assert bad.returncode == 1 and "nope.csv" in bad.stderr and "survival table" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_mmdlm_own_table_through_the_commands(tmp_path):
+    from neurodx.papers import mmdlm
+    from neurodx.synth.glioma import make_glioma_cohort
+    root = make_glioma_cohort(tmp_path / "mydata", n_patients=16, spacing=8.0, seed=6)
+    cfg = mmdlm.preset("fast")
+    cfg.cohort = cfg.cohort.replace(plan=PreprocessPlan(spacing=(8, 8, 8), shape=(20, 24, 20)),
+                                    splits=SplitConfig(n_splits=2, stratify="idh", val_fraction=0.25))
+    cfg.stage1, cfg.stage3 = cfg.stage1.replace(epochs=1), cfg.stage3.replace(epochs=1)
+    cfg.folds, cfg.n_boot = (0,), 20
+    cfg.save(tmp_path / "settings.yaml")
+    run_neurodx("mmdlm", "prepare", root / "metadata.csv", tmp_path / "prepared", "--config", tmp_path / "settings.yaml")
+    r = run_neurodx("mmdlm", "train", tmp_path / "prepared", tmp_path / "runs")
+    assert '"fold0"' in r.stdout and (tmp_path / "runs" / "mil" / "fold0" / "attention_test.csv").is_file()
+    for seq in ("T2", "FLAIR", "CET1"): assert (tmp_path / "runs" / "features" / f"fold0_{seq}.h5").is_file()
+    meta = pd.read_csv(root / "metadata.csv"); (root / meta.loc[3, "CET1"]).unlink()  # a sequence missing for a patient
+    bad = run_neurodx("mmdlm", "prepare", root / "metadata.csv", tmp_path / "p2", "--config", tmp_path / "settings.yaml", ok=False)
+    assert bad.returncode == 1 and meta.loc[3, "patient_id"] in bad.stderr and "CET1" in bad.stderr and "Traceback" not in bad.stderr

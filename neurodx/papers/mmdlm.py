@@ -31,7 +31,7 @@ from ..data.preprocess import PreprocessPlan
 from ..data.splits import Splits
 from ..nets.common import monai_resnet
 from ..nets.registry import register_model
-from . import Paper
+from . import Paper, add_stage_commands
 from ..tasks.core import TaskConfig, get_task
 from ..train.checkpoint import load_weights
 from ..train.config import TrainConfig
@@ -42,7 +42,7 @@ from ..train.learner import fit_resumable, make_learner
 # %% auto #0
 __all__ = ['MMDLM_SEQUENCES', 'MMDLM_LABELS', 'MMDLM_HEADS', 'PRESETS', 'PAPER', 'preset', 'read_mmdlm_table', 'mmdlm_table_spec',
            'authors_zoom', 'mmdlm_encoder', 'GatedAttention', 'MmdlmMIL', 'EncoderSettings', 'MilSettings',
-           'MmdlmConfig', 'mil_bags', 'run_mmdlm']
+           'MmdlmConfig', 'mil_bags', 'run_mmdlm', 'mmdlm_cli']
 
 # %% ../../nbs/63_papers.mmdlm.ipynb #02c90f0e
 MMDLM_SEQUENCES = ("T2", "FLAIR", "CET1")  # the paper's inputs (T1 is in the authors' HDF5 but not used by the model)
@@ -326,6 +326,41 @@ def run_mmdlm(cfg: MmdlmConfig,  # MMDLM from cohort to reports
     return {"encoders": {s: e.get("test", {}) for s, e in encoders.items()}, "mil": report,
             "patients": {k: len(v) for k, v in ids.items()}}
 
+# %% ../../nbs/63_papers.mmdlm.ipynb #504df4a3
+def mmdlm_cli(parser,  # the `neurodx mmdlm` parser (argparse)
+             ):
+    "Add `prepare` and `train` under `neurodx mmdlm` (this paper's `PAPER.cli`)."
+    sub = parser.add_subparsers(dest="action", required=True)
+    add_stage_commands(
+        sub,
+        PAPER,
+        [("table", "metadata table (CSV): patient_id, grade, idh, codeletion, a NIfTI per sequence")],
+        _prepare_command,
+        _train_command,
+    )
+
+def _prepare_command(cfg, args, out) -> dict:
+    from neurodx.data.prepare import prepare_cohort
+    spec = cfg.cohort.spec
+    table = read_mmdlm_table(args.table, (*cfg.sequences, *spec.mask_columns), spec.id_column)
+    write_text_atomic(Path(out) / "subjects.csv", table.to_csv(index=False))
+    res = prepare_cohort(
+        cfg.cohort.replace(
+            table=str(Path(out).resolve() / "subjects.csv"), out_dir=str(Path(out).resolve()), allow_absolute=True
+        )
+    )
+    return {**res, "unlabelled": res["summary"]["unlabelled"]}
+
+def _train_command(cfg, cache, splits, runs, folds) -> dict:
+    folds = folds if folds is not None else list(cfg.folds or range(len(Splits.load(splits))))
+    return {
+        f"fold{k}": {
+            h: round(float(v.get("auc", float("nan"))), 4)
+            for h, v in run_mmdlm(cfg, cache, splits, runs, k)["mil"]["heads"].items()
+        }
+        for k in folds
+    }
+
 # %% ../../nbs/63_papers.mmdlm.ipynb #12ed56a4
 PAPER = Paper(
     name="mmdlm",
@@ -336,6 +371,7 @@ PAPER = Paper(
             "figures and the reference run follow)",
     presets=PRESETS,
     config=MmdlmConfig,
+    cli=mmdlm_cli,
     networks={"mmdlm_encoder": {"kwargs": {"n_outputs": 2, "depth": 10, "widths": [4, 8, 16, 32]},
                                 "data": {"kind": "slice", "axis": 2}}},
     library_notebook="../../nbs/63_papers.mmdlm.ipynb",
