@@ -237,9 +237,13 @@ class SliceDataset(_Base):
                  brain_key: str | None = None,  # mask modality deciding which slices are kept (None: all)
                  min_fraction: float = 0.0,  # keep slices where the brain mask covers at least this fraction
                  augment: Augment | None = None,  # training-time augmentation (None: none)
+                 # a square window of this many pixels centred on the `brain_key` mask of each slice (None: whole)
+                 crop: int | None = None,
                 ):
         self.cache = cache if isinstance(cache, CohortCache) else CohortCache(cache)
         self.label, self.modalities, self.axis, self.augment = label, modalities, axis, augment
+        if crop and not brain_key: raise ValueError("crop needs brain_key: the mask whose centre the window follows")
+        self.crop, self.brain_key, self._centres = crop, brain_key, {}
         self.index = []  # (subject, slice)
         for sid in map(str, ids):
             n = self.cache.shape(sid, (modalities or self.cache.modalities)[0])[axis]
@@ -252,13 +256,27 @@ class SliceDataset(_Base):
 
     def __getitem__(self, i):
         sid, k = self.index[i]
-        x = torch.from_numpy(
-            np.stack([self.cache.slice(sid, m, k, self.axis) for m in (self.modalities or self.cache.modalities)])
-        )
+        x = np.stack([self.cache.slice(sid, m, k, self.axis) for m in (self.modalities or self.cache.modalities)])
+        if self.crop: x = self._window(x, sid, k)
+        x = torch.from_numpy(x)
         labs = self.cache.labels(sid)
         y = _label_tensor([labs[c] for c in self.label] if isinstance(self.label, list) else labs[self.label])
         if self.augment: x = self.augment({"image": x}, self.epoch, i)["image"]
         return x.float(), y
+
+    def _window(self, x: np.ndarray, sid: str, k: int) -> np.ndarray:
+        "The `crop`-pixel window of slice `k` centred on its mask's centre of mass, zero-padded at the borders."
+        if (sid, k) not in self._centres:
+            m = self.cache.slice(sid, self.brain_key, k, self.axis) > 0
+            self._centres[(sid, k)] = tuple(np.round(np.argwhere(m).mean(0)).astype(int)) if m.any() else \
+                tuple(s // 2 for s in m.shape)
+        c, h = self._centres[(sid, k)], self.crop // 2
+        out = np.zeros((x.shape[0], self.crop, self.crop), x.dtype)
+        lo = [ci - h for ci in c]
+        src = tuple(slice(max(l, 0), min(l + self.crop, n)) for l, n in zip(lo, x.shape[1:]))
+        dst = tuple(slice(s.start - l, s.stop - l) for s, l in zip(src, lo))
+        out[(slice(None), *dst)] = x[(slice(None), *src)]
+        return out
 
 # %% ../../nbs/07_data.datasets.ipynb #7ebb9c79
 class BagDataset(_Base):

@@ -220,6 +220,7 @@ class MmdlmConfig(Config):
     stage3: TrainConfig = field(default_factory=TrainConfig)  # the MIL's training
     augmentation: AugmentConfig = field(default_factory=AugmentConfig)  # the slices' augmentation (stage 1)
     min_tumour: float = 1e-6  # a slice is kept when the tumour mask covers at least this share of it
+    crop: int | None = None  # a window of this many pixels centred on the tumour in each slice (None: whole slices)
     folds: tuple | None = None  # folds the figure notebook runs (None: every fold of the splits)
     n_boot: int = 1000  # bootstrap resamples for the CIs
     synthetic_patients: int = 300  # patients of the synthetic cohort the figure notebook makes
@@ -266,7 +267,7 @@ def mil_bags(features: dict,  # sequence → `read_features` of its encoder (the
 
 def _encoder_experiment(cfg: MmdlmConfig, seq: str, cache, splits, out: Path) -> ExperimentConfig:
     data = DataConfig(cache=str(cache), splits=str(splits), modalities=[seq], kind="slice", axis=2, brain_key="seg",
-                      min_fraction=cfg.min_tumour, augmentation=cfg.augmentation)
+                      min_fraction=cfg.min_tumour, crop=cfg.crop, augmentation=cfg.augmentation)
     model = ModelConfig("mmdlm_encoder", {"in_channels": 1, "n_outputs": len(MMDLM_HEADS), "depth": cfg.encoder.depth,
                                           "widths": list(cfg.encoder.widths)})
     return ExperimentConfig(f"mmdlm_encoder_{seq}", str(out / f"encoder_{seq}"), data, model, cfg.stage1, cfg.n_boot,

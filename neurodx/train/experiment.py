@@ -55,6 +55,7 @@ class DataConfig(Config):
     axis: int = 2  # 'slice': the slice axis
     brain_key: str | None = None  # 'slice': keep slices where this mask covers ≥ min_fraction
     min_fraction: float = 0.0  # 'slice': least brain share of a kept slice
+    crop: int | None = None  # 'slice': a window of this many pixels centred on `brain_key` in each slice (None: whole)
     augment: bool = True  # augment the training set (with `augmentation`)
     augmentation: AugmentConfig = field(default_factory=AugmentConfig)  # the paper's augmentation
     tabular: list | None = None  # numeric columns of the cohort table as a second input: batches (image, tabular, y)
@@ -128,7 +129,7 @@ def _datasets(cfg: ExperimentConfig, cache: CohortCache, ids: dict, task, tabula
                 "config: data.kind", "'slice' data serve label targets and images only; use 'volume'"
             )
         mk = lambda i, a: SliceDataset(
-            cache, i, task.targets(d), d.modalities, d.axis, d.brain_key, d.min_fraction, augment=a
+            cache, i, task.targets(d), d.modalities, d.axis, d.brain_key, d.min_fraction, augment=a, crop=d.crop
         )
     else: raise NeurodxDataError("config: data.kind", f"unknown data kind {d.kind!r}: use 'volume' or 'slice'")
     return {k: mk(v, aug if k == "train" else None) for k, v in ids.items() if v}
