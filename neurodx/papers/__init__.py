@@ -156,9 +156,11 @@ def load_papers() -> None:
 def add_stage_commands(sub,  # the subparsers of `neurodx NAME` (`parser.add_subparsers(...)`)
                        paper: Paper,  # the paper (its name, presets and config class)
                        inputs: list,  # [(argument, help)] of what `prepare` reads (a table, a BIDS root, …)
-                       # prepare(cfg, args, out) → {'cache', 'splits', 'unlabelled'?}: the prepared cohort in `out`
+                       # prepare(cfg, args, out) → what `prepare_cohort` returns (or {'cache', 'splits', 'unlabelled'})
                        prepare: Callable,
-                       train: Callable,  # train(cfg, cache, splits, runs, folds) → {fold: its test metrics}
+                       # train(cfg, cache, splits, runs, folds) → {fold: its test metrics}; folds: --fold, else the
+                       # settings' `folds`, else every fold of the splits
+                       train: Callable,
                       ) -> None:
     "Add `prepare INPUTS… OUT` and `train PREPARED RUNS` to a paper's command line (see above)."
     pr = sub.add_parser(
@@ -191,11 +193,10 @@ def add_stage_commands(sub,  # the subparsers of `neurodx NAME` (`parser.add_sub
         cfg.save(out / f"{paper.name}.yaml")
         print(json.dumps({"cache": str(res["cache"]), "splits": res["splits"] and str(res["splits"]),
                           "settings": str(out / f"{paper.name}.yaml")}, indent=1))
-        if res.get("unlabelled"):
-            print(
-                f"unlabelled (packed, in no split; predicted by `neurodx predict` or the paper's predict): "
-                f"{', '.join(res['unlabelled'])}"
-            )
+        unlabelled = res.get("unlabelled", res.get("summary", {}).get("unlabelled"))
+        if unlabelled:
+            print(f"unlabelled (packed, in no split; predicted by `neurodx predict` or the paper's predict): "
+                  f"{', '.join(unlabelled)}")
         return 0
 
     def _train(args) -> int:
@@ -215,7 +216,13 @@ def add_stage_commands(sub,  # the subparsers of `neurodx NAME` (`parser.add_sub
                 "splits.json): "
                 "train on a cohort with labels, then `neurodx predict` this one",
             )
-        res = train(cfg, str(got["cache"]), str(got["splits"]), Path(args.runs), args.fold)
+        from neurodx.data.splits import Splits
+        folds = (
+            args.fold
+            if args.fold is not None
+            else list(getattr(cfg, "folds", None) or range(len(Splits.load(got["splits"]))))
+        )
+        res = train(cfg, str(got["cache"]), str(got["splits"]), Path(args.runs), folds)
         print(json.dumps(res, indent=1, default=str))
         return 0
 

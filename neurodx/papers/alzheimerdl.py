@@ -185,11 +185,9 @@ def alzheimerdl_cli(parser,  # the `neurodx alzheimerdl` parser (argparse)
 def _prepare_command(cfg, args, out) -> dict:
     from neurodx.data.prepare import prepare_cohort
     res = prepare_cohort(cfg.cohort.replace(table=str(Path(args.table).resolve()), out_dir=str(Path(out).resolve())))
-    return {**res, "unlabelled": res["summary"]["unlabelled"]}
+    return res
 
 def _train_command(cfg, cache, splits, runs, folds) -> dict:
-    from neurodx.data.splits import Splits
-    folds = folds if folds is not None else list(cfg.folds or range(len(Splits.load(splits))))
     out = {}
     for k in folds:
         res = run_stages(cfg, cache, splits, runs, k)

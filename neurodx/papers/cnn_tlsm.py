@@ -120,10 +120,9 @@ def _prepare_command(cfg, args, out) -> dict:
     write_text_atomic(Path(out) / "progression.csv", table.to_csv(index=False))
     res = prepare_cohort(cfg.cohort.replace(table=str(Path(out).resolve() / "progression.csv"), root=str(visits.parent),
                                             out_dir=str(Path(out).resolve())))
-    return {**res, "unlabelled": res["summary"]["unlabelled"]}
+    return res
 
 def _train_command(cfg, cache, splits, runs, folds) -> dict:
-    folds = folds if folds is not None else list(cfg.folds or range(len(Splits.load(splits))))
     out = {}
     for k in folds:
         res = run_cnn_tlsm(cfg, cache, splits, runs, k)

@@ -350,10 +350,9 @@ def _prepare_command(cfg, args, out) -> dict:
             table=str(Path(out).resolve() / "subjects.csv"), out_dir=str(Path(out).resolve()), allow_absolute=True
         )
     )
-    return {**res, "unlabelled": res["summary"]["unlabelled"]}
+    return res
 
 def _train_command(cfg, cache, splits, runs, folds) -> dict:
-    folds = folds if folds is not None else list(cfg.folds or range(len(Splits.load(splits))))
     return {
         f"fold{k}": {
             h: round(float(v.get("auc", float("nan"))), 4)
@@ -377,5 +376,6 @@ PAPER = Paper(
                                 "data": {"kind": "slice", "axis": 2}}},
     library_notebook="../../nbs/63_papers.mmdlm.ipynb",
     figure_notebook="../../nbs/figures/mmdlm.ipynb",
+    guide="../../nbs/guides/mmdlm.md",
 )
 preset = PAPER.preset  # preset('paper' | 'fast'): a fresh copy

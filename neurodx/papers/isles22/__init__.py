@@ -67,7 +67,7 @@ def isles22_cli(parser,  # the `neurodx isles22` parser (argparse)
     parser.set_defaults(paper_command=_isles22_command)
 
 def _train_command(cfg, cache, splits, runs, folds) -> dict:
-    res = run_isles22(cfg if folds is None else cfg.replace(folds=list(folds)), cache, splits, runs)
+    res = run_isles22(cfg.replace(folds=list(folds)), cache, splits, runs)
     return {f"fold{k}": {m: round(float(s["test"][m]), 4) for m in ("dice", "lesion_f1", "avd_ml") if m in s["test"]}
             for k, s in res["summaries"].items()}
 
