@@ -221,6 +221,7 @@ class MmdlmConfig(Config):
     augmentation: AugmentConfig = field(default_factory=AugmentConfig)  # the slices' augmentation (stage 1)
     min_tumour: float = 1e-6  # a slice is kept when the tumour mask covers at least this share of it
     crop: int | None = None  # a window of this many pixels centred on the tumour in each slice (None: whole slices)
+    single_sequence: bool = True  # also train the MIL on each sequence alone (the ablation: fused − single)
     folds: tuple | None = None  # folds the figure notebook runs (None: every fold of the splits)
     n_boot: int = 1000  # bootstrap resamples for the CIs
     synthetic_patients: int = 300  # patients of the synthetic cohort the figure notebook makes
@@ -273,6 +274,30 @@ def _encoder_experiment(cfg: MmdlmConfig, seq: str, cache, splits, out: Path) ->
     return ExperimentConfig(f"mmdlm_encoder_{seq}", str(out / f"encoder_{seq}"), data, model, cfg.stage1, cfg.n_boot,
                             TaskConfig("multitask", {"heads": list(MMDLM_HEADS)}))
 
+def _train_mil(cfg: MmdlmConfig, bags: dict, labels: dict, ids: dict, run_dir: Path, seqs: list, data: dict,
+               resume: bool, fold: int) -> tuple:
+    """The MIL on the sequences `seqs` (indices) of the bags: trained, its best weights, its test report; (report,
+    model, device)."""
+    task = get_task(TaskConfig("multitask", {"heads": list(MMDLM_HEADS)}))
+    part = {p: np.asarray(b)[:, seqs] for p, b in bags.items()}
+    sets = {
+        k: BagDataset(part, labels, [str(i) for i in ids[k]], seed=cfg.stage3.seed) for k in ("train", "val", "test")
+    }
+    set_seed(cfg.stage3.seed, cfg.stage3.deterministic)
+    dls = make_dataloaders(sets["train"], sets["val"], bs=cfg.stage3.bs, seed=cfg.stage3.seed, device=default_device())
+    model = MmdlmMIL(len(seqs), next(iter(part.values())).shape[-1], cfg.mil.hidden, cfg.mil.attention, cfg.mil.rho,
+                     len(MMDLM_HEADS), cfg.mil.dropout)
+    learn = make_learner(dls, model, cfg.stage3, loss_func=task.loss(cfg.stage3), metrics=task.metrics(), path=run_dir)
+    fit_resumable(learn, run_dir, cfg.stage3, resume=resume, data=data,
+                  extra_config={"mmdlm": {k: v for k, v in cfg.to_dict().items() if k not in ("stage1", "stage3")},
+                                "fold": fold, "sequences": [cfg.sequences[s] for s in seqs]})
+    if (run_dir / "best.pth").exists(): load_weights(model, run_dir / "best.pth")
+    res = task.predict(learn, make_dataloaders(sets["test"], sets["test"], bs=1, device=dls.device).valid)
+    report = task.report(
+        run_dir, "test", res["outputs"], res["targets"], res["ids"], n_boot=cfg.n_boot, seed=cfg.stage3.seed
+    )
+    return report, model.eval(), dls.device
+
 def run_mmdlm(cfg: MmdlmConfig,  # MMDLM from cohort to reports
               cache: str | Path,  # the cohort cache (its plan, the sequences and the tumour mask `seg`)
               splits: str | Path,  # the splits by patient (splits.json)
@@ -289,42 +314,23 @@ def run_mmdlm(cfg: MmdlmConfig,  # MMDLM from cohort to reports
                              progress=False)
         feats[seq] = read_features(f)
     bags, labels, slice_ids = mil_bags(feats)
-    ids = Splits.load(splits)[fold]
-    sets = {
-        k: BagDataset(bags, labels, [str(i) for i in ids[k]], seed=cfg.stage3.seed) for k in ("train", "val", "test")
-    }
-    set_seed(cfg.stage3.seed, cfg.stage3.deterministic)
-    dls = make_dataloaders(sets["train"], sets["val"], bs=cfg.stage3.bs, seed=cfg.stage3.seed, device=default_device())
-    n_features = next(iter(bags.values())).shape[-1]
-    model = MmdlmMIL(len(cfg.sequences), n_features, cfg.mil.hidden, cfg.mil.attention, cfg.mil.rho, len(MMDLM_HEADS),
-                     cfg.mil.dropout)
-    run_dir = out / "mil" / f"fold{fold}"
-    fingerprints = cache_info(cache)["fingerprints"]  # a resume on changed data is refused
-    learn = make_learner(dls, model, cfg.stage3, loss_func=task.loss(cfg.stage3), metrics=task.metrics(), path=run_dir)
-    fit_resumable(
-        learn,
-        run_dir,
-        cfg.stage3,
-        resume=resume,
-        data={p: fingerprints[p] for p in map(str, sum(ids.values(), []))},
-        extra_config={"mmdlm": {k: v for k, v in cfg.to_dict().items() if k not in ("stage1", "stage3")}, "fold": fold},
+    ids, fingerprints = Splits.load(splits)[fold], cache_info(cache)["fingerprints"]
+    data = {p: fingerprints[p] for p in map(str, sum(ids.values(), []))}  # a resume on changed data is refused
+    report, model, device = _train_mil(
+        cfg, bags, labels, ids, out / "mil" / f"fold{fold}", list(range(len(cfg.sequences))), data, resume, fold
     )
-    if (run_dir / "best.pth").exists(): load_weights(model, run_dir / "best.pth")
-    test_dl = make_dataloaders(sets["test"], sets["test"], bs=1, device=dls.device).valid
-    res = task.predict(learn, test_dl)
-    report = task.report(
-        run_dir, "test", res["outputs"], res["targets"], res["ids"], n_boot=cfg.n_boot, seed=cfg.stage3.seed
-    )
-    rows, model = [], model.eval()
+    rows = []
     with torch.no_grad():
-        for p in sets["test"].ids:
-            b = torch.from_numpy(np.asarray(bags[p], np.float32))[None].to(dls.device)
-            model(b, torch.ones(b.shape[:2], device=dls.device))
+        for p in map(str, ids["test"]):
+            b = torch.from_numpy(np.asarray(bags[p], np.float32))[None].to(device)
+            model(b, torch.ones(b.shape[:2], device=device))
             for s, seq in enumerate(cfg.sequences):
                 rows += [{"patient_id": p, "sequence": seq, "slice": sl, "attention": float(a)}
                          for sl, a in zip(slice_ids[p], model.last_attention[0, s].cpu().numpy())]
-    write_text_atomic(run_dir / "attention_test.csv", pd.DataFrame(rows).to_csv(index=False))
-    return {"encoders": {s: e.get("test", {}) for s, e in encoders.items()}, "mil": report,
+    write_text_atomic(out / "mil" / f"fold{fold}" / "attention_test.csv", pd.DataFrame(rows).to_csv(index=False))
+    single = {seq: _train_mil(cfg, bags, labels, ids, out / f"mil_{seq}" / f"fold{fold}", [s], data, resume, fold)[0]
+              for s, seq in enumerate(cfg.sequences)} if cfg.single_sequence else {}
+    return {"encoders": {s: e.get("test", {}) for s, e in encoders.items()}, "mil": report, "single_sequence": single,
             "patients": {k: len(v) for k, v in ids.items()}}
 
 # %% ../../nbs/63_papers.mmdlm.ipynb #504df4a3
