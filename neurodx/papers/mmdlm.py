@@ -25,7 +25,7 @@ from neurodx.core import (
 )
 from ..data.cache import TableSpec, cache_info, read_csv_file
 from ..data.datasets import AugmentConfig, BagDataset, make_dataloaders
-from ..data.io import Volume, file_problem
+from ..data.io import Volume, file_problem, load_nifti, save_nifti
 from ..data.prepare import CohortConfig, SplitConfig
 from ..data.preprocess import PreprocessPlan
 from ..data.splits import Splits
@@ -41,8 +41,8 @@ from ..train.learner import fit_resumable, make_learner
 
 # %% auto #0
 __all__ = ['MMDLM_SEQUENCES', 'MMDLM_LABELS', 'MMDLM_HEADS', 'PRESETS', 'PAPER', 'preset', 'read_mmdlm_table', 'mmdlm_table_spec',
-           'authors_zoom', 'mmdlm_encoder', 'GatedAttention', 'MmdlmMIL', 'EncoderSettings', 'MilSettings',
-           'MmdlmConfig', 'mil_bags', 'run_mmdlm', 'mmdlm_cli']
+           'authors_zoom', 'zoom_cohort', 'mmdlm_encoder', 'GatedAttention', 'MmdlmMIL', 'EncoderSettings',
+           'MilSettings', 'MmdlmConfig', 'mil_bags', 'stage_splits', 'run_mmdlm', 'predict_mmdlm', 'mmdlm_cli']
 
 # %% ../../nbs/63_papers.mmdlm.ipynb #02c90f0e
 MMDLM_SEQUENCES = ("T2", "FLAIR", "CET1")  # the paper's inputs (T1 is in the authors' HDF5 but not used by the model)
@@ -107,6 +107,27 @@ def authors_zoom(vol: Volume,  # a volume with its affine
     affine[:3, 2] *= slice_mm / sz  # the z axis now steps slice_mm
     affine[2, 3] = 0.0  # and the z origin is reset, as their code does
     return vol.new(data, affine)
+
+def zoom_cohort(csv: str | os.PathLike,  # the metadata table in the authors' layout (`read_mmdlm_table`)
+                out_dir: str | os.PathLike,  # the zoomed cohort: `<patient>/<file>` per column and `metadata.csv`
+                columns: tuple = (*MMDLM_SEQUENCES, "seg"),  # the NIfTI columns to zoom (images and masks alike)
+                masks: tuple = ("seg",),  # the columns that are label masks (written as integers)
+                patient_column: str = "patient_id",  # the patient id column
+                slice_mm: float = 2.0,  # the slice spacing the authors aim for
+               ) -> Path:
+    """The authors' preprocessing of a whole cohort: every file of `columns` through `authors_zoom` (nearest along z,
+    so images and masks alike), written atomically beside a table in the same layout that points at them; returns
+    that table."""
+    table, out, rows = read_mmdlm_table(csv, columns, patient_column), Path(out_dir), []
+    for _, r in table.iterrows():
+        row = r.to_dict()
+        for c in columns:
+            dst = out / r[patient_column] / Path(r[c]).name
+            vol = authors_zoom(load_nifti(r[c], allow_all_zero=c in masks, subject=r[patient_column]), slice_mm)
+            save_nifti(vol, dst, np.uint8 if c in masks else np.float32)
+            row[c] = str(dst.relative_to(out))
+        rows.append(row)
+    return write_text_atomic(out / "metadata.csv", pd.DataFrame(rows).to_csv(index=False))
 
 # %% ../../nbs/63_papers.mmdlm.ipynb #a08436a6
 @register_model("mmdlm_encoder")
@@ -222,10 +243,14 @@ class MmdlmConfig(Config):
     min_tumour: float = 1e-6  # a slice is kept when the tumour mask covers at least this share of it
     crop: int | None = None  # a window of this many pixels centred on the tumour in each slice (None: whole slices)
     single_sequence: bool = True  # also train the MIL on each sequence alone (the ablation: fused − single)
+    # share of each fold's training patients kept from the encoders for the MIL (0: both stages on all, the authors')
+    mil_share: float = 0.5
     folds: tuple | None = None  # folds the figure notebook runs (None: every fold of the splits)
     n_boot: int = 1000  # bootstrap resamples for the CIs
     synthetic_patients: int = 300  # patients of the synthetic cohort the figure notebook makes
     synthetic_spacing: float = 2.0  # its voxel size (mm)
+    external_patients: int = 200  # patients of the held-out synthetic site the figure notebook makes (0: none)
+    zoom_arm: bool = True  # the figure notebook reruns the first fold on the authors' z-only zoom of the same cohort
 
 _AUTHORS_AUG = AugmentConfig(flip_axes=(0, 1), rotate_deg=30.0, scale=0.0, resized_crop=(0.7, 1.0), intensity=0.0)
 PRESETS = {
@@ -235,6 +260,20 @@ PRESETS = {
             epochs=50, bs=1, lr=1e-4, optimizer="adam", wd=0.02, schedule="constant", monitor="auc_mean"
         ),
         augmentation=_AUTHORS_AUG,
+    ),
+    "reference": MmdlmConfig(
+        cohort=_glioma_cohort(4.0, (40, 48, 40), 3),
+        encoder=EncoderSettings(10, (16, 32, 64, 128)),
+        mil=MilSettings(64, 64, 32, 0.25),
+        stage1=TrainConfig(epochs=10, bs=32, lr=1e-3, optimizer="adam", monitor="auc_mean", tensorboard=False),
+        stage3=TrainConfig(epochs=30, bs=8, lr=1e-3, optimizer="adam", wd=0.02, monitor="auc_mean", tensorboard=False),
+        augmentation=_AUTHORS_AUG,
+        min_tumour=0.01,
+        crop=24,
+        n_boot=1000,
+        synthetic_patients=300,
+        synthetic_spacing=4.0,
+        external_patients=100,
     ),
     "fast": MmdlmConfig(
         cohort=_glioma_cohort(4.0, (40, 48, 40), 2),
@@ -247,6 +286,7 @@ PRESETS = {
         n_boot=100,
         synthetic_patients=40,
         synthetic_spacing=4.0,
+        external_patients=12,
     ),
 }
 
@@ -266,6 +306,36 @@ def mil_bags(features: dict,  # sequence → `read_features` of its encoder (the
     return ({p: stack[r] for p, r in rows.items()}, {p: first["labels"][r[0]].tolist() for p, r in rows.items()},
             {p: [first["ids"][k] for k in r] for p, r in rows.items()})
 
+def stage_splits(cfg: MmdlmConfig,  # the settings (`mil_share`, the stratifying label)
+                 cache: str | Path,  # the cohort cache
+                 splits: str | Path,  # the splits by patient (splits.json)
+                 out_dir: str | Path,  # run root: `encoder_splits.json` and `mil_splits.json` are written there
+                ) -> tuple[Path, Path]:
+    """Each fold's training patients divided between the two stages: the encoders train on one part, the MIL on the
+    other (`mil_share` of them, stratified like the folds), so the MIL learns from features of slices its encoders
+    never saw. Validation and test patients are the fold's. Both files are ordinary splits (every patient tested
+    once); with `mil_share=0` both stages train on every training patient, as the authors' do."""
+    from neurodx.data.cache import CohortCache
+    from neurodx.data.splits import _hold_out
+    sp, out = Splits.load(splits), Path(out_dir)
+    table = CohortCache(cache).labelled_table; pid = cfg.cohort.spec.id_column
+    stratify = sp.params.get("stratify") or cfg.cohort.splits.stratify
+    enc, mil = [], []
+    for f in sp.folds:
+        train = table[table[pid].astype(str).isin(set(map(str, f["train"])))].reset_index(drop=True)
+        n = int(round(cfg.mil_share * len(train)))
+        if cfg.mil_share and not 1 <= n < len(train):
+            raise NeurodxDataError(
+                splits, f"mil_share={cfg.mil_share} of {len(train)} training patients leaves a stage without patients"
+            )
+        rest, held = _hold_out(train, n, stratify, pid, sp.seed) if n else (np.arange(len(train)), None)
+        e = sorted(map(str, train[pid].iloc[rest])); m = sorted(map(str, train[pid].iloc[held])) if n else e
+        enc.append({**f, "train": e}); mil.append({**f, "train": m})
+    params = {**sp.params, "stage_split": {"mil_share": cfg.mil_share, "from": str(splits)}}
+    paths = out / "encoder_splits.json", out / "mil_splits.json"
+    for p, folds in zip(paths, (enc, mil)): Splits(sp.method, sp.seed, params, folds).save(p)
+    return paths
+
 def _encoder_experiment(cfg: MmdlmConfig, seq: str, cache, splits, out: Path) -> ExperimentConfig:
     data = DataConfig(cache=str(cache), splits=str(splits), modalities=[seq], kind="slice", axis=2, brain_key="seg",
                       min_fraction=cfg.min_tumour, crop=cfg.crop, augmentation=cfg.augmentation)
@@ -273,6 +343,10 @@ def _encoder_experiment(cfg: MmdlmConfig, seq: str, cache, splits, out: Path) ->
                                           "widths": list(cfg.encoder.widths)})
     return ExperimentConfig(f"mmdlm_encoder_{seq}", str(out / f"encoder_{seq}"), data, model, cfg.stage1, cfg.n_boot,
                             TaskConfig("multitask", {"heads": list(MMDLM_HEADS)}))
+
+def _mil_network(cfg: MmdlmConfig, n_sequences: int, in_features: int) -> MmdlmMIL:
+    return MmdlmMIL(n_sequences, in_features, cfg.mil.hidden, cfg.mil.attention, cfg.mil.rho, len(MMDLM_HEADS),
+                    cfg.mil.dropout)
 
 def _train_mil(cfg: MmdlmConfig, bags: dict, labels: dict, ids: dict, run_dir: Path, seqs: list, data: dict,
                resume: bool, fold: int) -> tuple:
@@ -285,8 +359,7 @@ def _train_mil(cfg: MmdlmConfig, bags: dict, labels: dict, ids: dict, run_dir: P
     }
     set_seed(cfg.stage3.seed, cfg.stage3.deterministic)
     dls = make_dataloaders(sets["train"], sets["val"], bs=cfg.stage3.bs, seed=cfg.stage3.seed, device=default_device())
-    model = MmdlmMIL(len(seqs), next(iter(part.values())).shape[-1], cfg.mil.hidden, cfg.mil.attention, cfg.mil.rho,
-                     len(MMDLM_HEADS), cfg.mil.dropout)
+    model = _mil_network(cfg, len(seqs), next(iter(part.values())).shape[-1])
     learn = make_learner(dls, model, cfg.stage3, loss_func=task.loss(cfg.stage3), metrics=task.metrics(), path=run_dir)
     fit_resumable(learn, run_dir, cfg.stage3, resume=resume, data=data,
                   extra_config={"mmdlm": {k: v for k, v in cfg.to_dict().items() if k not in ("stage1", "stage3")},
@@ -298,6 +371,18 @@ def _train_mil(cfg: MmdlmConfig, bags: dict, labels: dict, ids: dict, run_dir: P
     )
     return report, model.eval(), dls.device
 
+def _attention_rows(model, bags: dict, slice_ids: dict, patients: list, sequences: list, device) -> list:
+    "Each slice's attention per sequence for the given patients (the model in eval mode)."
+    rows = []
+    with torch.no_grad():
+        for p in map(str, patients):
+            b = torch.from_numpy(np.asarray(bags[p], np.float32))[None].to(device)
+            model(b, torch.ones(b.shape[:2], device=device))
+            for s, seq in enumerate(sequences):
+                rows += [{"patient_id": p, "sequence": seq, "slice": sl, "attention": float(a)}
+                         for sl, a in zip(slice_ids[p], model.last_attention[0, s].cpu().numpy())]
+    return rows
+
 def run_mmdlm(cfg: MmdlmConfig,  # MMDLM from cohort to reports
               cache: str | Path,  # the cohort cache (its plan, the sequences and the tumour mask `seg`)
               splits: str | Path,  # the splits by patient (splits.json)
@@ -306,32 +391,55 @@ def run_mmdlm(cfg: MmdlmConfig,  # MMDLM from cohort to reports
               resume: bool = True,  # continue from each run's latest.pth where one exists
              ) -> dict:
     "One fold of the three stages: each encoder's summary, the MIL's test report, and where the attention went."
-    out, task = Path(out_dir), get_task(TaskConfig("multitask", {"heads": list(MMDLM_HEADS)}))
+    out = Path(out_dir)
+    enc_splits, mil_splits = stage_splits(cfg, cache, splits, out)
     encoders, feats = {}, {}
-    for seq in cfg.sequences:
-        encoders[seq] = run_experiment(_encoder_experiment(cfg, seq, cache, splits, out), fold, resume)
+    for seq in cfg.sequences:  # no leak: each fold's encoders trained on their share of its training patients only
+        encoders[seq] = run_experiment(_encoder_experiment(cfg, seq, cache, enc_splits, out), fold, resume)
         f = extract_features(out / f"encoder_{seq}" / f"fold{fold}", cache, out / "features" / f"fold{fold}_{seq}.h5",
                              progress=False)
         feats[seq] = read_features(f)
     bags, labels, slice_ids = mil_bags(feats)
-    ids, fingerprints = Splits.load(splits)[fold], cache_info(cache)["fingerprints"]
+    ids, fingerprints = Splits.load(mil_splits)[fold], cache_info(cache)["fingerprints"]
     data = {p: fingerprints[p] for p in map(str, sum(ids.values(), []))}  # a resume on changed data is refused
     report, model, device = _train_mil(
         cfg, bags, labels, ids, out / "mil" / f"fold{fold}", list(range(len(cfg.sequences))), data, resume, fold
     )
-    rows = []
-    with torch.no_grad():
-        for p in map(str, ids["test"]):
-            b = torch.from_numpy(np.asarray(bags[p], np.float32))[None].to(device)
-            model(b, torch.ones(b.shape[:2], device=device))
-            for s, seq in enumerate(cfg.sequences):
-                rows += [{"patient_id": p, "sequence": seq, "slice": sl, "attention": float(a)}
-                         for sl, a in zip(slice_ids[p], model.last_attention[0, s].cpu().numpy())]
+    rows = _attention_rows(model, bags, slice_ids, ids["test"], cfg.sequences, device)
     write_text_atomic(out / "mil" / f"fold{fold}" / "attention_test.csv", pd.DataFrame(rows).to_csv(index=False))
     single = {seq: _train_mil(cfg, bags, labels, ids, out / f"mil_{seq}" / f"fold{fold}", [s], data, resume, fold)[0]
               for s, seq in enumerate(cfg.sequences)} if cfg.single_sequence else {}
+    enc_train = Splits.load(enc_splits)[fold]["train"]
     return {"encoders": {s: e.get("test", {}) for s, e in encoders.items()}, "mil": report, "single_sequence": single,
-            "patients": {k: len(v) for k, v in ids.items()}}
+            "patients": {"encoders_train": len(enc_train), **{f"mil_{k}": len(v) for k, v in ids.items()}}}
+
+def predict_mmdlm(cfg: MmdlmConfig,  # the settings the run was trained with
+                  runs: str | Path,  # the run root `run_mmdlm` wrote
+                  cache: str | Path,  # a cohort cache made with the run's plan (new patients, another site)
+                  out_dir: str | Path,  # where the features and predictions go (`fold<k>_<sequence>.h5`, CSVs)
+                  folds: list,  # the fold models to apply
+                 ) -> pd.DataFrame:
+    """Every patient of `cache` through each fold's encoders and MIL: one row per (fold, patient) with the probability
+    of each head and, where the cache has them, the labels; the attention per slice in `attention_<fold>.csv`."""
+    runs, out = Path(runs), Path(out_dir); rows = []
+    for k in folds:
+        feats = {seq: read_features(extract_features(runs / f"encoder_{seq}" / f"fold{k}", cache,
+                                                     out / f"fold{k}_{seq}.h5", progress=False))
+                 for seq in cfg.sequences}
+        bags, labels, slice_ids = mil_bags(feats)
+        model = _mil_network(cfg, len(cfg.sequences), next(iter(bags.values())).shape[-1])
+        load_weights(model, runs / "mil" / f"fold{k}" / "best.pth"); model.eval()
+        with torch.no_grad():
+            for p, b in bags.items():
+                x = torch.from_numpy(np.asarray(b, np.float32))[None]
+                prob = torch.sigmoid(model(x, torch.ones(x.shape[:2])))[0].numpy()
+                rows.append({"fold": k, "patient_id": p, **{f"prob_{h}": float(v) for h, v in zip(MMDLM_HEADS, prob)},
+                             **{f"target_{h}": v for h, v in zip(MMDLM_HEADS, labels[p])}})
+        att = _attention_rows(model, bags, slice_ids, list(bags), cfg.sequences, torch.device("cpu"))
+        write_text_atomic(out / f"attention_fold{k}.csv", pd.DataFrame(att).to_csv(index=False))
+    table = pd.DataFrame(rows); write_text_atomic(out / "predictions.csv", table.to_csv(index=False))
+    return table
+
 
 # %% ../../nbs/63_papers.mmdlm.ipynb #504df4a3
 def mmdlm_cli(parser,  # the `neurodx mmdlm` parser (argparse)
@@ -373,8 +481,8 @@ PAPER = Paper(
     title="MMDLM",
     module="neurodx.papers.mmdlm",
     summary="Glioma grade, IDH and 1p/19q from T2, FLAIR and CET1 slices: the authors' layout read, their z-only zoom "
-            "beside a true resampling, ResNet-34 slice encoders and gated-attention MIL per sequence (the stages, the "
-            "figures and the reference run follow)",
+            "beside a true resampling, ResNet-34 slice encoders and gated-attention MIL per sequence on patients the "
+            "encoders never saw, 5-fold CV, a held-out site",
     presets=PRESETS,
     config=MmdlmConfig,
     cli=mmdlm_cli,
@@ -384,4 +492,4 @@ PAPER = Paper(
     figure_notebook="../../nbs/figures/mmdlm.ipynb",
     guide="../../nbs/guides/mmdlm.md",
 )
-preset = PAPER.preset  # preset('paper' | 'fast'): a fresh copy
+preset = PAPER.preset  # preset('paper' | 'reference' | 'fast'): a fresh copy

@@ -72,16 +72,19 @@ def _glioma_params(effect: float) -> tuple[dict, dict]:
     return signs, cont
 
 def glioma_posterior(signs: dict,  # the planted imaging signs (name → bool)
-                     age: float,  # age in years
-                     radc: float,  # tumour ADC relative to normal tissue
+                     age: float | None,  # age in years (None: not seen)
+                     radc: float | None,  # tumour ADC relative to normal tissue (None: not seen)
                      effect: float = 1.0,  # strength of the planted effect (1: the literature's; 0: none)
                     ) -> np.ndarray:
-    "Exact P(family | planted signs, age, tumour ADC), in GLIOMA_TYPES order."
+    """Exact P(family | planted signs, age, tumour ADC), in GLIOMA_TYPES order. A variable given as None is left out,
+    which marginalises it exactly (its likelihood integrates to one under every family): `age=None, radc=None` is
+    the ceiling of a model that sees only T2, FLAIR and CET1, where neither shows."""
     ps, cont = _glioma_params(effect)
     logp = np.log(np.asarray(GLIOMA_PRIOR))
     for k, p in ps.items():
         p = np.clip(np.asarray(p), 1e-9, 1 - 1e-9); logp += np.log(p) if signs[k] else np.log(1 - p)
     for k, x in (("age", age), ("radc", radc)):
+        if x is None: continue
         m, sd = cont[k]; logp += -0.5 * ((x - np.asarray(m)) / sd) ** 2
     w = np.exp(logp - logp.max()); return w / w.sum()
 
@@ -119,7 +122,7 @@ def make_glioma_cohort(out: str | os.PathLike,  # cohort root
         },
         "patients": {},
     }
-    rows, deep, post, labs = [], (wm > 0.5) | (gm > 0.5), [], []
+    rows, deep, post, post_images, labs = [], (wm > 0.5) | (gm > 0.5), [], [], []
     inner = deep & (ndimage.distance_transform_edt(brain) * spacing > 18)
     for i in range(n_patients):
         rng = subject_rng(seed, i); pid = f"glioma-{i + 1:04d}"
@@ -174,8 +177,8 @@ def make_glioma_cohort(out: str | os.PathLike,  # cohort root
         paths["seg"] = f"{pid}/{pid}_seg.nii.gz"; _save(seg, aff, out / paths["seg"], np.uint8)
         unknown = rng.random() < p_unknown_codeletion
         codeletion = 2 if unknown else lab["codeletion"]
-        p = glioma_posterior(s, age, radc, effect)
-        post.append(p)
+        p, seen = glioma_posterior(s, age, radc, effect), glioma_posterior(s, None, None, effect)
+        post.append(p); post_images.append(seen)
         labs.append((lab["grade"], lab["idh"], lab["codeletion"], unknown))
         rows.append({"patient_id": pid, "grade": lab["grade"], "idh": lab["idh"], "codeletion": codeletion,
                      "age": int(round(age)), "sex": str(rng.choice(["F", "M"])), "institution": site.name, **paths})
@@ -194,9 +197,14 @@ def make_glioma_cohort(out: str | os.PathLike,  # cohort root
                 "p_idh_wildtype": round(float(p[0]), 4),
                 "p_lgg": round(float(1 - p[0]), 4),
                 "p_non_codeleted": round(float(1 - p[2]), 4),
+                "images": {  # the signs alone: what T2, FLAIR and CET1 show (no age, no ADC)
+                    "p_idh_wildtype": round(float(seen[0]), 4),
+                    "p_lgg": round(float(1 - seen[0]), 4),
+                    "p_non_codeleted": round(float(1 - seen[2]), 4),
+                },
             },
         }
-    P, L = np.array(post), np.array(labs, float)
+    P, L, Q = np.array(post), np.array(labs, float), np.array(post_images)
     def auc(y, score, known=None):
         known = np.ones(len(y), bool) if known is None else known
         return float(roc_auc_score(y[known], score[known])) if len(np.unique(y[known])) == 2 else float("nan")
@@ -206,6 +214,13 @@ def make_glioma_cohort(out: str | os.PathLike,  # cohort root
         "auc_codeletion": auc(L[:, 2], 1 - P[:, 2], L[:, 3] == 0),
         "what": "AUC of the exact posterior of each label given the planted signs, age and tumour "
         "ADC (1p/19q over known labels)",
+        "images": {
+            "auc_idh": auc(L[:, 1], Q[:, 0]),
+            "auc_grade": auc(L[:, 0], 1 - Q[:, 0]),
+            "auc_codeletion": auc(L[:, 2], 1 - Q[:, 2], L[:, 3] == 0),
+            "what": "the same given the planted signs alone: the ceiling of a model that sees only the images "
+            "(T2, FLAIR, CET1 show no age and no ADC)",
+        },
     }
     _write_csv(out / "metadata.csv", pd.DataFrame(rows))
     _write_json(out / "groundtruth.json", truth)
