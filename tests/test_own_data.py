@@ -7,7 +7,8 @@ import json
 import pandas as pd
 
 from neurodx.data.prepare import SplitConfig
-from neurodx.data.preprocess import PreprocessPlan
+from neurodx.data.io import load_nifti, save_nifti
+from neurodx.data.preprocess import PreprocessPlan, resample_to_spacing
 from neurodx.papers import alzheimerdl, cnn_tlsm
 from neurodx.synth.ad import make_ad_cohort
 from neurodx.train.config import TrainConfig
@@ -82,3 +83,13 @@ def test_mmdlm_own_table_through_the_commands(tmp_path):
     meta = pd.read_csv(root / "metadata.csv"); (root / meta.loc[3, "CET1"]).unlink()  # a sequence missing for a patient
     bad = run_neurodx("mmdlm", "prepare", root / "metadata.csv", tmp_path / "p2", "--config", tmp_path / "settings.yaml", ok=False)
     assert bad.returncode == 1 and meta.loc[3, "patient_id"] in bad.stderr and "CET1" in bad.stderr and "Traceback" not in bad.stderr
+    (root / meta.loc[3, "CET1"]).write_bytes((root / meta.loc[4, "CET1"]).read_bytes())  # back, borrowed from another
+    words = meta.copy(); words.loc[5, "idh"] = "maybe"  # an unknown label value
+    words.to_csv(root / "words.csv", index=False)
+    bad = run_neurodx("mmdlm", "prepare", root / "words.csv", tmp_path / "p3", "--config", tmp_path / "settings.yaml", ok=False)
+    assert bad.returncode == 1 and meta.loc[5, "patient_id"] in bad.stderr and "'maybe'" in bad.stderr and "idh" in bad.stderr
+    flair = load_nifti(root / meta.loc[6, "FLAIR"])  # a FLAIR on another grid than the patient's T2 and CET1
+    save_nifti(resample_to_spacing(flair, (6.0, 6.0, 6.0)), root / meta.loc[6, "FLAIR"])
+    bad = run_neurodx("mmdlm", "prepare", root / "metadata.csv", tmp_path / "p4", "--config", tmp_path / "settings.yaml", ok=False)
+    assert bad.returncode == 1 and meta.loc[6, "patient_id"] in bad.stderr and "FLAIR" in bad.stderr
+    assert "grid" in bad.stderr.lower() and "Traceback" not in bad.stderr, bad.stderr

@@ -341,7 +341,8 @@ def _encoder_experiment(cfg: MmdlmConfig, seq: str, cache, splits, out: Path) ->
                       min_fraction=cfg.min_tumour, crop=cfg.crop, augmentation=cfg.augmentation)
     model = ModelConfig("mmdlm_encoder", {"in_channels": 1, "n_outputs": len(MMDLM_HEADS), "depth": cfg.encoder.depth,
                                           "widths": list(cfg.encoder.widths)})
-    return ExperimentConfig(f"mmdlm_encoder_{seq}", str(out / f"encoder_{seq}"), data, model, cfg.stage1, cfg.n_boot,
+    # n_boot 0: the encoders' slice-level reports are diagnostics, their values without intervals
+    return ExperimentConfig(f"mmdlm_encoder_{seq}", str(out / f"encoder_{seq}"), data, model, cfg.stage1, 0,
                             TaskConfig("multitask", {"heads": list(MMDLM_HEADS)}))
 
 def _mil_network(cfg: MmdlmConfig, n_sequences: int, in_features: int) -> MmdlmMIL:
@@ -349,9 +350,9 @@ def _mil_network(cfg: MmdlmConfig, n_sequences: int, in_features: int) -> MmdlmM
                     cfg.mil.dropout)
 
 def _train_mil(cfg: MmdlmConfig, bags: dict, labels: dict, ids: dict, run_dir: Path, seqs: list, data: dict,
-               resume: bool, fold: int) -> tuple:
-    """The MIL on the sequences `seqs` (indices) of the bags: trained, its best weights, its test report; (report,
-    model, device)."""
+               resume: bool, fold: int, n_boot: int) -> tuple:
+    """The MIL on the sequences `seqs` (indices) of the bags: trained, its best weights, its test report (with
+    `n_boot` resamples for its intervals); (report, model, device)."""
     task = get_task(TaskConfig("multitask", {"heads": list(MMDLM_HEADS)}))
     part = {p: np.asarray(b)[:, seqs] for p, b in bags.items()}
     sets = {
@@ -367,7 +368,7 @@ def _train_mil(cfg: MmdlmConfig, bags: dict, labels: dict, ids: dict, run_dir: P
     if (run_dir / "best.pth").exists(): load_weights(model, run_dir / "best.pth")
     res = task.predict(learn, make_dataloaders(sets["test"], sets["test"], bs=1, device=dls.device).valid)
     report = task.report(
-        run_dir, "test", res["outputs"], res["targets"], res["ids"], n_boot=cfg.n_boot, seed=cfg.stage3.seed
+        run_dir, "test", res["outputs"], res["targets"], res["ids"], n_boot=n_boot, seed=cfg.stage3.seed
     )
     return report, model.eval(), dls.device
 
@@ -403,12 +404,15 @@ def run_mmdlm(cfg: MmdlmConfig,  # MMDLM from cohort to reports
     ids, fingerprints = Splits.load(mil_splits)[fold], cache_info(cache)["fingerprints"]
     data = {p: fingerprints[p] for p in map(str, sum(ids.values(), []))}  # a resume on changed data is refused
     report, model, device = _train_mil(
-        cfg, bags, labels, ids, out / "mil" / f"fold{fold}", list(range(len(cfg.sequences))), data, resume, fold
+        cfg, bags, labels, ids, out / "mil" / f"fold{fold}", list(range(len(cfg.sequences))), data, resume, fold,
+        cfg.n_boot
     )
     rows = _attention_rows(model, bags, slice_ids, ids["test"], cfg.sequences, device)
     write_text_atomic(out / "mil" / f"fold{fold}" / "attention_test.csv", pd.DataFrame(rows).to_csv(index=False))
-    single = {seq: _train_mil(cfg, bags, labels, ids, out / f"mil_{seq}" / f"fold{fold}", [s], data, resume, fold)[0]
-              for s, seq in enumerate(cfg.sequences)} if cfg.single_sequence else {}
+    single = {  # compared with the fused MIL by paired bootstrap where they are read; their own reports: values only
+        seq: _train_mil(cfg, bags, labels, ids, out / f"mil_{seq}" / f"fold{fold}", [s], data, resume, fold, 0)[0]
+        for s, seq in enumerate(cfg.sequences)
+    } if cfg.single_sequence else {}
     enc_train = Splits.load(enc_splits)[fold]["train"]
     return {"encoders": {s: e.get("test", {}) for s, e in encoders.items()}, "mil": report, "single_sequence": single,
             "patients": {"encoders_train": len(enc_train), **{f"mil_{k}": len(v) for k, v in ids.items()}}}
