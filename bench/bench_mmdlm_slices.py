@@ -69,8 +69,8 @@ def main(n: int, threads: int):
         print(f"{n} patients at 2 mm (96×112×96), {torch.get_num_threads()} threads; cohort made in {t_make:.1f} s")
         print(f"pack (read, check, resample, crop, z-score, write + checksums): {t_pack:.1f} s = "
               f"{n / t_pack:.2f} patients/s; {m} tumour slices → {m / t_pack:.0f} slices/s")
-        print(f"read tumour slices (SliceDataset, CET1, one at a time): {k / t_read:.0f} slices/s")
-        print(f"ResNet-34 (64–512) one epoch on {k} training-fold slices: {t_train:.1f} s")
+        print(f"read {k} tumour slices (SliceDataset, CET1, one at a time): {k / t_read:.0f} slices/s")
+        print(f"ResNet-34 (64–512): one epoch on fold 0's training slices with its evaluation: {t_train:.1f} s")
         print(f"features, extract_features (batch 64, inference mode, HDF5): {m / t_batch:.1f} slices/s")
         print(f"features, one slice at a time (the authors' loop):          {m / t_item:.1f} slices/s")
         print(f"ratio batched / per slice: {t_item / t_batch:.2f}x; same features: {same}")

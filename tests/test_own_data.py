@@ -84,7 +84,7 @@ def test_mmdlm_own_table_through_the_commands(tmp_path):
     bad = run_neurodx("mmdlm", "prepare", root / "metadata.csv", tmp_path / "p2", "--config", tmp_path / "settings.yaml", ok=False)
     assert bad.returncode == 1 and meta.loc[3, "patient_id"] in bad.stderr and "CET1" in bad.stderr and "Traceback" not in bad.stderr
     (root / meta.loc[3, "CET1"]).write_bytes((root / meta.loc[4, "CET1"]).read_bytes())  # back, borrowed from another
-    words = meta.copy(); words.loc[5, "idh"] = "maybe"  # an unknown label value
+    words = meta.astype({"idh": object}); words.loc[5, "idh"] = "maybe"  # an unknown label value
     words.to_csv(root / "words.csv", index=False)
     bad = run_neurodx("mmdlm", "prepare", root / "words.csv", tmp_path / "p3", "--config", tmp_path / "settings.yaml", ok=False)
     assert bad.returncode == 1 and meta.loc[5, "patient_id"] in bad.stderr and "'maybe'" in bad.stderr and "idh" in bad.stderr
