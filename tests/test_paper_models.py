@@ -21,9 +21,9 @@ from neurodx_cli import run_neurodx
 from toy_data import prepare_tiny_ad
 
 
-def _paper_models() -> dict:
-    "Every declared paper network → its smoke arguments."
-    return {name: spec for p in papers().values() for name, spec in p.networks.items()}
+def _paper_models(inputs: bool = False) -> dict:
+    "Every declared paper network → its smoke arguments: image networks, or (`inputs`) those of other inputs."
+    return {name: spec for p in papers().values() for name, spec in p.networks.items() if bool(spec.get("inputs")) == inputs}
 
 
 def _order(models: dict) -> list:
@@ -68,3 +68,17 @@ def test_every_paper_model_trains_from_yaml(tmp_path):
     cache, splits = prepare_tiny_ad(tmp_path)
     runs = {}
     for name in _order(models): train_and_reload(tmp_path, name, models[name], cache, splits, runs)
+
+
+def test_every_connectome_model_runs_forward_and_backward():
+    "Networks whose inputs no cohort cache serves (connectomes + markers): built from their smoke arguments, a batch of two."
+    models = _paper_models(inputs=True)
+    assert {"als_anchornet", "als_early_fusion"} <= set(models)
+    for name, spec in models.items():
+        torch.manual_seed(0)
+        net = resolve_model(name)(**spec["kwargs"])
+        x = [torch.randn(2, *shape, requires_grad=True) for shape in spec["inputs"]]
+        out = net(*x)
+        assert out.shape == (2, 2) and torch.isfinite(out).all(), name
+        out.sum().backward()
+        assert all(t.grad is not None for t in x), name

@@ -5,6 +5,7 @@
 # %% ../../nbs/06_data.readers.ipynb #67d1048f
 from __future__ import annotations
 import os, re
+from typing import Callable
 from pathlib import Path
 
 import nibabel as nib
@@ -326,15 +327,20 @@ def read_matrix_cohort(csv: str | os.PathLike,  # the subject table (CSV)
                        required_columns: list = (),  # other columns that must exist
                        root: str | os.PathLike | None = None,  # base of relative paths (default: the table's folder)
                        allow_absolute: bool = False,  # accept absolute paths in the table
+                       # more checks of a matrix that passed these: (matrix, path, subject, column) → [DataProblem]
+                       checks: Callable | None = None,
                       ) -> pd.DataFrame:
-    "Read a matrices + CSV cohort; check every matrix; raise one `NeurodxDataError` listing all problems."
+    """Read a matrices + CSV cohort; check every matrix (and with a paper's `checks`); raise one `NeurodxDataError`
+    listing all problems."""
     spec = TableSpec(id_column=id_column, image_columns=list(matrix_columns), labels=dict(labels or {}),
                      required_columns=list(required_columns))
     table = read_subject_table(csv, spec, root=root, allow_absolute=allow_absolute)  # paths resolved and checked there
     probs = []
     for r in table.to_dict("records"):
         for c in matrix_columns:
-            try: probs.extend(matrix_problems(load_matrix(r[c]), r[c], n_regions, str(r[id_column])))
+            try:
+                m = load_matrix(r[c]); found = matrix_problems(m, r[c], n_regions, str(r[id_column]))
+                probs.extend(found or (checks(m, r[c], str(r[id_column]), c) if checks else []))
             except NeurodxDataError as e:
                 probs.extend([DataProblem(p.path, p.problem, str(r[id_column])) for p in e.problems])
     if probs: raise NeurodxDataError(probs)

@@ -32,7 +32,9 @@ class Paper:
     # preset name ('fast', 'reference', 'paper') → a config, or a dict of `config`'s fields
     presets: dict = field(default_factory=dict)
     config: type | None = None  # the config class that dict presets build
-    # each registered network → its smoke arguments: {'kwargs': …, 'task': …, 'after': …}
+    # each registered network → its smoke arguments: {'kwargs': …, 'task': …, 'after': …}; networks of inputs that
+    # no cohort cache serves (connectomes) give 'inputs', their shapes without the batch, and are checked by a forward
+    # and backward pass instead of training from YAML
     networks: dict = field(default_factory=dict)
     # cli(parser): adds the subcommands of `neurodx NAME` and sets `paper_command=handler` (handler(args) → exit code)
     cli: Callable | None = None
