@@ -78,7 +78,8 @@ def test_mmdlm_own_table_through_the_commands(tmp_path):
     cfg.save(tmp_path / "settings.yaml")
     run_neurodx("mmdlm", "prepare", root / "metadata.csv", tmp_path / "prepared", "--config", tmp_path / "settings.yaml")
     r = run_neurodx("mmdlm", "train", tmp_path / "prepared", tmp_path / "runs")
-    assert '"fold0"' in r.stdout and (tmp_path / "runs" / "mil" / "fold0" / "attention_test.csv").is_file()
+    assert '"pooled"' in r.stdout and (tmp_path / "runs" / "mil" / "fold0" / "attention_test.csv").is_file()
+    assert (tmp_path / "runs" / "cv" / "cv_summary.json").is_file()  # the folds reported by run_cv
     for seq in ("T2", "FLAIR", "CET1"): assert (tmp_path / "runs" / "features" / f"fold0_{seq}.h5").is_file()
     meta = pd.read_csv(root / "metadata.csv"); (root / meta.loc[3, "CET1"]).unlink()  # a sequence missing for a patient
     bad = run_neurodx("mmdlm", "prepare", root / "metadata.csv", tmp_path / "p2", "--config", tmp_path / "settings.yaml", ok=False)

@@ -70,15 +70,16 @@ def test_every_paper_model_trains_from_yaml(tmp_path):
     for name in _order(models): train_and_reload(tmp_path, name, models[name], cache, splits, runs)
 
 
-def test_every_connectome_model_runs_forward_and_backward():
-    "Networks whose inputs no cohort cache serves (connectomes + markers): built from their smoke arguments, a batch of two."
+def test_every_other_input_model_runs_forward_and_backward():
+    """Networks whose inputs no cohort cache serves (connectomes + markers, bags of slice features with their mask):
+    built from their smoke arguments, a batch of two, gradients reaching the first input."""
     models = _paper_models(inputs=True)
-    assert {"als_anchornet", "als_early_fusion"} <= set(models)
+    assert {"als_anchornet", "als_early_fusion", "mmdlm_mil"} <= set(models)
     for name, spec in models.items():
         torch.manual_seed(0)
         net = resolve_model(name)(**spec["kwargs"])
-        x = [torch.randn(2, *shape, requires_grad=True) for shape in spec["inputs"]]
+        x = [torch.rand(2, *shape) + 0.1 for shape in spec["inputs"]]; x[0].requires_grad_()
         out = net(*x)
-        assert out.shape == (2, 2) and torch.isfinite(out).all(), name
+        assert out.shape[0] == 2 and torch.isfinite(out).all(), name
         out.sum().backward()
-        assert all(t.grad is not None for t in x), name
+        assert x[0].grad is not None and x[0].grad.abs().sum() > 0, name

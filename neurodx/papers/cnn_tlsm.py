@@ -13,10 +13,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..core import Config, NeurodxDataError, default_device, set_seed, write_text_atomic
+from ..core import Config, NeurodxDataError, default_device, write_text_atomic
 from . import Paper, add_stage_commands
 from ..data.cache import CohortCache, TableSpec
-from ..data.datasets import SequenceDataset, make_dataloaders, sequences_by_patient, visit_times
+from ..data.datasets import SequenceDataset, sequences_by_patient, visit_times
 from ..data.prepare import CohortConfig, SplitConfig
 from ..data.preprocess import PreprocessPlan
 from ..data.splits import Splits
@@ -27,7 +27,7 @@ from ..tasks.survival import CoxLoss, c_index_metric
 from ..train.config import TrainConfig
 from ..train.experiment import DataConfig, ExperimentConfig, ModelConfig, load_run, run_experiment
 from ..train.features import extract_features, read_features
-from ..train.learner import fit_resumable, make_learner
+from ..train.learner import fit_datasets
 
 # %% auto #0
 __all__ = ['PRESETS', 'PAPER', 'preset', 'TimeLSTMCell', 'TimeAwareLSTM', 'cnn_tlsm_resnet', 'cnn_tlsm_cli', 'progression_table',
@@ -381,26 +381,22 @@ def run_cnn_tlsm(cfg: CnnTlsmConfig,  # CNN-TLSM from cohort to reports
     pats = {k: sorted({patient_of[i] for i in part[k]} & set(feats)) for k in ("train", "val", "test")}
     max_len = max(len(v) for v in feats.values())
     ds = {k: SequenceDataset(feats, dts, targets, v, max_len) for k, v in pats.items()}
-    set_seed(cfg.stage3.seed)
-    dls = make_dataloaders(
-        ds["train"], ds["val"], bs=cfg.stage3.bs, seed=cfg.stage3.seed, drop_last=True, device=default_device()
-    )
-    model = TimeAwareLSTM(features["features"].shape[1], cfg.hidden_size, cfg.attention_size, cfg.decay)
     run_dir = out / "tlstm" / f"fold{fold}"
-    learn = make_learner(dls, model, cfg.stage3, loss_func=CoxLoss("efron"), metrics=[c_index_metric()], path=run_dir)
-    fit_resumable(
-        learn,
-        run_dir,
+    _, model = fit_datasets(
+        ds,
+        lambda: TimeAwareLSTM(features["features"].shape[1], cfg.hidden_size, cfg.attention_size, cfg.decay),
         cfg.stage3,
-        resume=resume,
+        run_dir,
+        CoxLoss("efron"),
+        [c_index_metric()],
+        resume,
+        drop_last=True,
         extra_config={
             "cnn_tlsm": {k: v for k, v in cfg.to_dict().items() if k not in ("stage1", "stage3")},
             "fold": fold,
             "features": str(feats_file),
         },
     )
-    from neurodx.train.checkpoint import load_weights
-    if (run_dir / "best.pth").exists(): load_weights(model, run_dir / "best.pth")
     risk, att = _predict_sequences(model, ds["test"], default_device())
     y = np.array([targets[p] for p in pats["test"]])
     report = get_task(TaskConfig("survival", {"horizons": list(cfg.horizons)})).report(

@@ -18,9 +18,7 @@ from neurodx.core import (
     Config,
     DataProblem,
     NeurodxDataError,
-    default_device,
     resolve_table_path,
-    set_seed,
     write_text_atomic,
 )
 from ..data.cache import TableSpec, cache_info, read_csv_file
@@ -30,19 +28,19 @@ from ..data.prepare import CohortConfig, SplitConfig
 from ..data.preprocess import PreprocessPlan
 from ..data.splits import Splits
 from ..nets.common import monai_resnet
-from ..nets.registry import register_model
+from ..nets.registry import build_model, register_model
 from . import Paper, add_stage_commands
 from ..tasks.core import TaskConfig, get_task
-from ..train.checkpoint import load_weights
 from ..train.config import TrainConfig
-from ..train.experiment import DataConfig, ExperimentConfig, ModelConfig, run_experiment
+from ..train.experiment import DataConfig, ExperimentConfig, ModelConfig, load_run, run_experiment
 from ..train.features import extract_features, read_features
-from ..train.learner import fit_resumable, make_learner
+from ..train.learner import fit_datasets
 
 # %% auto #0
 __all__ = ['MMDLM_SEQUENCES', 'MMDLM_LABELS', 'MMDLM_HEADS', 'PRESETS', 'PAPER', 'preset', 'read_mmdlm_table', 'mmdlm_table_spec',
-           'authors_zoom', 'zoom_cohort', 'mmdlm_encoder', 'GatedAttention', 'MmdlmMIL', 'EncoderSettings',
-           'MilSettings', 'MmdlmConfig', 'mil_bags', 'stage_splits', 'run_mmdlm', 'predict_mmdlm', 'mmdlm_cli']
+           'authors_zoom', 'zoom_cohort', 'mmdlm_encoder', 'GatedAttention', 'MmdlmMIL', 'mmdlm_mil', 'EncoderSettings',
+           'MilSettings', 'MmdlmConfig', 'mil_bags', 'stage_splits', 'run_mmdlm', 'run_mmdlm_cv', 'predict_mmdlm',
+           'mmdlm_cli']
 
 # %% ../../nbs/63_papers.mmdlm.ipynb #02c90f0e
 MMDLM_SEQUENCES = ("T2", "FLAIR", "CET1")  # the paper's inputs (T1 is in the authors' HDF5 but not used by the model)
@@ -195,6 +193,13 @@ class MmdlmMIL(nn.Module):
         self.last_attention = torch.stack(att, 1).detach()  # (B, S, K)
         return self.head(torch.cat(zs, 1))
 
+@register_model("mmdlm_mil")
+def mmdlm_mil(**kwargs,  # `MmdlmMIL` arguments
+             ) -> MmdlmMIL:
+    "MMDLM's stage 3 by name: the stages build it so, and `load_run` rebuilds a MIL run folder from it."
+    return MmdlmMIL(**kwargs)
+
+
 # %% ../../nbs/63_papers.mmdlm.ipynb #d4af7ba8
 @dataclass
 class EncoderSettings(Config):
@@ -345,9 +350,9 @@ def _encoder_experiment(cfg: MmdlmConfig, seq: str, cache, splits, out: Path) ->
     return ExperimentConfig(f"mmdlm_encoder_{seq}", str(out / f"encoder_{seq}"), data, model, cfg.stage1, 0,
                             TaskConfig("multitask", {"heads": list(MMDLM_HEADS)}))
 
-def _mil_network(cfg: MmdlmConfig, n_sequences: int, in_features: int) -> MmdlmMIL:
-    return MmdlmMIL(n_sequences, in_features, cfg.mil.hidden, cfg.mil.attention, cfg.mil.rho, len(MMDLM_HEADS),
-                    cfg.mil.dropout)
+def _mil_kwargs(cfg: MmdlmConfig, n_sequences: int, in_features: int) -> dict:
+    return dict(n_sequences=n_sequences, in_features=int(in_features), hidden=cfg.mil.hidden,
+                attention=cfg.mil.attention, rho=cfg.mil.rho, n_outputs=len(MMDLM_HEADS), dropout=cfg.mil.dropout)
 
 def _train_mil(cfg: MmdlmConfig, bags: dict, labels: dict, ids: dict, run_dir: Path, seqs: list, data: dict,
                resume: bool, fold: int, n_boot: int) -> tuple:
@@ -358,19 +363,21 @@ def _train_mil(cfg: MmdlmConfig, bags: dict, labels: dict, ids: dict, run_dir: P
     sets = {
         k: BagDataset(part, labels, [str(i) for i in ids[k]], seed=cfg.stage3.seed) for k in ("train", "val", "test")
     }
-    set_seed(cfg.stage3.seed, cfg.stage3.deterministic)
-    dls = make_dataloaders(sets["train"], sets["val"], bs=cfg.stage3.bs, seed=cfg.stage3.seed, device=default_device())
-    model = _mil_network(cfg, len(seqs), next(iter(part.values())).shape[-1])
-    learn = make_learner(dls, model, cfg.stage3, loss_func=task.loss(cfg.stage3), metrics=task.metrics(), path=run_dir)
-    fit_resumable(learn, run_dir, cfg.stage3, resume=resume, data=data,
-                  extra_config={"mmdlm": {k: v for k, v in cfg.to_dict().items() if k not in ("stage1", "stage3")},
-                                "fold": fold, "sequences": [cfg.sequences[s] for s in seqs]})
-    if (run_dir / "best.pth").exists(): load_weights(model, run_dir / "best.pth")
-    res = task.predict(learn, make_dataloaders(sets["test"], sets["test"], bs=1, device=dls.device).valid)
+    kwargs = _mil_kwargs(cfg, len(seqs), next(iter(part.values())).shape[-1])
+    experiment = ExperimentConfig(  # what `load_run` reads to rebuild the MIL (its inputs are the bags, not a cache)
+        f"mmdlm_mil_{'_'.join(cfg.sequences[s] for s in seqs)}", str(run_dir.parent), DataConfig(fold=fold),
+        ModelConfig("mmdlm_mil", kwargs), cfg.stage3, n_boot, TaskConfig("multitask", {"heads": list(MMDLM_HEADS)}))
+    learn, model = fit_datasets(
+        sets, lambda: build_model("mmdlm_mil", **kwargs), cfg.stage3, run_dir, task.loss(cfg.stage3), task.metrics(),
+        resume, data=data,
+        extra_config={"experiment": {k: v for k, v in experiment.to_dict().items() if k != "train"},
+                      "mmdlm": {k: v for k, v in cfg.to_dict().items() if k not in ("stage1", "stage3")},
+                      "fold": fold, "sequences": [cfg.sequences[s] for s in seqs]})
+    res = task.predict(learn, make_dataloaders(sets["test"], sets["test"], bs=1, device=learn.dls.device).valid)
     report = task.report(
         run_dir, "test", res["outputs"], res["targets"], res["ids"], n_boot=n_boot, seed=cfg.stage3.seed
     )
-    return report, model.eval(), dls.device
+    return report, model.eval(), learn.dls.device
 
 def _attention_rows(model, bags: dict, slice_ids: dict, patients: list, sequences: list, device) -> list:
     "Each slice's attention per sequence for the given patients (the model in eval mode)."
@@ -390,6 +397,7 @@ def run_mmdlm(cfg: MmdlmConfig,  # MMDLM from cohort to reports
               out_dir: str | Path,  # run root (encoder_<sequence>/, features/, mil/ inside)
               fold: int = 0,  # which fold of the splits
               resume: bool = True,  # continue from each run's latest.pth where one exists
+              n_boot: int | None = None,  # resamples for the MIL's test report (None: the settings'; 0: values only)
              ) -> dict:
     "One fold of the three stages: each encoder's summary, the MIL's test report, and where the attention went."
     out = Path(out_dir)
@@ -405,7 +413,7 @@ def run_mmdlm(cfg: MmdlmConfig,  # MMDLM from cohort to reports
     data = {p: fingerprints[p] for p in map(str, sum(ids.values(), []))}  # a resume on changed data is refused
     report, model, device = _train_mil(
         cfg, bags, labels, ids, out / "mil" / f"fold{fold}", list(range(len(cfg.sequences))), data, resume, fold,
-        cfg.n_boot
+        cfg.n_boot if n_boot is None else n_boot
     )
     rows = _attention_rows(model, bags, slice_ids, ids["test"], cfg.sequences, device)
     write_text_atomic(out / "mil" / f"fold{fold}" / "attention_test.csv", pd.DataFrame(rows).to_csv(index=False))
@@ -416,6 +424,26 @@ def run_mmdlm(cfg: MmdlmConfig,  # MMDLM from cohort to reports
     enc_train = Splits.load(enc_splits)[fold]["train"]
     return {"encoders": {s: e.get("test", {}) for s, e in encoders.items()}, "mil": report, "single_sequence": single,
             "patients": {"encoders_train": len(enc_train), **{f"mil_{k}": len(v) for k, v in ids.items()}}}
+
+def run_mmdlm_cv(cfg: MmdlmConfig,  # MMDLM from cohort to reports
+                 cache: str | Path,  # the cohort cache
+                 splits: str | Path,  # the splits by patient (splits.json)
+                 out_dir: str | Path,  # run root (the stages' folders, and `cv/` with the reports)
+                 folds: list | None = None,  # folds to run (None: every fold)
+                 resume: bool = True,  # continue each stage from its latest.pth; a fold already reported is read back
+                ) -> dict:
+    """Cross-validation by patient through the shared `run_cv`: the three stages on each fold (`run_mmdlm`), then the
+    MIL's test predictions reported per fold and pooled with bootstrap intervals by patient in `out_dir/cv`
+    (`cv_folds.csv`, `cv_summary.json`, the pooled report). {'cv': run_cv's summary, 'folds': each fold run here}."""
+    from neurodx.data.cache import CohortCache
+    from neurodx.train.cv import run_cv
+    task, done = get_task(TaskConfig("multitask", {"heads": list(MMDLM_HEADS)})), {}
+    def fold_fn(k, fold, fold_dir):  # run_cv reports the fold, so the MIL's own report gives values only
+        done[k] = run_mmdlm(cfg, cache, splits, out_dir, k, resume, n_boot=0)
+        return task.read_predictions(Path(out_dir) / "mil" / f"fold{k}")
+    summary = run_cv(Splits.load(splits), CohortCache(cache).labelled_table, fold_fn, Path(out_dir) / "cv",
+                     n_boot=cfg.n_boot, resume=resume, folds=folds, task=task)
+    return {"cv": summary, "folds": done}
 
 def predict_mmdlm(cfg: MmdlmConfig,  # the settings the run was trained with
                   runs: str | Path,  # the run root `run_mmdlm` wrote
@@ -431,8 +459,7 @@ def predict_mmdlm(cfg: MmdlmConfig,  # the settings the run was trained with
                                                      out / f"fold{k}_{seq}.h5", progress=False))
                  for seq in cfg.sequences}
         bags, labels, slice_ids = mil_bags(feats)
-        model = _mil_network(cfg, len(cfg.sequences), next(iter(bags.values())).shape[-1])
-        load_weights(model, runs / "mil" / f"fold{k}" / "best.pth"); model.eval()
+        model = load_run(runs / "mil" / f"fold{k}").model  # the fold's MIL, rebuilt from its run folder
         with torch.no_grad():
             for p, b in bags.items():
                 x = torch.from_numpy(np.asarray(b, np.float32))[None]
@@ -471,13 +498,10 @@ def _prepare_command(cfg, args, out) -> dict:
     return res
 
 def _train_command(cfg, cache, splits, runs, folds) -> dict:
-    return {
-        f"fold{k}": {
-            h: round(float(v.get("auc", float("nan"))), 4)
-            for h, v in run_mmdlm(cfg, cache, splits, runs, k)["mil"]["heads"].items()
-        }
-        for k in folds
-    }
+    cv = run_mmdlm_cv(cfg, cache, splits, runs, folds)["cv"]
+    rounded = lambda d: {m: round(float(v), 4) for m, v in d.items()}
+    return {"folds": [int(k) for k in folds], "pooled": rounded(cv["pooled_metrics"]),
+            "mean over folds": rounded(cv["mean"])}
 
 # %% ../../nbs/63_papers.mmdlm.ipynb #12ed56a4
 PAPER = Paper(
@@ -491,7 +515,9 @@ PAPER = Paper(
     config=MmdlmConfig,
     cli=mmdlm_cli,
     networks={"mmdlm_encoder": {"kwargs": {"n_outputs": 2, "depth": 10, "widths": [4, 8, 16, 32]},
-                                "data": {"kind": "slice", "axis": 2}}},
+                                "data": {"kind": "slice", "axis": 2}},
+              "mmdlm_mil": {"kwargs": {"n_sequences": 3, "in_features": 8, "hidden": 4, "attention": 4, "rho": 4},
+                            "inputs": [[5, 3, 8], [5]]}},
     library_notebook="../../nbs/63_papers.mmdlm.ipynb",
     figure_notebook="../../nbs/figures/mmdlm.ipynb",
     guide="../../nbs/guides/mmdlm.md",

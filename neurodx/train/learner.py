@@ -42,7 +42,7 @@ from neurodx.train.callbacks import (
 from .checkpoint import data_changes, CheckpointCallback, config_changes, set_rng_state, _set_dl_state
 
 # %% auto #0
-__all__ = ['make_learner', 'recorded_names', 'check_monitor', 'load_checkpoint', 'fit_resumable']
+__all__ = ['make_learner', 'recorded_names', 'check_monitor', 'load_checkpoint', 'fit_resumable', 'fit_datasets']
 
 # %% ../../nbs/44_train.learner.ipynb #d7b0b19f
 def _on_cuda(dls) -> bool:
@@ -219,3 +219,29 @@ def fit_resumable(learn: Learner,  # a fastai `Learner`
         if mom_schedule(cfg) is not None: scheds["mom"] = mom_schedule(cfg)
         learn.fit(cfg.epochs, cfg.lr, wd=wd, cbs=[ParamScheduler(scheds), *cbs], start_epoch=start)
     return learn
+
+# %% ../../nbs/44_train.learner.ipynb #b39599df
+def fit_datasets(datasets: dict,  # {'train', 'val'}: torch datasets whose items are (inputs…, target)
+                 make_model,  # () → the network, called after seeding
+                 cfg: TrainConfig,  # the training config (batch size, seed, epochs, …)
+                 run_dir: str | Path,  # run folder (checkpoints, history, config.yaml)
+                 loss_func,  # the loss
+                 metrics: list,  # fastai metrics
+                 resume: bool = True,  # continue from run_dir/latest.pth where one exists
+                 extra_config: dict | None = None,  # more of the resolved config, checked on resume
+                 data: dict | None = None,  # the data's fingerprints, checked on resume (None: not)
+                 drop_last: bool = False,  # drop the last incomplete training batch
+                ) -> tuple[Learner, nn.Module]:
+    "Train a network on ready datasets the way `run_experiment` does; (the learner, the network at its best epoch)."
+    from neurodx.core import default_device
+    from neurodx.data.datasets import make_dataloaders
+    from neurodx.train.checkpoint import load_weights
+    run_dir = Path(run_dir)
+    set_seed(cfg.seed, cfg.deterministic)
+    dls = make_dataloaders(datasets["train"], datasets["val"], bs=cfg.bs, seed=cfg.seed, device=default_device(),
+                           drop_last=drop_last)
+    model = make_model()
+    learn = make_learner(dls, model, cfg, loss_func=loss_func, metrics=metrics, path=run_dir)
+    fit_resumable(learn, run_dir, cfg, resume=resume, extra_config=extra_config, data=data)
+    if (run_dir / "best.pth").exists(): load_weights(model, run_dir / "best.pth")
+    return learn, model
