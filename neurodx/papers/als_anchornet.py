@@ -288,7 +288,7 @@ def run_als_fold(cfg: AlsConfig,  # the settings
                  model: str,  # a name of `ALS_MODELS`
                  run_dir: str | Path,  # this model's fold folder
                  resume: bool = True,  # continue from latest.pth where one exists
-                ) -> dict:
+                ) -> pd.DataFrame:
     """One model trained on one fold; its test predictions (`predictions_test.csv`: the intervals come from the pooled
     predictions, so no per-fold report is written)."""
     run_dir, task = Path(run_dir), get_task(TaskConfig("classification"))
