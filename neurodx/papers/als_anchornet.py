@@ -22,6 +22,7 @@ from ..nets.registry import build_model, register_model
 from . import Paper
 from ..tasks.core import TaskConfig, get_task
 from ..train.config import TrainConfig
+from ..train.experiment import DataConfig, ExperimentConfig, ModelConfig, load_run
 from ..train.learner import fit_datasets
 
 # %% auto #0
@@ -298,9 +299,14 @@ def run_als_fold(cfg: AlsConfig,  # the settings
     sets = {k: ItemDataset(list(map(str, ids[k])), getters, label.__getitem__) for k in ("train", "val", "test")}
     name, switches = ALS_MODELS[model]
     kw = switches if name == "als_early_fusion" else {**cfg.net, **switches}
-    learn, _ = fit_datasets(sets, lambda: build_model(name, **kw, seed=cfg.train.seed), cfg.train, run_dir,
-                            task.loss(cfg.train), task.metrics(), resume, drop_last=True,
-                            extra_config={"als": {"model": model, "network": name, "kwargs": kw, "ids": ids}})
+    kw = {**kw, "seed": cfg.train.seed}
+    experiment = ExperimentConfig(  # what `load_run` reads to rebuild the network (its inputs come from the table)
+        f"als_{_slug(model)}", str(run_dir.parent), DataConfig(), ModelConfig(name, kw), cfg.train, 0,
+        TaskConfig("classification"))
+    learn, _ = fit_datasets(sets, lambda: build_model(name, **kw), cfg.train, run_dir, task.loss(cfg.train),
+                            task.metrics(), resume, drop_last=True,
+                            extra_config={"experiment": {k: v for k, v in experiment.to_dict().items() if k != "train"},
+                                          "als": {"model": model, "network": name, "ids": ids}})
     res = task.predict(learn, make_dataloaders(sets["test"], sets["test"], bs=cfg.train.bs, device=learn.dls.device
                                                ).valid)
     scaler.save(run_dir / "markers_scaler.json")  # the training fold's marker statistics, with the run
