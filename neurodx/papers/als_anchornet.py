@@ -111,7 +111,7 @@ class FrontalAnchor(nn.Module):
     "One modality: intra-frontal rows as queries attending over the frontal-to-rest columns (Frontal Anchor Attention)."
     def __init__(self,
                  n_regions: int = N_REGIONS,  # regions of the atlas
-                 frontal=FRONTAL,  # row indices of the frontal regions
+                 frontal: tuple | None = None,  # row indices of the frontal regions (None: labels 1–68)
                  d: int = 64,  # token width
                  heads: int = 4,  # attention heads
                  dropout: float = 0.1,  # on the attention weights
@@ -119,8 +119,9 @@ class FrontalAnchor(nn.Module):
                  seed: int = 0,  # the modules' seeds start here
                 ):
         super().__init__()
-        f = torch.as_tensor(np.asarray(frontal), dtype=torch.long)
-        rest = torch.as_tensor(np.setdiff1d(np.arange(n_regions), np.asarray(frontal)), dtype=torch.long)
+        frontal = FRONTAL if frontal is None else np.asarray(frontal)
+        f = torch.as_tensor(frontal, dtype=torch.long)
+        rest = torch.as_tensor(np.setdiff1d(np.arange(n_regions), frontal), dtype=torch.long)
         self.register_buffer("frontal", f, persistent=False); self.register_buffer("rest", rest, persistent=False)
         self.queries = _seeded(seed, lambda: nn.Sequential(nn.Linear(len(f), d), nn.GELU(), nn.LayerNorm(d)))
         self.keys = _seeded(seed + 1, lambda: nn.Sequential(nn.Linear(len(f), d), nn.GELU(), nn.LayerNorm(d)))
@@ -390,10 +391,10 @@ def region_attribution(model: nn.Module,  # a trained network taking (fc, sc, ma
 def precision_at_k(scores: np.ndarray,  # one attribution per region (246), in label order
                    planted: list,  # labels (1-based) of the planted regions
                    k: int = 10,  # how many top regions
-                   among=FRONTAL,  # the regions ranked (row indices; default: the 68 frontal ones)
+                   among: tuple | None = None,  # the regions ranked (row indices; None: the 68 frontal ones)
                   ) -> tuple[float, float]:
     "(share of the top-k regions among `among` that are planted, chance: the planted share of `among`)."
-    among = np.asarray(among); top = among[np.argsort(-np.asarray(scores)[among])[:k]] + 1
+    among = FRONTAL if among is None else np.asarray(among); top = among[np.argsort(-np.asarray(scores)[among])[:k]] + 1
     planted = set(int(p) for p in planted)
     return float(np.mean([t in planted for t in top])), float(np.mean([a + 1 in planted for a in among]))
 
