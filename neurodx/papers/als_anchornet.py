@@ -4,6 +4,7 @@
 
 # %% ../../nbs/64_papers.als_anchornet.ipynb #11f1e46e
 from __future__ import annotations
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from ..data.datasets import ItemDataset, TabularScaler, make_dataloaders
 from ..data.cache import read_csv_file
 from ..data.readers import load_matrix, read_matrix_cohort
 from ..data.splits import Splits, _hold_out, kfold_splits
+from ..evaluate.metrics import auc_score
 from ..nets.registry import build_model, register_model
 from . import Paper
 from ..tasks.core import TaskConfig, get_task
@@ -29,7 +31,8 @@ from ..train.learner import fit_datasets
 __all__ = ['ALS_MARKERS', 'ALS_GYRI', 'N_REGIONS', 'FRONTAL', 'ALS_MODELS', 'PRESETS', 'PAPER', 'preset', 'gyrus_of',
            'connectome_problems', 'marker_problems', 'read_als_table', 'load_connectomes', 'FrontalAnchor',
            'AlsAnchorNet', 'als_anchornet', 'EarlyFusion', 'als_early_fusion', 'linear_reference', 'AlsConfig',
-           'site_splits', 'als_splits', 'run_als_fold', 'run_als', 'region_attribution', 'precision_at_k']
+           'site_splits', 'als_splits', 'run_als_fold', 'run_als', 'region_attribution', 'precision_at_k',
+           'als_summary', 'als_cli']
 
 # %% ../../nbs/64_papers.als_anchornet.ipynb #fc56fc4e
 ALS_MARKERS = {  # column → (lowest, highest plausible value, unit)
@@ -398,6 +401,65 @@ def precision_at_k(scores: np.ndarray,  # one attribution per region (246), in l
     planted = set(int(p) for p in planted)
     return float(np.mean([t in planted for t in top])), float(np.mean([a + 1 in planted for a in among]))
 
+# %% ../../nbs/64_papers.als_anchornet.ipynb #43b0a7cd
+def als_summary(pred: pd.DataFrame,  # `run_als`'s predictions: split, fold, model, subject_id, score, target
+               ) -> pd.DataFrame:
+    """Per model: the AUC of each repeat's pooled test predictions (mean, sd, how many repeats) and the mean AUC over
+    the left-out sites where there are any."""
+    rows = []
+    for m, g in pred.groupby("model", sort=False):
+        rep = [auc_score(r.target, r.score) for s, r in g.groupby("split") if str(s).startswith("repeat")]
+        site = [auc_score(r.target, r.score) for _, r in g[g.split == "sites"].groupby("fold")
+                if r.target.nunique() == 2]
+        rows.append({"model": m, "AUC": float(np.mean(rep)) if rep else np.nan,
+                     "AUC sd": float(np.std(rep)) if rep else np.nan, "repeats": len(rep),
+                     "site AUC": float(np.mean(site)) if site else np.nan, "sites": len(site)})
+    return pd.DataFrame(rows).set_index("model")
+
+def als_cli(parser,  # the `neurodx als_anchornet` parser (argparse)
+           ):
+    "Add `check`, `prepare` and `train` under `neurodx als_anchornet` (this paper's `PAPER.cli`)."
+    sub = parser.add_subparsers(dest="action", required=True)
+    ck = sub.add_parser("check", help="check a subject table and its matrices; every problem by subject and file")
+    ck.add_argument("table", help="subject table (CSV): subject_id, group, site, the five markers, fc, sc")
+    pr = sub.add_parser("prepare", help="check and pack a subject table (writes OUT/als_anchornet.yaml, OUT/splits/)")
+    pr.add_argument("table", help="subject table (CSV): subject_id, group, site, the five markers, fc, sc")
+    pr.add_argument("out", help="folder of the prepared cohort")
+    pr.add_argument("--preset", default="paper", choices=sorted(PRESETS), help="the settings (default: the paper's)")
+    pr.add_argument("--config", default=None, help="an AlsConfig YAML instead of a preset")
+    tr = sub.add_parser("train", help="every model on every fold of a prepared cohort (resumes where it stopped)")
+    tr.add_argument("prepared", help="the folder `prepare` wrote")
+    tr.add_argument("runs", help="run root: <split>/<model>/fold<k>/ and predictions.csv")
+    tr.add_argument("--config", default=None, help="settings other than those saved in PREPARED/als_anchornet.yaml")
+    def _check(args) -> int:
+        t = read_als_table(args.table)
+        print(json.dumps({"subjects": len(t), "ALS": int(t.group.sum()), "sites": t.site.astype(str).value_counts()
+                          .to_dict(), "missing markers": {c: int(t[c].isna().sum()) for c in ALS_MARKERS}}, indent=1))
+        return 0
+    def _prepare(args) -> int:
+        cfg = AlsConfig.load(args.config) if args.config else preset(args.preset)
+        out = Path(args.out); (out / "splits").mkdir(parents=True, exist_ok=True)
+        table = read_als_table(args.table)
+        write_text_atomic(out / "subjects.csv", table.to_csv(index=False))  # paths made absolute by the reader
+        for name, sp in als_splits(cfg, table).items(): sp.save(out / "splits" / f"{name}.json")
+        cfg.table = str((out / "subjects.csv").resolve()); cfg.save(out / "als_anchornet.yaml")
+        print(json.dumps({"subjects": len(table), "splits": sorted(p.stem for p in (out / "splits").glob("*.json")),
+                          "settings": str(out / "als_anchornet.yaml")}, indent=1))
+        return 0
+    def _train(args) -> int:
+        prepared = Path(args.prepared); saved = prepared / "als_anchornet.yaml"
+        if not args.config and not saved.is_file():
+            raise NeurodxDataError(saved, "not found: pass the folder `neurodx als_anchornet prepare` wrote")
+        cfg = AlsConfig.load(args.config or saved)
+        table = read_als_table(cfg.table, allow_absolute=True)
+        splits = {p.stem: Splits.load(p) for p in sorted((prepared / "splits").glob("*.json"))}
+        if not splits: raise NeurodxDataError(prepared / "splits", "no splits: run `neurodx als_anchornet prepare`")
+        pred = run_als(cfg, table, load_connectomes(table), splits, args.runs)
+        print(als_summary(pred).round(4).to_string())
+        return 0
+    ck.set_defaults(paper_command=_check); pr.set_defaults(paper_command=_prepare)
+    tr.set_defaults(paper_command=_train)
+
 # %% ../../nbs/64_papers.als_anchornet.ipynb #8a8c2958
 PRESETS = {
     "paper": AlsConfig(),
@@ -417,10 +479,12 @@ PAPER = Paper(
             "logistic regression and a linear SVM on the same folds, integrated-gradient region attribution",
     presets=PRESETS,
     config=AlsConfig,
+    cli=als_cli,
     networks={"als_anchornet": {"kwargs": {"d": 8, "heads": 2, "marker_dim": 4, "hidden": 8},
                                 "inputs": [[246, 246], [246, 246], [10]]},
               "als_early_fusion": {"kwargs": {"hidden": 4}, "inputs": [[246, 246], [246, 246], [10]]}},
     library_notebook="../../nbs/64_papers.als_anchornet.ipynb",
     figure_notebook="../../nbs/figures/als_anchornet.ipynb",
+    guide="../../nbs/guides/als_anchornet.md",
 )
 preset = PAPER.preset  # preset('paper' | 'reference' | 'fast'): a fresh copy
