@@ -200,7 +200,7 @@ def _parser(argv: list | None = None) -> argparse.ArgumentParser:
     )
     pd_.add_argument("--weights", default="best", choices=["best", "latest"])
     sv = sub.add_parser(
-        "serve", help="serve a trained classification run over HTTP: GET /health, POST /predict (neurodx.serve)"
+        "serve", help="serve a trained classification run over HTTP (FastAPI): GET /health, POST /predict, /docs"
     )
     sv.add_argument(
         "run", help="a trained run folder: one fold, or the experiment's folder (its folds' probabilities averaged)"
@@ -208,6 +208,20 @@ def _parser(argv: list | None = None) -> argparse.ArgumentParser:
     sv.add_argument("--host", default="127.0.0.1", help="interface to bind (default: this machine only)")
     sv.add_argument("--port", type=int, default=8000, help="port (0: any free one)")
     sv.add_argument("--weights", default="best", choices=["best", "latest"])
+    sv.add_argument("--workers", type=int, default=1, help="worker processes (uvicorn; needs a fixed --port)")
+    sv.add_argument("--backend", default="torch", choices=["torch", "onnx"],
+                    help="torch: the run folder; onnx: the folder `neurodx export` wrote (onnxruntime)")
+    sv.add_argument("--trust-run", action="store_true",
+                    help="allow a run whose network is named by module:function (imports and runs that module)")
+    ex = sub.add_parser(
+        "export", help="a trained classification run as ONNX (tabular normalisation inside) with its model card"
+    )
+    ex.add_argument("run", help="a trained run folder (one fold)")
+    ex.add_argument("out", help="folder for model.onnx, model_card.json and model_card.md")
+    ex.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    ex.add_argument("--units", default=None, help="JSON file of tabular column → unit, for the card")
+    ex.add_argument("--synthetic", choices=["yes", "no", "auto"], default="auto",
+                    help="trained on synthetic data (auto: recognised from the cohort's groundtruth.json)")
     ps = sub.add_parser("papers", help="list the declared papers (this package's and other packages' entry points)")
     ps.add_argument("--with-preset", default=None, help="print only the names of the papers that declare this preset")
     ps.add_argument(
@@ -293,14 +307,17 @@ def main(argv: list | None = None,  # command-line arguments (None: sys.argv)
             from neurodx.train.experiment import predict_prepared
             df = predict_prepared(args.run, args.data, args.out, args.weights, args.unlabelled)
             print(f"wrote {len(df)} predictions ({df['folds'].iloc[0]} fold(s) averaged) to {args.out}")
+        elif args.command == "export":
+            from neurodx.export import export_run
+            units = json.loads(Path(args.units).read_text()) if args.units else None
+            card = export_run(args.run, args.out, args.opset, units=units,
+                              synthetic={"yes": True, "no": False}.get(args.synthetic))
+            print(f"wrote {Path(args.out) / 'model.onnx'} (opset {args.opset}; parity with PyTorch "
+                  f"{card['parity']['max_abs_difference']:.1e}) and its model card")
         elif args.command == "serve":
-            from neurodx.serve import Predictor, make_server
-            server = make_server(Predictor(args.run, args.weights), args.host, args.port)
-            host, port = server.server_address[:2]
-            print(f"[neurodx serve] http://{host}:{port} (GET /health, POST /predict); Ctrl-C stops", flush=True)
-            try: server.serve_forever()
+            from neurodx.serve import serve
+            try: serve(args.run, args.host, args.port, args.workers, args.backend, args.weights, args.trust_run)
             except KeyboardInterrupt: pass
-            finally: server.server_close()
         elif args.command == "train":
             from neurodx.train.experiment import ExperimentConfig, run_experiment, run_experiment_cv
             cfg, base = ExperimentConfig.load(args.config), Path(args.config).resolve().parent

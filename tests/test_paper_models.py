@@ -71,15 +71,19 @@ def test_every_paper_model_trains_from_yaml(tmp_path):
 
 
 def test_every_other_input_model_runs_forward_and_backward():
-    """Networks whose inputs no cohort cache serves (connectomes + markers, bags of slice features with their mask):
-    built from their smoke arguments, a batch of two, gradients reaching the first input."""
+    """Networks declared with their inputs' shapes (connectomes + markers, bags of slice features with their mask, CT
+    perfusion + clinical values): built from their smoke arguments, a batch of two, finite outputs, and gradients
+    reaching trainable parameters and, in a network without frozen parts, at least one input."""
     models = _paper_models(inputs=True)
-    assert {"als_anchornet", "als_early_fusion", "mmdlm_mil"} <= set(models)
+    assert {"als_anchornet", "als_early_fusion", "mmdlm_mil", "stroke_daft", "stroke_tabnet", "stroke_late_fusion"} <= set(models)
     for name, spec in models.items():
         torch.manual_seed(0)
         net = resolve_model(name)(**spec["kwargs"])
-        x = [torch.rand(2, *shape) + 0.1 for shape in spec["inputs"]]; x[0].requires_grad_()
+        x = [(torch.rand(2, *shape) + 0.1).requires_grad_() for shape in spec["inputs"]]
         out = net(*x)
         assert out.shape[0] == 2 and torch.isfinite(out).all(), name
         out.sum().backward()
-        assert x[0].grad is not None and x[0].grad.abs().sum() > 0, name
+        trainable = [p for p in net.parameters() if p.requires_grad]
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in trainable), name
+        if len(trainable) == len(list(net.parameters())):  # LateFusion's inputs reach only its frozen models
+            assert any(v.grad is not None and v.grad.abs().sum() > 0 for v in x), name

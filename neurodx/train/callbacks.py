@@ -16,8 +16,8 @@ from fastai.torch_core import rank_distrib
 from ..core import NeurodxDataError
 
 # %% auto #0
-__all__ = ['EpochCallback', 'StepCounter', 'TrainLossMean', 'FreezeBackbone', 'ChannelsLast', 'PlateauWithWarmup', 'epoch_log',
-           'TensorBoardCallback']
+__all__ = ['EpochCallback', 'StepCounter', 'TrainLossMean', 'FreezeBackbone', 'ChannelsLast', 'AuxiliaryLoss',
+           'PlateauWithWarmup', 'epoch_log', 'TensorBoardCallback']
 
 # %% ../../nbs/42_train.callbacks.ipynb #0c5416e0
 class EpochCallback(Callback):
@@ -86,6 +86,17 @@ class ChannelsLast(Callback):
         self.learn.xb = tuple(
             x.contiguous(memory_format=fmt[x.dim()]) if torch.is_tensor(x) and x.dim() in fmt else x for x in self.xb
         )
+
+# %% ../../nbs/42_train.callbacks.ipynb #6268a102
+class AuxiliaryLoss(Callback):
+    """The network's own term added to the task loss before the backward pass: a model (through a DDP wrapper) whose
+    training forward pass leaves a scalar tensor in `aux_loss` (TabNet's −λ·M_loss) is trained on loss + aux_loss."""
+    order = -1  # before the loss is recorded (TrainLossMean, 49) and before mixed precision scales it (backward)
+    def after_loss(self):
+        m = self.learn.model; aux = getattr(getattr(m, "module", m), "aux_loss", None)
+        if self.training and aux is not None:
+            self.learn.loss_grad = self.learn.loss_grad + aux
+            self.learn.loss = self.learn.loss_grad.clone()
 
 # %% ../../nbs/42_train.callbacks.ipynb #70e7a14f
 class PlateauWithWarmup(ReduceLROnPlateau):

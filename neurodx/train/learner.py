@@ -31,6 +31,7 @@ from neurodx.train.config import (
     mom_schedule,
 )
 from neurodx.train.callbacks import (
+    AuxiliaryLoss,
     EpochCallback,
     StepCounter,
     TrainLossMean,
@@ -68,7 +69,7 @@ def make_learner(dls,  # fastai DataLoaders
         if loss_func is not None
         else get_loss(cfg.loss, cfg.label_smoothing, cfg.focal_gamma, cfg.focal_alpha)
     )
-    cbs = [EpochCallback(), StepCounter(), TrainLossMean(), *(cbs or [])]
+    cbs = [EpochCallback(), StepCounter(), TrainLossMean(), AuxiliaryLoss(), *(cbs or [])]
     if cfg.freeze and cfg.freeze_epochs > 0: cbs.append(FreezeBackbone(cfg.freeze, cfg.freeze_epochs))
     if cfg.deterministic:
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False

@@ -1,0 +1,201 @@
+"""The FastAPI server through a real uvicorn on 127.0.0.1, on a trained image + tabular run (DAFT on the stroke-outcome
+cohort): JSON, multipart `.npy` and NIfTI requests answer what the network answers, from the run folder and from its
+ONNX export; 30 malformed requests (truncated, wrong content type, pickled or object `.npy`, wrong shapes, NaN,
+unknown or missing columns, oversized and inflating uploads, a slow sender, …) each get a 4xx naming the field, and
+the server keeps answering; a run naming its network by module:function is refused without --trust-run."""
+import base64, gzip, io, json, re, shutil, socket, subprocess, sys, time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from neurodx.core import NeurodxDataError
+from neurodx.data.cache import CohortCache, TableSpec
+from neurodx.data.prepare import CohortConfig, SplitConfig, prepare_cohort
+from neurodx.data.preprocess import PreprocessPlan
+from neurodx.export import export_run
+from neurodx.papers.stroke_outcome import CLINICAL, CTP_MAPS, outcome_table
+from neurodx.serve import Limits, Predictor, ServerThread, encode_array, make_app
+from neurodx.synth.outcome import make_stroke_outcome_cohort
+from neurodx.train.config import TrainConfig
+from neurodx.train.experiment import DataConfig, ExperimentConfig, ModelConfig, load_run, run_experiment
+
+EXE = Path(sys.executable).parent / "neurodx"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    d = tmp_path_factory.mktemp("serve")
+    root = make_stroke_outcome_cohort(d / "so", n_patients=16, seed=5); table = outcome_table(root, d / "t")
+    prep = prepare_cohort(CohortConfig(table=str(d / "t/subjects.csv"), out_dir=str(d / "prep"), allow_absolute=True,
+                                       spec=TableSpec(id_column="patient_id", image_columns=list(CTP_MAPS),
+                                                      labels={"poor_outcome": [0, 1]}),
+                                       plan=PreprocessPlan(spacing=(6.0,) * 3, shape=(32, 32, 32), normalize=None),
+                                       splits=SplitConfig(n_splits=2, stratify="poor_outcome", val_fraction=0.25)),
+                          progress=False)
+    run_experiment(ExperimentConfig("daft", str(d / "runs"), DataConfig(cache=str(prep["cache"]), splits=str(prep["splits"]), label="poor_outcome",
+                                                                        class_names=["good", "poor"], tabular=CLINICAL),
+                                    ModelConfig("stroke_daft", {"tab_features": 2 * len(CLINICAL)}),
+                                    TrainConfig(epochs=1, bs=4, tensorboard=False), n_boot=10), 0)
+    cache = CohortCache(prep["cache"]); sid = cache.ids[0]
+    row = table.set_index("patient_id").loc[sid]
+    tab = {c: (None if np.isnan(row[c]) else float(row[c])) for c in CLINICAL}
+    return {"dir": d, "run": d / "runs" / "fold0", "image": cache.array(sid), "tabular": tab,
+            "nifti": {m: Path(row[m]).read_bytes() for m in CTP_MAPS}}
+
+
+def _reference(trained) -> float:
+    run = load_run(trained["run"])
+    values = [np.nan if trained["tabular"][c] is None else trained["tabular"][c] for c in CLINICAL]
+    with torch.no_grad():
+        out = run.model(torch.from_numpy(trained["image"])[None], torch.from_numpy(run.tabular.transform(values))[None])
+    return float(torch.softmax(out, 1)[0, 1])
+
+
+def _npy(a, **kw) -> bytes:
+    b = io.BytesIO(); np.save(b, a, **kw); return b.getvalue()
+
+
+def _raw(url: str, data: bytes, wait: float = 0.0) -> bytes:
+    "Bytes sent over a plain socket (for what an HTTP client would not send); the answer's bytes."
+    host, port = url.split("//")[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        s.sendall(data); time.sleep(wait); s.settimeout(5)
+        out = b""
+        try:
+            while chunk := s.recv(65536): out += chunk
+        except TimeoutError: pass  # kept open after the answer: what was answered is in `out`
+    return out
+
+
+def test_json_multipart_and_nifti_answer_as_the_network(trained):
+    ref = _reference(trained)
+    with ServerThread(make_app(Predictor(trained["run"]))) as url, httpx.Client(base_url=url, timeout=60) as http:
+        health = http.get("/health").json()
+        assert health["inputs"]["image"]["shape"] == [3, 32, 32, 32] and health["inputs"]["tabular"]["columns"] == CLINICAL
+        r = http.post("/predict", json={"image": encode_array(trained["image"]), "tabular": trained["tabular"]})
+        assert r.status_code == 200 and abs(r.json()["probabilities"]["poor"] - ref) < 1e-6
+        form = {"tabular_data": json.dumps(trained["tabular"])}
+        r = http.post("/predict", data=form, files={"ct_scan": ("p.npy", _npy(trained["image"]))})  # the authors' call
+        assert r.status_code == 200 and abs(r.json()["probabilities"]["poor"] - ref) < 1e-6
+        r = http.post("/predict", data=form, files={m: (f"{m}.nii.gz", b) for m, b in trained["nifti"].items()})
+        assert r.status_code == 200 and abs(r.json()["probabilities"]["poor"] - ref) < 1e-5
+        b64 = {m: base64.b64encode(b).decode() for m, b in trained["nifti"].items()}
+        r = http.post("/predict", json={"nifti": b64, "tabular": trained["tabular"]})
+        assert r.status_code == 200 and abs(r.json()["probabilities"]["poor"] - ref) < 1e-5
+        spec = http.get("/openapi.json").json()
+        assert set(spec["paths"]["/predict"]["post"]["requestBody"]["content"]) == {"application/json",
+                                                                                     "multipart/form-data"}
+
+
+def test_onnx_backend_answers_as_pytorch(trained):
+    export_run(trained["run"], trained["dir"] / "export")
+    ref = _reference(trained)
+    with ServerThread(make_app(Predictor(trained["dir"] / "export", backend="onnx"))) as url:
+        r = httpx.post(url + "/predict", json={"image": encode_array(trained["image"]), "tabular": trained["tabular"]},
+                       timeout=60)
+        assert r.status_code == 200 and abs(r.json()["probabilities"]["poor"] - ref) < 1e-4
+
+
+def test_malformed_requests_get_a_4xx_naming_the_field_and_the_server_keeps_answering(trained):
+    limits = Limits(max_body=8 << 20, max_nifti_bytes=16 << 20, read_timeout=1.0, body_timeout=3.0)
+    img, tab = encode_array(trained["image"]), trained["tabular"]
+    good = {"image": img, "tabular": tab}
+    j = lambda body: dict(content=body if isinstance(body, bytes) else json.dumps(body).encode(),
+                          headers={"content-type": "application/json"})
+    form = {"tabular_data": json.dumps(tab)}
+    deep_lists, deep_objects = b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000
+    bomb = gzip.compress(b"\0" * (32 << 20))  # 32 MiB of zeros in ~32 kB: over max_nifti_bytes once inflated
+    cases = [  # (what, request arguments, status, field)
+        ("truncated body", j(json.dumps(good).encode()[:-100]), 400, "body"),
+        ("wrong content type", dict(content=b"{}", headers={"content-type": "text/plain"}), 415, "Content-Type"),
+        ("not JSON", j(b"{not json"), 400, "body"),
+        ("NaN literal", j(json.dumps({**good, "tabular": {**tab, "age": float("nan")}}).encode()), 400, "body"),
+        ("1e400", j(re.sub(r'"age": [^,}]+', '"age": 1e400', json.dumps(good), count=1).encode()), 400, "tabular.age"),
+        ("100,000 nested lists", j(deep_lists), 400, "body"),
+        ("50,000 nested objects", j(deep_objects), 400, "body"),
+        ("not an object", j([1, 2, 3]), 400, "body"),
+        ("image of the wrong shape", j({**good, "image": encode_array(trained["image"][:2])}), 400, "image.shape"),
+        ("shape overflowing int64", j({**good, "image": {"shape": [2 ** 62, 4], "data": ""}}), 400, "image.shape"),
+        ("shape of 2^64 elements", j({**good, "image": {"shape": [2 ** 32, 2 ** 32], "data": ""}}), 400, "image.shape"),
+        ("bad base64", j({**good, "image": {**img, "data": "@@@@"}}), 400, "image.data"),
+        ("wrong byte count", j({**good, "image": {**img, "data": img["data"][:-8]}}), 400, "image.data"),
+        ("complex dtype", j({**good, "image": {**img, "dtype": "complex64"}}), 400, "image.dtype"),
+        ("NaN in the image", j({**good, "image": encode_array(np.where(trained["image"] > 0, np.nan, 0))}), 400, "image"),
+        ("unknown field", j({**good, "extra": 1}), 400, "extra"),
+        ("missing tabular", j({"image": img}), 400, "tabular"),
+        ("unknown column", j({**good, "tabular": {**tab, "weight": 80}}), 400, "tabular.weight"),
+        ("missing column", j({**good, "tabular": {k: v for k, v in tab.items() if k != "nihss"}}), 400,
+         "tabular.nihss"),
+        ("string value", j({**good, "tabular": {**tab, "age": "old"}}), 400, "tabular.age"),
+        ("image and nifti", j({**good, "nifti": {}}), 400, "nifti"),
+        ("nifti not base64", j({"nifti": {m: "@@" for m in CTP_MAPS}, "tabular": tab}), 400, "nifti.CBF"),
+        ("truncated nifti", j({"nifti": {m: base64.b64encode(b[:400]).decode() for m, b in trained["nifti"].items()},
+                               "tabular": tab}), 400, "nifti.CBF"),
+        ("inflating nifti", j({"nifti": {m: base64.b64encode(bomb).decode() for m in CTP_MAPS}, "tabular": tab}), 413,
+         "nifti.CBF"),
+        ("pickled .npy", dict(data=form, files={"ct_scan": ("p.npy", _npy(np.array([{"a": 1}], dtype=object),
+                                                                         allow_pickle=True))}), 400, "ct_scan"),
+        ("not a .npy", dict(data=form, files={"ct_scan": ("p.npy", b"hello")}), 400, "ct_scan"),
+        (".npy of the wrong shape", dict(data=form, files={"ct_scan": ("p.npy", _npy(trained["image"][:, :16]))}), 400,
+         "ct_scan.shape"),
+        (".npy with NaN", dict(data=form, files={"ct_scan": ("p.npy", _npy(np.full((3, 32, 32, 32), np.nan,
+                                                                                   np.float32)))}), 400, "ct_scan"),
+        ("no tabular_data", dict(data={}, files={"ct_scan": ("p.npy", _npy(trained["image"]))}), 400, "tabular_data"),
+        ("tabular_data not JSON", dict(data={"tabular_data": "{age"}, files={"ct_scan": ("p.npy",
+                                                                                       _npy(trained["image"]))}), 400,
+         "body"),
+        ("unknown form field", dict(data={**form, "note": "x"}, files={"ct_scan": ("p.npy", _npy(trained["image"]))}),
+         400, "note"),
+        ("no image in the form", dict(data=form, files={"other": ("x", b"1")}), 400, "other"),
+        ("oversized upload", dict(data=form, files={"ct_scan": ("p.npy", b"\0" * (9 << 20))}), 413, "body"),
+    ]
+    with ServerThread(make_app(Predictor(trained["run"], limits=limits))) as url, \
+            httpx.Client(base_url=url, timeout=60) as http:
+        for what, kw, status, field in cases:
+            r = http.post("/predict", **kw)
+            assert (r.status_code, r.json()["error"]["field"]) == (status, field), (what, r.status_code, r.text[:300])
+        # a malformed Content-Length, and a declared length over the limit: answered before any body is read
+        assert _raw(url, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: \xc2\xb2\r\n\r\n").startswith(b"HTTP/1.1 400")
+        out = _raw(url, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: 1000000000\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 413") and b'"field":"body"' in out
+        # a slow sender: 10 bytes of a declared 1000, then silence; answered 408 after read_timeout
+        out = _raw(url, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: 1000\r\n\r\n{\"image\": ", wait=2.5)
+        assert out.startswith(b"HTTP/1.1 408") and b'"field":"body"' in out, out[:200]
+        assert len(cases) + 3 >= 25
+        r = http.post("/predict", json=good)  # still answering, and as before
+        assert r.status_code == 200 and abs(r.json()["probabilities"]["poor"] - _reference(trained)) < 1e-6
+
+
+def test_code_named_by_a_run_is_refused_without_trust_run(trained):
+    other = trained["dir"] / "elsewhere"; shutil.copytree(trained["run"], other)
+    cfg = yaml.safe_load((other / "config.yaml").read_text())
+    cfg["experiment"]["model"]["name"] = "neurodx.papers.stroke_outcome:stroke_daft"
+    (other / "config.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(NeurodxDataError, match="--trust-run"): Predictor(other)
+    assert Predictor(other, trust_run=True).predict({"image": encode_array(trained["image"]),
+                                                     "tabular": trained["tabular"]})["predicted"] in ("good", "poor")
+    proc = subprocess.run([str(EXE), "serve", str(other), "--port", "0"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "--trust-run" in proc.stderr
+
+
+def test_neurodx_serve_command_with_the_onnx_backend(trained):
+    export = trained["dir"] / "export_cli"
+    subprocess.run([str(EXE), "export", str(trained["run"]), str(export)], check=True, capture_output=True, timeout=300)
+    proc = subprocess.Popen([str(EXE), "serve", str(export), "--backend", "onnx", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert "[neurodx serve] http://127.0.0.1:" in line, (line, proc.stderr.read() if proc.poll() is not None else "")
+        url = line.split()[2]
+        r = httpx.post(url + "/predict", data={"tabular_data": json.dumps(trained["tabular"])},
+                       files={"ct_scan": ("p.npy", _npy(trained["image"]))}, timeout=60)
+        assert r.status_code == 200 and abs(r.json()["probabilities"]["poor"] - _reference(trained)) < 1e-4
+    finally:
+        proc.terminate(); proc.wait(timeout=30)
