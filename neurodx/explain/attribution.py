@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 from ..core import atomic_path
 
 # %% auto #0
-__all__ = ['shap_values', 'topk_overlap', 'plot_three_views', 'save_gif']
+__all__ = ['shap_values', 'shap_inputs', 'topk_overlap', 'plot_three_views', 'save_gif']
 
 # %% ../../nbs/51_explain.attribution.ipynb #e1b00008
 def shap_values(model: nn.Module,  # the network
@@ -38,6 +38,27 @@ def shap_values(model: nn.Module,  # the network
     sv = np.asarray(sv[0] if isinstance(sv, list) else sv)
     if sv.ndim == x.dim() + 1: sv = sv[..., 0]  # (N, C, *spatial, outputs) in recent shap
     return sv.sum(1)
+
+# %% ../../nbs/51_explain.attribution.ipynb #ddbd6929
+def shap_inputs(model: nn.Module,  # a network taking several inputs
+                inputs: list,  # [(N, …) tensor per input] to explain
+                background: list,  # [(B, …) tensor per input]: reference inputs (e.g. training subjects)
+                target: int = 0,  # output index explained
+                nsamples: int = 50,  # samples of the expected-gradients estimate
+                seed: int = 0,  # seed of the baseline draws
+               ) -> list:
+    "SHAP values of a multi-input network by expected gradients (shap's `GradientExplainer`): one array per input."
+    import shap
+    was = model.training; model.eval()
+    torch.manual_seed(seed); np.random.seed(seed)
+    try:
+        class _Out(nn.Module):  # one output column, as the explainer wants a (N, 1) model
+            def __init__(self, m): super().__init__(); self.m = m
+            def forward(self, *v): return self.m(*v)[:, target:target + 1]
+        sv = shap.GradientExplainer(_Out(model), list(background)).shap_values(list(inputs), nsamples=nsamples,
+                                                                                 rseed=seed)
+    finally: model.train(was)
+    return [np.asarray(s)[..., 0] if np.asarray(s).ndim == x.dim() + 1 else np.asarray(s) for s, x in zip(sv, inputs)]
 
 # %% ../../nbs/51_explain.attribution.ipynb #e1b00010
 def topk_overlap(attribution: np.ndarray,  # attribution map on the volume's grid

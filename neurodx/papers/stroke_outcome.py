@@ -32,9 +32,9 @@ from ..train.cv import run_cv
 from ..train.experiment import DataConfig, ExperimentConfig, ModelConfig, load_run, run_experiment
 
 # %% auto #0
-__all__ = ['CTP_MAPS', 'CLINICAL', 'CLASS_NAMES', 'AUTHORS_SPLITS', 'STROKE_MODELS', 'CLINICAL_REFERENCE', 'PRESETS', 'PAPER',
-           'preset', 'outcome_table', 'write_authors_layout', 'read_authors_layout', 'ConvBnReLU', 'ResBlock',
-           'DaftBlock', 'CtpNet', 'TabNetNet', 'LateFusion', 'HybridFusion', 'stroke_resnet', 'stroke_daft',
+__all__ = ['CTP_MAPS', 'CLINICAL', 'CLASS_NAMES', 'CLINICAL_UNITS', 'AUTHORS_SPLITS', 'STROKE_MODELS', 'CLINICAL_REFERENCE',
+           'PRESETS', 'PAPER', 'preset', 'outcome_table', 'write_authors_layout', 'read_authors_layout', 'ConvBnReLU',
+           'ResBlock', 'DaftBlock', 'CtpNet', 'TabNetNet', 'LateFusion', 'HybridFusion', 'stroke_resnet', 'stroke_daft',
            'stroke_film', 'stroke_tabnet', 'stroke_late_fusion', 'stroke_hybrid_fusion', 'n_parameters',
            'StrokeOutcomeConfig', 'outcome_splits', 'run_stroke_outcome', 'outcome_summary']
 
@@ -43,6 +43,10 @@ CTP_MAPS = ("CBF", "CBV", "Tmax")  # the synthetic cohort's perfusion maps, in i
 CLINICAL = ["age", "male", "nihss", "onset_to_imaging_h", "ivt", "thrombectomy", "prestroke_mrs", "hypertension",
             "diabetes", "atrial_fibrillation", "glucose_mmol", "systolic_bp"]  # the synthetic cohort's clinical columns
 CLASS_NAMES = ["mRS 0-2", "mRS 3-6"]  # label 0, 1
+CLINICAL_UNITS = {"age": "years", "male": "1 male, 0 female", "nihss": "NIHSS points (0-42)",
+                  "onset_to_imaging_h": "hours", "ivt": "1 intravenous thrombolysis", "thrombectomy": "1 thrombectomy",
+                  "prestroke_mrs": "mRS (0-5)", "hypertension": "1 yes", "diabetes": "1 yes",
+                  "atrial_fibrillation": "1 yes", "glucose_mmol": "mmol/l", "systolic_bp": "mmHg"}
 
 def _maps_to_nifti(data: np.ndarray, affine: np.ndarray, out: Path, patient: str, names: list) -> dict:
     "One NIfTI per map of a 3D or 4D (maps last) array; name → path."
@@ -58,7 +62,7 @@ def outcome_table(root: str | os.PathLike,  # a synthetic stroke-outcome cohort 
                  ) -> pd.DataFrame:
     """The cohort as the cache wants it: one NIfTI per perfusion map, `male` from `sex`, one row per patient (written
     to `out/subjects.csv`, paths absolute; the cohort's `groundtruth.json` copied beside it)."""
-    root, out = Path(root), Path(out)
+    root, out = Path(root), Path(out).resolve()  # the table's paths are absolute
     t = read_csv_file(root / "clinical.csv", "clinical table", ["patient_id", "sex", "ctp", "mrs90", "poor_outcome"],
                       dtype={"patient_id": str})
     rows = []
@@ -119,7 +123,7 @@ def read_authors_layout(root: str | os.PathLike,  # train.csv, val.csv, test.csv
                        ) -> tuple[pd.DataFrame, Splits]:
     """The authors' layout as a neurodx table (clinical columns, `mrs90`, `poor_outcome`, a NIfTI per map) and their
     split as a one-fold `Splits`; every problem listed in one `NeurodxDataError`, by file and column."""
-    root, out = Path(root), Path(out)
+    root, out = Path(root), Path(out).resolve()  # the table's paths are absolute
     parts, probs = {}, []
     for s in AUTHORS_SPLITS:
         try: parts[s] = read_csv_file(root / f"{s}.csv", f"{s} table", [id_column, mrs_column, label_column],
@@ -407,6 +411,10 @@ class StrokeOutcomeConfig(Config):
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         epochs=60, bs=16, lr=3e-3, optimizer="adamw", wd=1e-2, schedule="one_cycle", monitor="auc",
         tensorboard=False))
+    # TabNet's own recipe: pytorch-tabnet's learning rate (2e-2) and many more epochs than the convolutional networks
+    tabnet_train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        epochs=100, bs=16, lr=2e-2, optimizer="adamw", wd=1e-2, schedule="one_cycle", monitor="auc",
+        tensorboard=False))
     augmentation: AugmentConfig = field(default_factory=lambda: AugmentConfig(
         flip_axes=(0,), rotate_deg=5.0, scale=0.05, intensity=0.0))  # left–right flips, small affine changes
     repeats: int = 5  # repeats of the stratified k-fold (seeds 0, 1, …)
@@ -489,7 +497,8 @@ def run_stroke_outcome(cfg: StrokeOutcomeConfig,  # the settings
                     DataConfig(cache=str(Path(cache).resolve()), splits=str(Path(sp_path).resolve()), fold=k,
                                label="poor_outcome", class_names=CLASS_NAMES, tabular=list(cfg.clinical),
                                augmentation=cfg.augmentation),
-                    cfg.model_config(m, (out / rep).resolve(), k), cfg.train, n_boot=0)
+                    cfg.model_config(m, (out / rep).resolve(), k), cfg.tabnet_train if m == "TabNet" else cfg.train,
+                    n_boot=0)
                 run_experiment(exp, k, resume)
                 return task.read_predictions(out / rep / _slug(m) / f"fold{k}")
             run_cv(sp, table, fold_fn, out / rep / _slug(m) / "cv", CLASS_NAMES, n_boot=0, resume=resume,
@@ -509,7 +518,7 @@ def outcome_summary(pred: pd.DataFrame,  # `run_stroke_outcome`'s predictions
                     seed: int = 0,  # the bootstrap's seed
                    ) -> pd.DataFrame:
     """Per model: AUC and balanced accuracy (at 0.5) of each repeat's pooled test predictions, mean and sd over the
-    repeats; the 95 % intervals bootstrap the patients' repeat-averaged scores."""
+    repeats; the same of the patients' repeat-averaged scores, with 95 % intervals by a bootstrap over patients."""
     from sklearn.metrics import balanced_accuracy_score
     bacc = lambda y, s: balanced_accuracy_score(y, (np.asarray(s) >= 0.5).astype(int))
     rows = []
@@ -524,6 +533,7 @@ def outcome_summary(pred: pd.DataFrame,  # `run_stroke_outcome`'s predictions
         if n_boot:
             for name, f in (("AUC", auc_score), ("balanced accuracy", bacc)):
                 ci = bootstrap_interval(f, mean.target.to_numpy(), mean.score.to_numpy(), n_boot=n_boot, seed=seed)
+                row[f"{name}, averaged scores"] = float(ci["value"])  # the patients' repeat-averaged scores
                 row[f"{name} 95 % CI"] = (round(ci["lo"], 3), round(ci["hi"], 3))
         rows.append(row)
     return pd.DataFrame(rows).set_index("model")
@@ -531,11 +541,16 @@ def outcome_summary(pred: pd.DataFrame,  # `run_stroke_outcome`'s predictions
 # %% ../../nbs/65_papers.stroke_outcome.ipynb #31daa3df
 PRESETS = {
     "paper": StrokeOutcomeConfig(),
-    "reference": StrokeOutcomeConfig(repeats=2, train=TrainConfig(epochs=30, bs=16, lr=3e-3, optimizer="adamw",
-                                                                  wd=1e-2, monitor="auc", tensorboard=False)),
+    "reference": StrokeOutcomeConfig(
+        cohort=_outcome_cohort(6.0, (32, 32, 32), 3), repeats=2,
+        train=TrainConfig(epochs=12, bs=16, lr=3e-3, optimizer="adamw", wd=1e-2, monitor="auc", tensorboard=False),
+        tabnet_train=TrainConfig(epochs=40, bs=16, lr=2e-2, optimizer="adamw", wd=1e-2, monitor="auc",
+                                 tensorboard=False),
+        augmentation=AugmentConfig(flip_axes=(0,), rotate_deg=0.0, scale=0.0, affine_prob=0.0, intensity=0.0)),
     "fast": StrokeOutcomeConfig(cohort=_outcome_cohort(6.0, (32, 32, 32), 3), repeats=1, n_boot=100,
                                 synthetic_patients=60,
-                                train=TrainConfig(epochs=3, bs=8, lr=3e-3, monitor="auc", tensorboard=False)),
+                                train=TrainConfig(epochs=3, bs=8, lr=3e-3, monitor="auc", tensorboard=False),
+                                tabnet_train=TrainConfig(epochs=3, bs=8, lr=2e-2, monitor="auc", tensorboard=False)),
 }
 
 PAPER = Paper(
@@ -553,5 +568,6 @@ PAPER = Paper(
         "stroke_late_fusion": {"tab_features": 8, "base_filters": 2},
         "stroke_hybrid_fusion": {"tab_features": 8, "base_filters": 2}}.items()},
     library_notebook="../../nbs/65_papers.stroke_outcome.ipynb",
+    figure_notebook="../../nbs/figures/stroke_outcome.ipynb",
 )
 preset = PAPER.preset  # preset('paper' | 'reference' | 'fast'): a fresh copy
