@@ -25,7 +25,7 @@ from ..data.splits import Splits, check_splits
 from ..evaluate.metrics import auc_score, bootstrap_interval
 from ..nets.common import image_tabular
 from ..nets.registry import register_model
-from . import Paper
+from . import Paper, add_stage_commands
 from ..tasks.core import TaskConfig, get_task
 from ..train.config import TrainConfig
 from ..train.cv import run_cv
@@ -36,7 +36,7 @@ __all__ = ['CTP_MAPS', 'CLINICAL', 'CLASS_NAMES', 'CLINICAL_UNITS', 'AUTHORS_SPL
            'PRESETS', 'PAPER', 'preset', 'outcome_table', 'write_authors_layout', 'read_authors_layout', 'ConvBnReLU',
            'ResBlock', 'DaftBlock', 'CtpNet', 'TabNetNet', 'LateFusion', 'HybridFusion', 'stroke_resnet', 'stroke_daft',
            'stroke_film', 'stroke_tabnet', 'stroke_late_fusion', 'stroke_hybrid_fusion', 'n_parameters',
-           'StrokeOutcomeConfig', 'outcome_splits', 'run_stroke_outcome', 'outcome_summary']
+           'StrokeOutcomeConfig', 'outcome_splits', 'run_stroke_outcome', 'outcome_summary', 'stroke_outcome_cli']
 
 # %% ../../nbs/65_papers.stroke_outcome.ipynb #98928b74
 CTP_MAPS = ("CBF", "CBV", "Tmax")  # the synthetic cohort's perfusion maps, in its 4D files' order
@@ -538,6 +538,39 @@ def outcome_summary(pred: pd.DataFrame,  # `run_stroke_outcome`'s predictions
         rows.append(row)
     return pd.DataFrame(rows).set_index("model")
 
+# %% ../../nbs/65_papers.stroke_outcome.ipynb #6dcebeee
+def stroke_outcome_cli(parser,  # the `neurodx stroke_outcome` parser (argparse)
+                      ):
+    "Add `prepare` and `train` under `neurodx stroke_outcome` (this paper's `PAPER.cli`)."
+    sub = parser.add_subparsers(dest="action", required=True)
+    add_stage_commands(sub, PAPER, [("data", "the authors' layout (train.csv, val.csv, test.csv, ct_scans/) or a "
+                                             "synthetic cohort (clinical.csv)")], _prepare_command, _train_command)
+    sub.choices["prepare"].add_argument("--spacing-mm", type=float, default=None,
+                                        help="voxel size of the authors' .npy arrays (they carry none)")
+
+def _prepare_command(cfg, args, out) -> dict:
+    src, out = Path(args.data), Path(out)
+    if (src / "train.csv").is_file():  # the authors' layout: its columns set the inputs
+        if args.spacing_mm is None:
+            raise NeurodxDataError(src, "the authors' .npy arrays carry no voxel size: pass --spacing-mm")
+        table, _ = read_authors_layout(src, out, args.spacing_mm)
+        maps = [c for c in table.columns if c.startswith("CTP")]
+        cfg.clinical = [c for c in table.columns if c not in ("patient_id", "mrs90", "poor_outcome", "split", *maps)]
+        cfg.cohort.spec.image_columns, cfg.cohort.spec.required_columns = maps, list(cfg.clinical)
+    elif (src / "clinical.csv").is_file(): outcome_table(src, out)
+    else: raise NeurodxDataError(src, "neither the authors' layout (train.csv, …) nor a cohort with clinical.csv")
+    res = prepare_cohort(cfg.cohort.replace(table=str((out / "subjects.csv").resolve()), out_dir=str(out.resolve()),
+                                            allow_absolute=True), progress=False)
+    outcome_splits(cfg, CohortCache(res["cache"]).labelled_table, out)  # repeat<r>.json beside splits.json
+    return res
+
+def _train_command(cfg, cache, splits, runs, folds) -> dict:
+    repeats = {p.stem: p for p in sorted(Path(splits).parent.glob("repeat*.json"))} or {"repeat0": Path(splits)}
+    pred = run_stroke_outcome(cfg, cache, repeats, runs, folds)
+    s = outcome_summary(pred, n_boot=0)
+    return {m: {"AUC": round(float(r["AUC"]), 4), "balanced accuracy": round(float(r["balanced accuracy"]), 4)}
+            for m, r in s.iterrows()}
+
 # %% ../../nbs/65_papers.stroke_outcome.ipynb #31daa3df
 PRESETS = {
     "paper": StrokeOutcomeConfig(),
@@ -562,6 +595,7 @@ PAPER = Paper(
             "logistic regression on the clinical table",
     presets=PRESETS,
     config=StrokeOutcomeConfig,
+    cli=stroke_outcome_cli,
     networks={n: {"kwargs": kw, "inputs": [[3, 16, 16, 16], [8]]} for n, kw in {
         "stroke_tabnet": {"tab_features": 8}, "stroke_resnet": {"base_filters": 2},
         "stroke_daft": {"tab_features": 8, "base_filters": 2}, "stroke_film": {"tab_features": 8, "base_filters": 2},
@@ -569,5 +603,6 @@ PAPER = Paper(
         "stroke_hybrid_fusion": {"tab_features": 8, "base_filters": 2}}.items()},
     library_notebook="../../nbs/65_papers.stroke_outcome.ipynb",
     figure_notebook="../../nbs/figures/stroke_outcome.ipynb",
+    guide="../../nbs/guides/stroke_outcome.md",
 )
 preset = PAPER.preset  # preset('paper' | 'reference' | 'fast'): a fresh copy
