@@ -4,6 +4,7 @@
 
 # %% ../../nbs/51_explain.attribution.ipynb #e1b00002
 from __future__ import annotations
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,18 @@ from ..core import atomic_path
 __all__ = ['shap_values', 'shap_inputs', 'topk_overlap', 'plot_three_views', 'save_gif']
 
 # %% ../../nbs/51_explain.attribution.ipynb #e1b00008
+class _OneOutput(nn.Module):
+    "One output column of a network, as the explainer wants a (N, 1) model; any number of inputs."
+    def __init__(self, m: nn.Module, target: int): super().__init__(); self.m, self.target = m, target
+    def forward(self, *v): return self.m(*v)[:, self.target:self.target + 1]
+
+@contextmanager
+def _eval_seeded(model: nn.Module, seed: int):
+    "The model in eval mode and torch/numpy seeded for the explainer's draws; its mode restored after."
+    was = model.training; model.eval(); torch.manual_seed(seed); np.random.seed(seed)
+    try: yield
+    finally: model.train(was)
+
 def shap_values(model: nn.Module,  # the network
                 x: torch.Tensor,  # (N, C, *spatial) to explain
                 background: torch.Tensor,  # (B, C, *spatial) reference inputs (e.g. training scans)
@@ -27,14 +40,8 @@ def shap_values(model: nn.Module,  # the network
                ) -> np.ndarray:
     "SHAP values (N, *spatial), summed over channels, by shap's `GradientExplainer` (expected gradients)."
     import shap
-    was = model.training; model.eval()
-    torch.manual_seed(seed); np.random.seed(seed)
-    try:
-        class _Out(nn.Module):  # one output column, as the explainer wants a (N, 1) model
-            def __init__(self, m): super().__init__(); self.m = m
-            def forward(self, v): return self.m(v)[:, target:target + 1]
-        sv = shap.GradientExplainer(_Out(model), background).shap_values(x, nsamples=nsamples, rseed=seed)
-    finally: model.train(was)
+    with _eval_seeded(model, seed):
+        sv = shap.GradientExplainer(_OneOutput(model, target), background).shap_values(x, nsamples=nsamples, rseed=seed)
     sv = np.asarray(sv[0] if isinstance(sv, list) else sv)
     if sv.ndim == x.dim() + 1: sv = sv[..., 0]  # (N, C, *spatial, outputs) in recent shap
     return sv.sum(1)
@@ -49,15 +56,9 @@ def shap_inputs(model: nn.Module,  # a network taking several inputs
                ) -> list:
     "SHAP values of a multi-input network by expected gradients (shap's `GradientExplainer`): one array per input."
     import shap
-    was = model.training; model.eval()
-    torch.manual_seed(seed); np.random.seed(seed)
-    try:
-        class _Out(nn.Module):  # one output column, as the explainer wants a (N, 1) model
-            def __init__(self, m): super().__init__(); self.m = m
-            def forward(self, *v): return self.m(*v)[:, target:target + 1]
-        sv = shap.GradientExplainer(_Out(model), list(background)).shap_values(list(inputs), nsamples=nsamples,
-                                                                                 rseed=seed)
-    finally: model.train(was)
+    with _eval_seeded(model, seed):
+        sv = shap.GradientExplainer(_OneOutput(model, target), list(background)).shap_values(
+            list(inputs), nsamples=nsamples, rseed=seed)
     return [np.asarray(s)[..., 0] if np.asarray(s).ndim == x.dim() + 1 else np.asarray(s) for s, x in zip(sv, inputs)]
 
 # %% ../../nbs/51_explain.attribution.ipynb #e1b00010
