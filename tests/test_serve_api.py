@@ -1,8 +1,10 @@
 """The FastAPI server through a real uvicorn on 127.0.0.1, on a trained image + tabular run (DAFT on the stroke-outcome
 cohort): JSON, multipart `.npy` and NIfTI requests answer what the network answers, from the run folder and from its
-ONNX export; 30 malformed requests (truncated, wrong content type, pickled or object `.npy`, wrong shapes, NaN,
-unknown or missing columns, oversized and inflating uploads, a slow sender, …) each get a 4xx naming the field, and
-the server keeps answering; a run naming its network by module:function is refused without --trust-run."""
+ONNX export; 35 malformed requests (truncated, wrong content type, pickled or object `.npy`, wrong shapes, NaN,
+unknown or missing columns, oversized, empty and inflating uploads, …) and 3 sent over a raw socket (a malformed
+Content-Length, a declared length over the limit, a slow sender) each get a 4xx naming the field, 100 half-sent bodies
+held open do not delay a valid request, and the server keeps answering; a run naming its network by module:function
+is refused without --trust-run; `neurodx serve` with the ONNX backend and with two worker processes."""
 import base64, gzip, io, json, re, shutil, socket, subprocess, sys, time
 from pathlib import Path
 
@@ -57,6 +59,12 @@ def _reference(trained) -> float:
 
 def _npy(a, **kw) -> bytes:
     b = io.BytesIO(); np.save(b, a, **kw); return b.getvalue()
+
+
+def _zero_nifti() -> bytes:
+    "A NIfTI of zeros (an empty brain): `load_nifti` refuses it."
+    import nibabel as nib
+    return nib.Nifti1Image(np.zeros((8, 8, 8), np.float32), np.eye(4)).to_bytes()
 
 
 def _raw(url: str, data: bytes, wait: float = 0.0) -> bytes:
@@ -135,6 +143,8 @@ def test_malformed_requests_get_a_4xx_naming_the_field_and_the_server_keeps_answ
         ("nifti not base64", j({"nifti": {m: "@@" for m in CTP_MAPS}, "tabular": tab}), 400, "nifti.CBF"),
         ("truncated nifti", j({"nifti": {m: base64.b64encode(b[:400]).decode() for m, b in trained["nifti"].items()},
                                "tabular": tab}), 400, "nifti.CBF"),
+        ("all-zero nifti", j({"nifti": {m: base64.b64encode(gzip.compress(_zero_nifti())).decode() for m in CTP_MAPS},
+                              "tabular": tab}), 400, "nifti.CBF"),
         ("inflating nifti", j({"nifti": {m: base64.b64encode(bomb).decode() for m in CTP_MAPS}, "tabular": tab}), 413,
          "nifti.CBF"),
         ("pickled .npy", dict(data=form, files={"ct_scan": ("p.npy", _npy(np.array([{"a": 1}], dtype=object),
@@ -169,6 +179,16 @@ def test_malformed_requests_get_a_4xx_naming_the_field_and_the_server_keeps_answ
                         b"Content-Length: 1000\r\n\r\n{\"image\": ", wait=2.5)
         assert out.startswith(b"HTTP/1.1 408") and b'"field":"body"' in out, out[:200]
         assert len(cases) + 3 >= 25
+        # 100 half-sent bodies held open: the server still answers a valid request at once (the old one held a thread
+        # for each, without a timeout), then times each of them out
+        host, port = url.split("//")[1].split(":"); held = []
+        for _ in range(100):
+            s = socket.create_connection((host, int(port)), timeout=30)
+            s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 999\r\n\r\n{")
+            held.append(s)
+        t0 = time.perf_counter(); r = http.post("/predict", json=good)
+        assert r.status_code == 200 and time.perf_counter() - t0 < limits.read_timeout, time.perf_counter() - t0
+        for s in held: s.close()
         r = http.post("/predict", json=good)  # still answering, and as before
         assert r.status_code == 200 and abs(r.json()["probabilities"]["poor"] - _reference(trained)) < 1e-6
 
@@ -199,3 +219,21 @@ def test_neurodx_serve_command_with_the_onnx_backend(trained):
         assert r.status_code == 200 and abs(r.json()["probabilities"]["poor"] - _reference(trained)) < 1e-4
     finally:
         proc.terminate(); proc.wait(timeout=30)
+
+
+def test_neurodx_serve_with_two_workers(trained):
+    with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+    proc = subprocess.Popen([str(EXE), "serve", str(trained["run"]), "--port", str(port), "--workers", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "2 workers" in proc.stdout.readline()
+        url, deadline = f"http://127.0.0.1:{port}", time.time() + 120
+        while True:  # the workers start after the line is printed
+            try: r = httpx.post(url + "/predict", json={"image": encode_array(trained["image"]),
+                                                         "tabular": trained["tabular"]}, timeout=60); break
+            except httpx.TransportError:
+                assert time.time() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else ""
+                time.sleep(0.5)
+        assert r.status_code == 200 and abs(r.json()["probabilities"]["poor"] - _reference(trained)) < 1e-6
+    finally:
+        proc.terminate(); proc.wait(timeout=60)
