@@ -13,7 +13,10 @@ import torch
 from torch import nn
 
 from .core import NeurodxDataError, atomic_path, write_text_atomic
+from .data.cache import CohortCache
 from .data.datasets import TabularScaler
+from .data.prepare import prepared_paths
+from .data.splits import Splits
 from .train.experiment import TrainedRun, load_run
 
 # %% auto #0
@@ -54,14 +57,17 @@ def _example_inputs(run: TrainedRun, n: int, seed: int) -> list:
         x.append(torch.from_numpy(t.astype(np.float32)))
     return x
 
+def _run_cache(run: TrainedRun):
+    "The cohort cache the run was trained on, where it is still there (None otherwise)."
+    try: return CohortCache(prepared_paths(run.config.data.cache)["cache"])
+    except Exception: return None
+
 def _cohort_inputs(run: TrainedRun, n: int) -> tuple[list | None, str]:
     "Up to `n` subjects of the run's own cohort (images and raw tabular values), where its cache is still there."
-    try:
-        from neurodx.data.cache import CohortCache
-        from neurodx.data.prepare import prepared_paths
-        c = CohortCache(prepared_paths(run.config.data.cache)["cache"]); ids = c.ids[:n]
-        x = [torch.from_numpy(np.stack([c.array(i, run.modalities) for i in ids]).astype(np.float32))]
-    except Exception: return None, "no cohort"
+    c = _run_cache(run)
+    if c is None: return None, "no cohort"
+    ids = c.ids[:n]
+    x = [torch.from_numpy(np.stack([c.array(i, run.modalities) for i in ids]).astype(np.float32))]
     if run.tabular is not None:
         t = c.table.set_index(c.spec.id_column).loc[ids, run.tabular.columns].to_numpy(np.float32)
         x.append(torch.from_numpy(t))
@@ -88,18 +94,14 @@ def _metrics(run_dir: Path) -> dict:
 
 def _synthetic(run: TrainedRun) -> bool:
     "Trained on a neurodx synthetic cohort: its `groundtruth.json` sits above the images the cache was packed from."
-    try:
-        from neurodx.data.cache import CohortCache
-        from neurodx.data.prepare import prepared_paths
-        c = CohortCache(prepared_paths(run.config.data.cache)["cache"])
-        first = Path(c.source_file(c.ids[0], c.modalities[0]) or "")
-    except Exception: return False  # the cache is elsewhere now: the card says "unknown" unless told
+    c = _run_cache(run)
+    if c is None: return False  # the cache is elsewhere now: pass `synthetic` to say
+    first = Path(c.source_file(c.ids[0], c.modalities[0]) or "")
     return any((p / "groundtruth.json").is_file() for p in list(first.parents)[:4])
 
 def _training_data(run: TrainedRun) -> dict:
     d = run.config.data; out = {"cache": d.cache, "splits": d.splits, "fold": run.fold}
     try:
-        from neurodx.data.splits import Splits
         f = Splits.load(d.splits)[run.fold]; out |= {k: len(f.get(k, [])) for k in ("train", "val", "test")}
     except Exception: pass
     return out

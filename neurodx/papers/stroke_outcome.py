@@ -321,7 +321,8 @@ _TABNET = {"n_d": 8, "n_a": 8, "n_steps": 3, "gamma": 1.3, "virtual_batch_size":
 def stroke_resnet(in_channels: int = 3,  # perfusion maps
                   num_classes: int = 2,  # output classes
                   base_filters: int = 4,  # f (widths f … 8f)
-                  **_,  # other models' arguments (tab_features), ignored: the ResNet sees the images only
+                  # accepted so that every stroke network takes the same arguments; unused: the ResNet sees images only
+                  tab_features: int | None = None,
                  ) -> CtpNet:
     "The image-only 3D ResNet (`CtpNet` without DAFT); PAPERS.md §3b."
     return CtpNet(in_channels, num_classes, base_filters)
