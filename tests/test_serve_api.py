@@ -237,3 +237,25 @@ def test_neurodx_serve_with_two_workers(trained):
         assert r.status_code == 200 and abs(r.json()["probabilities"]["poor"] - _reference(trained)) < 1e-6
     finally:
         proc.terminate(); proc.wait(timeout=60)
+
+
+def test_an_alzheimerdl_run_is_served_from_its_onnx_export(tmp_path):
+    "Mosa on stage 1's ResNet (image only): exported, served with the ONNX backend, answering as PyTorch does."
+    from neurodx.data.cache import CohortCache
+    from toy_data import prepare_tiny_ad
+    cache, splits = prepare_tiny_ad(tmp_path)
+    data = DataConfig(cache=str(cache), splits=str(splits), label="diagnosis", class_names=["CN", "AD"])
+    train = TrainConfig(epochs=1, bs=4, tensorboard=False)
+    run_experiment(ExperimentConfig("r", str(tmp_path / "runs/r"), data,
+                                    ModelConfig("alzheimerdl_resnet", {"widths": [4, 8, 16, 32]}), train, n_boot=10), 0)
+    run_experiment(ExperimentConfig("m", str(tmp_path / "runs/m"), data,
+                                    ModelConfig("alzheimerdl_mosa", {"backbone_run": str(tmp_path / "runs/r/fold0"),
+                                                                     "input_size": [24, 24, 24], "dim": 16, "heads": 2,
+                                                                     "patch_sizes": [1, 1, 1, 1, 1]}), train, n_boot=10), 0)
+    card = export_run(tmp_path / "runs/m/fold0", tmp_path / "export")
+    assert card["parity"]["max_abs_difference"] <= 1e-4 and [i["name"] for i in card["inputs"]] == ["image"]
+    img = CohortCache(cache).array(CohortCache(cache).ids[0])
+    ref = Predictor(tmp_path / "runs/m/fold0").predict({"image": encode_array(img)})["probabilities"]["AD"]
+    with ServerThread(make_app(Predictor(tmp_path / "export", backend="onnx"))) as url:
+        r = httpx.post(url + "/predict", json={"image": encode_array(img)}, timeout=60)
+    assert r.status_code == 200 and abs(r.json()["probabilities"]["AD"] - ref) < 1e-4

@@ -124,7 +124,8 @@ class Mosa(nn.Module):
         cls = []
         for s, f in enumerate(self.stages(x)):
             t = self.embed[s](f).flatten(2).transpose(1, 2)  # (N, T_s, dim)
-            t = torch.cat([self.cls[s].expand(len(t), -1, -1), t], 1) + self.pos[s]
+            # t.shape[0], not len(t): an exported graph keeps its batch dynamic
+            t = torch.cat([self.cls[s].expand(t.shape[0], -1, -1), t], 1) + self.pos[s]
             enc = self.encoders[0 if self.shared else s]
             cls.append(enc(self.drop(t))[:, 0])
         return torch.cat(cls, 1)
