@@ -446,7 +446,7 @@ def make_app(predictor: Predictor,  # the model to serve
         if declared.isascii() and declared.isdigit() and int(declared) > limits.max_body:  # refused before reading
             raise RequestError("body", f"{int(declared):,} bytes declared, over the limit of {limits.max_body:,}", 413)
         raw = await _read_body(request, limits)
-        if state["waiting"] >= limits.max_waiting:
+        if slots.locked() and state["waiting"] >= limits.max_waiting:  # no free slot, and the queue is full
             raise RequestError("server", f"busy: {state['waiting']} requests are waiting; try again shortly", 503)
         state["waiting"] += 1
         try: await slots.acquire()
@@ -478,7 +478,8 @@ def uvicorn_config(app, limits: Limits, **kwargs):
     "uvicorn settings of `neurodx serve`: h11, quiet access log, idle connections closed after 5 s."
     import uvicorn
     return uvicorn.Config(app, http="h11", access_log=False, log_level="warning", timeout_keep_alive=5,
-                          limit_concurrency=limits.max_waiting * 4, **kwargs)
+                          # connections beyond this get uvicorn's own 503; the app's slots and queue come first
+                          limit_concurrency=4 * (limits.max_active + limits.max_waiting) + 16, **kwargs)
 
 class ServerThread:
     "A uvicorn server in a background thread (for notebooks and tests): `with ServerThread(app) as url: …`."

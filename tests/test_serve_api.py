@@ -259,3 +259,20 @@ def test_an_alzheimerdl_run_is_served_from_its_onnx_export(tmp_path):
     with ServerThread(make_app(Predictor(tmp_path / "export", backend="onnx"))) as url:
         r = httpx.post(url + "/predict", json={"image": encode_array(img)}, timeout=60)
     assert r.status_code == 200 and abs(r.json()["probabilities"]["AD"] - ref) < 1e-4
+
+
+def test_requests_beyond_the_waiting_limit_are_answered_503(trained, monkeypatch):
+    "One slot and no queue: while a (slowed) request is being answered, the next is told the server is busy."
+    import threading
+    pred = Predictor(trained["run"], limits=Limits(max_active=1, max_waiting=0))
+    answer = pred.predict
+    monkeypatch.setattr(pred, "predict", lambda body: (time.sleep(1.5), answer(body))[1])
+    body = {"image": encode_array(trained["image"]), "tabular": trained["tabular"]}
+    with ServerThread(make_app(pred)) as url:
+        first = {}
+        t = threading.Thread(target=lambda: first.update(r=httpx.post(url + "/predict", json=body, timeout=60)))
+        t.start(); time.sleep(0.7)  # the first holds the only slot
+        busy = httpx.post(url + "/predict", json=body, timeout=60)
+        t.join()
+        assert first["r"].status_code == 200 and busy.status_code == 503 and busy.json()["error"]["field"] == "server"
+        assert httpx.post(url + "/predict", json=body, timeout=60).status_code == 200  # the slot is free again
