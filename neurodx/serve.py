@@ -69,11 +69,8 @@ def decode_array(obj,  # {'shape', 'dtype', 'data': base64} or nested lists of n
     if isinstance(obj, dict):
         extra = set(obj) - {"shape", "dtype", "data"}
         if extra: raise RequestError(field, f"unknown keys {sorted(extra)}: use 'shape', 'dtype', 'data'")
-        shape, dtype, data = (
-            _check_shape(obj.get("shape"), field, expected),
-            obj.get("dtype", "float32"),
-            obj.get("data"),
-        )
+        shape = _check_shape(obj.get("shape"), field, expected)
+        dtype, data = obj.get("dtype", "float32"), obj.get("data")
         if dtype not in _DTYPES: raise RequestError(f"{field}.dtype", f"{dtype!r} is not one of {sorted(_DTYPES)}")
         if not isinstance(data, str):
             raise RequestError(f"{field}.data", "must be a base64 string of the raw little-endian bytes")

@@ -214,13 +214,8 @@ class DaftBlock(ResBlock):
         if condition not in ("image+tabular", "tabular"): raise ValueError(f"condition {condition!r}")
         if not (scale or shift): raise ValueError("at least one of scale and shift")
         super().__init__(cin, cout, stride, bn1_affine=location != "conv1")
-        self.location, self.activation, self.scale, self.shift, self.condition = (
-            location,
-            activation,
-            scale,
-            shift,
-            condition,
-        )
+        self.location, self.activation, self.condition = location, activation, condition
+        self.scale, self.shift = scale, shift
         self.channels = cin if location == "input" else cout
         b = bottleneck or max(1, int((cin + tab_features) / 7))  # cin = 4f in the paper's network
         z = tab_features + (self.channels if condition == "image+tabular" else 0)
@@ -265,9 +260,8 @@ class CtpNet(nn.Module):
     def forward(self, x, tab=None): return self.fc(self.features(x, tab))
 
 class TabNetNet(nn.Module):
-    """pytorch-tabnet's TabNet network on the tabular inputs (the image is not used); its sparsity term −λ·M_loss
-    kept in
-    `aux_loss` while training, for the `AuxiliaryLoss` callback."""
+    """pytorch-tabnet's TabNet network on the tabular inputs (the image is not used); its sparsity term −λ·M_loss kept
+    in `aux_loss` while training, for the `AuxiliaryLoss` callback."""
     def __init__(self, tab_features: int, num_classes: int = 2, lambda_sparse: float = 1e-3, **tabnet):
         super().__init__()
         from pytorch_tabnet.tab_network import TabNet
