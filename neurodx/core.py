@@ -16,8 +16,8 @@ import yaml
 # %% auto #0
 __all__ = ['TEMP_PREFIX', 'SAFE_ID', 'SAFE_ID_RULE', 'DataProblem', 'NeurodxDataError', 'Config', 'preset_from', 'temp_path_for',
            'clean_stale_temps', 'atomic_path', 'write_text_atomic', 'file_problem', 'file_sha256', 'check_file',
-           'id_problem', 'resolve_table_path', 'default_device', 'set_seed', 'project_root', 'data_samples_dir',
-           'cache_dir', 'results_dir']
+           'id_problem', 'resolve_table_path', 'default_device', 'set_seed', 'thread_settings', 'set_threads',
+           'project_root', 'data_samples_dir', 'cache_dir', 'results_dir']
 
 # %% ../nbs/00_core.ipynb #fd100ba3
 @dataclass(frozen=True)
@@ -337,6 +337,28 @@ def set_seed(seed: int = 42,  # seed of Python, numpy and torch
     )  # here, not at import: `neurodx --help` must not load torch
     _fastai_set_seed(seed, reproducible=deterministic)
     return np.random.default_rng(seed)
+
+# %% ../nbs/00_core.ipynb #59af5826
+def thread_settings() -> dict:
+    """How this process computes on the CPU: torch's intra-op and inter-op threads and OpenMP's wait policy (recorded
+    in provenance: the thread count changes results in the last bits)."""
+    import torch
+    import neurodx
+    policy = os.environ.get("OMP_WAIT_POLICY", "")
+    if neurodx._TORCH_BEFORE_NEURODX:
+        policy = f"unknown (torch was imported before neurodx; OMP_WAIT_POLICY={policy!r})"
+    return {"torch_threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
+            "omp_wait_policy": policy}
+
+def set_threads(n: int | None = None,  # intra-op threads (None: NEURODX_THREADS, else leave torch's count)
+               ) -> dict:
+    "Set torch's intra-op thread count; return `thread_settings()`."
+    n = n if n is not None else (int(os.environ["NEURODX_THREADS"]) if os.environ.get("NEURODX_THREADS") else None)
+    if n is not None:
+        if n < 1: raise ValueError(f"threads must be at least 1, got {n}")
+        import torch
+        torch.set_num_threads(int(n))
+    return thread_settings()
 
 # %% ../nbs/00_core.ipynb #f6f707a5
 def project_root() -> Path:

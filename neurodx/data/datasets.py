@@ -128,8 +128,18 @@ def default_augment(spatial_dims: int = 3,  # 2 or 3
 
 # %% ../../nbs/07_data.datasets.ipynb #54bcad0a
 class _Base(Dataset):
-    epoch: int = 0
+    """The epoch lives in one shared-memory cell: DataLoader worker processes, persistent ones too, read the epoch that
+    `EpochCallback` sets in the main process, so an item's augmentation depends on (seed, epoch, index) alone, never
+    on which process made it."""
     def __len__(self): return len(self.ids)
+    def _epoch_cell(self) -> torch.Tensor:
+        cell = self.__dict__.get("_epoch")
+        if cell is None: cell = self.__dict__["_epoch"] = torch.zeros(1, dtype=torch.int64).share_memory_()
+        return cell
+    @property
+    def epoch(self) -> int: return int(self._epoch_cell()[0])
+    @epoch.setter
+    def epoch(self, value: int): self._epoch_cell()[0] = int(value)
 
 @dataclass
 class TabularScaler(Config):
@@ -465,6 +475,7 @@ def make_dataloaders(train_ds: Dataset,  # training dataset (shuffled)
                      n_inp: int | None = None,  # inputs per item (None: the item's length − 1)
                     ) -> DataLoaders:
     "fastai DataLoaders over torch datasets; shuffling seeded; `n_inp` defaults to (items' length − 1)."
+    if hasattr(train_ds, "epoch"): train_ds.epoch = train_ds.epoch  # its shared cell made before any worker starts
     train = DataLoader(
         train_ds, bs=bs, shuffle=True, drop_last=drop_last and len(train_ds) > bs, num_workers=num_workers
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..core import project_root, write_text_atomic
+from ..core import project_root, thread_settings, write_text_atomic
 
 # %% auto #0
 __all__ = ['CLAIM_COLUMNS', 'KINDS', 'PROVENANCE_KEYS', 'MAX_FIGURE_BYTES', 'MAX_FOLDER_BYTES', 'README_START', 'README_END',
@@ -89,7 +89,7 @@ def provenance(preset: str,  # the preset the notebook ran ('fast', 'reference',
                seconds: float,  # wall time of the whole notebook
                stage_seconds: dict | None = None,  # wall time per stage, as the notebook recorded it
               ) -> dict:
-    "Where a result came from: version, commit, date, machine, torch, preset, wall times."
+    "Where a result came from: version, commit, date, machine, torch and its threads, preset, wall times."
     import torch
     import neurodx
     dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
@@ -102,6 +102,7 @@ def provenance(preset: str,  # the preset the notebook ran ('fast', 'reference',
         "cores": os.cpu_count(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "torch": torch.__version__,
+        "threads": thread_settings(),  # the thread count changes the last bits: the setting the numbers hold at
         "python": platform.python_version(),
         "preset": preset,
         "seconds": round(float(seconds), 1),

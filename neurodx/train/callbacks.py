@@ -8,16 +8,18 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from fastai.callback.core import Callback
+from fastai.callback.core import Callback, CancelStepException
+from fastai.callback.fp16 import AMPMode, MixedPrecision
 from fastai.callback.schedule import LRFinder
 from fastai.callback.tracker import ReduceLROnPlateau, TrackerCallback
 from fastai.torch_core import rank_distrib
+from fastcore.foundation import L
 
 from ..core import NeurodxDataError
 
 # %% auto #0
 __all__ = ['EpochCallback', 'StepCounter', 'TrainLossMean', 'FreezeBackbone', 'ChannelsLast', 'AuxiliaryLoss',
-           'PlateauWithWarmup', 'epoch_log', 'TensorBoardCallback']
+           'CpuMixedPrecision', 'SkipNonFiniteSteps', 'PlateauWithWarmup', 'epoch_log', 'TensorBoardCallback']
 
 # %% ../../nbs/42_train.callbacks.ipynb #0c5416e0
 class EpochCallback(Callback):
@@ -97,6 +99,24 @@ class AuxiliaryLoss(Callback):
         if self.training and aux is not None:
             self.learn.loss_grad = self.learn.loss_grad + aux
             self.learn.loss = self.learn.loss_grad.clone()
+
+# %% ../../nbs/42_train.callbacks.ipynb #46fc8465
+class CpuMixedPrecision(MixedPrecision):
+    "fastai's `MixedPrecision` on the CPU: bf16 autocast of the forward pass and the loss, no gradient scaler."
+    def __init__(self): super().__init__(amp_mode=AMPMode.BF16)
+    def before_fit(self):
+        self.autocast = torch.autocast("cpu", dtype=torch.bfloat16)
+        self.learn.scaler, self.scales = torch.amp.GradScaler("cpu", enabled=False), L()
+
+class SkipNonFiniteSteps(Callback):
+    "Skip (and count, as `learn.skipped_steps` per epoch) every optimiser step whose gradients are not all finite."
+    order = MixedPrecision.order + 1  # after a gradient scaler has had its own look
+    def before_train(self): self.learn.skipped_steps = 0
+    def before_step(self):
+        grads = [p.grad for p in self.learn.model.parameters() if p.grad is not None]
+        if grads and not bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()):
+            self.learn.skipped_steps += 1
+            raise CancelStepException()
 
 # %% ../../nbs/42_train.callbacks.ipynb #70e7a14f
 class PlateauWithWarmup(ReduceLROnPlateau):

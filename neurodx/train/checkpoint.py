@@ -135,6 +135,7 @@ class CheckpointCallback(Callback):
         }
         if hasattr(self.learn, "epoch_train_loss"):
             row["train_loss"] = self.learn.epoch_train_loss  # the epoch mean, not fastai's smoothed value
+        if hasattr(self.learn, "skipped_steps"): row["skipped_steps"] = self.learn.skipped_steps  # non-finite steps
         value = row.get(self.monitor)
         improved = (
             value is not None

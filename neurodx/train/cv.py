@@ -4,19 +4,69 @@
 
 # %% ../../nbs/46_train.cv.ipynb #7627c1ef
 from __future__ import annotations
-import json
+import json, multiprocessing, os, sys, traceback
+from functools import partial
+from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from ..core import NeurodxDataError, write_text_atomic
+from ..core import NeurodxDataError, set_threads, write_text_atomic
 from ..data.splits import Splits, check_splits
 from ..tasks.core import Task, TaskConfig, get_task
 
 # %% auto #0
-__all__ = ['run_cv', 'cv_table']
+__all__ = ['run_in_processes', 'run_cv', 'cv_table']
+
+# %% ../../nbs/46_train.cv.ipynb #eb231478
+def _detach_from_notebook():
+    "In a forked child: plain-text progress bars and no IPython shell (the notebook kernel's sockets are the parent's)."
+    import fastai.callback.progress as fp
+    from fastprogress.fastprogress import ConsoleMasterBar, ConsoleProgressBar
+    fp.master_bar, fp.progress_bar = ConsoleMasterBar, ConsoleProgressBar
+    try:
+        from IPython.core.interactiveshell import InteractiveShell
+        InteractiveShell.clear_instance()
+    except ImportError: pass
+
+def _child(fn: Callable, threads: int, log: Path | None):
+    code = 1
+    try:
+        if log is not None:
+            f = open(log, "w", buffering=1); os.dup2(f.fileno(), 1); os.dup2(f.fileno(), 2); sys.stdout = sys.stderr = f
+        _detach_from_notebook(); set_threads(threads)
+        fn(); code = 0
+    except BaseException: traceback.print_exc()
+    finally:
+        sys.stdout.flush(); sys.stderr.flush()
+        os._exit(code)  # not the parent's exit handlers (a notebook kernel's among them)
+
+def run_in_processes(jobs: dict,  # name → a function of no arguments, each run in a forked process
+                     workers: int = 2,  # processes at a time
+                     threads: int = 1,  # torch threads in each process
+                     logs: dict | None = None,  # name → file that receives the process's output (None: inherited)
+                    ) -> None:
+    "Run each job in a forked process of `threads` threads, `workers` at a time; raise naming every failed job."
+    ctx, pending, running, failed = multiprocessing.get_context("fork"), list(jobs.items()), {}, []
+    logs = {k: Path(v) for k, v in (logs or {}).items()}
+    while pending or running:
+        while pending and len(running) < workers:
+            name, fn = pending.pop(0)
+            p = ctx.Process(target=_child, args=(fn, threads, logs.get(name)), name=f"neurodx-{name}"); p.start()
+            running[name] = p
+        ended = wait([p.sentinel for p in running.values()])
+        for name, p in list(running.items()):
+            if p.sentinel in ended:
+                p.join(); del running[name]
+                if p.exitcode != 0: failed.append(name)
+    if failed:
+        def tail(n):
+            log = logs.get(n)
+            return " | ".join(log.read_text().strip().splitlines()[-3:]) if log and log.is_file() else "no log"
+        tails = [f"{n}: {tail(n)}" for n in failed]
+        raise RuntimeError("failed in their processes: " + "; ".join(tails))
 
 # %% ../../nbs/46_train.cv.ipynb #5c0ac47a
 def run_cv(splits: Splits,  # the folds
@@ -30,6 +80,8 @@ def run_cv(splits: Splits,  # the folds
            resume: bool = True,  # continue from the run's latest.pth where one exists
            folds: list | None = None,  # folds to run (None: all)
            task: Task | None = None,  # what the predictions are and how they are reported (default: classification)
+           workers: int = 1,  # folds run at once, each in a process of its own (1: one after another, here)
+           threads: int = 1,  # torch threads in each fold's process (with workers > 1)
           ) -> dict:
     "Run `fold_fn` on every fold of `splits`; write per-fold and pooled reports; return the summary."
     task = task or get_task(TaskConfig("classification"))
@@ -38,18 +90,22 @@ def run_cv(splits: Splits,  # the folds
     patient_column = patient_column or splits.params.get("patient_column") or id_column
     patient_of = dict(zip(table[id_column].astype(str), table[patient_column].astype(str)))
     out = Path(out_dir); rows, results = [], []
-    for k, fold in enumerate(splits.folds):
-        if folds is not None and k not in folds: continue
-        fdir = out / f"fold{k}"
-        res = (
-            task.read_predictions(fdir, "test")
-            if resume and (fdir / "predictions_test.csv").exists()
-            else fold_fn(k, fold, fdir)
-        )
+    chosen = [(k, fold, out / f"fold{k}") for k, fold in enumerate(splits.folds) if folds is None or k in folds]
+    def fold_report(k, fold, fdir, res):
         res = {**res, "ids": [str(i) for i in res["ids"]]}
         stray = sorted(set(res["ids"]) - set(map(str, fold["test"])))
         if stray: raise NeurodxDataError(f"fold{k}", f"predictions on ids outside the fold's test set: {stray[:5]}")
-        rep = task.report(fdir, "test", res["outputs"], res["targets"], res["ids"], class_names, n_boot=n_boot)
+        return res, task.report(fdir, "test", res["outputs"], res["targets"], res["ids"], class_names, n_boot=n_boot)
+    todo = {k for k, _, fdir in chosen if not (resume and (fdir / "predictions_test.csv").exists())}
+    if workers > 1 and len(todo) > 1:  # each writes its report; read back below as a resumed fold is
+        def job(k, fold, fdir): fold_report(k, fold, fdir, fold_fn(k, fold, fdir))
+        for k, _, fdir in chosen: fdir.mkdir(parents=True, exist_ok=True)
+        run_in_processes({f"fold{k}": partial(job, k, f, d) for k, f, d in chosen if k in todo}, workers, threads,
+                         {f"fold{k}": d / "fold.log" for k, _, d in chosen if k in todo})
+        todo = set()
+    for k, fold, fdir in chosen:
+        got = fold_fn(k, fold, fdir) if k in todo else task.read_predictions(fdir, "test")
+        res, rep = fold_report(k, fold, fdir, got)
         rows.append({"fold": k, "n_test": len(res["ids"]), **task.fold_row(rep)}); results.append(res)
     per_fold = pd.DataFrame(rows)
     pooled = task.pool(results)

@@ -39,16 +39,37 @@ from neurodx.train.callbacks import (
     ChannelsLast,
     PlateauWithWarmup,
     TensorBoardCallback,
+    CpuMixedPrecision,
+    SkipNonFiniteSteps,
 )
 from .checkpoint import data_changes, CheckpointCallback, config_changes, set_rng_state, _set_dl_state
 
 # %% auto #0
-__all__ = ['make_learner', 'recorded_names', 'check_monitor', 'load_checkpoint', 'fit_resumable', 'fit_datasets']
+__all__ = ['mixed_precision_callbacks', 'make_learner', 'recorded_names', 'check_monitor', 'load_checkpoint', 'fit_resumable',
+           'fit_datasets']
 
 # %% ../../nbs/44_train.learner.ipynb #d7b0b19f
 def _on_cuda(dls) -> bool:
     dev = getattr(dls, "device", None)
     return dev is not None and torch.device(dev).type == "cuda"
+
+def mixed_precision_callbacks(mode: str,  # `TrainConfig.mixed_precision`: 'auto', 'bf16', 'fp16' or 'off'
+                              cuda: bool,  # the run trains on a CUDA GPU
+                             ) -> list:
+    """The callbacks that honour `mode`: on a GPU fastai's `MixedPrecision` (auto: bf16 where supported, else fp16
+    with a gradient scaler); on the CPU bf16 autocast when asked for (auto stays fp32); every mixed mode guarded by
+    `SkipNonFiniteSteps`. Refused by name where it cannot be honoured."""
+    where = "config: train.mixed_precision"
+    if mode not in ("auto", "bf16", "fp16", "off"):
+        raise NeurodxDataError(where, f"unknown {mode!r}; use 'auto', 'bf16', 'fp16' or 'off'")
+    if mode == "off" or (mode == "auto" and not cuda): return []
+    if cuda:
+        if mode == "bf16" and not torch.cuda.is_bf16_supported():
+            raise NeurodxDataError(where, "'bf16' asked for, but this GPU has no bf16; use 'fp16', 'auto' or 'off'")
+        bf16 = mode == "bf16" or (mode == "auto" and torch.cuda.is_bf16_supported())
+        return [MixedPrecision(amp_mode=AMPMode.BF16 if bf16 else AMPMode.FP16), SkipNonFiniteSteps()]
+    if mode == "fp16": raise NeurodxDataError(where, "'fp16' needs a CUDA GPU; on the CPU use 'bf16' or 'off'")
+    return [CpuMixedPrecision(), SkipNonFiniteSteps()]
 
 def make_learner(dls,  # fastai DataLoaders
                  model: nn.Module,  # the network
@@ -75,11 +96,10 @@ def make_learner(dls,  # fastai DataLoaders
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
         torch.use_deterministic_algorithms(True, warn_only=True)
     cuda = _on_cuda(dls) or (torch.cuda.is_available() and getattr(dls, "device", None) is None)
-    if cfg.mixed_precision != "off" and cuda:
-        bf16 = cfg.mixed_precision == "bf16" or (cfg.mixed_precision == "auto" and torch.cuda.is_bf16_supported())
-        cbs.append(MixedPrecision(amp_mode=AMPMode.BF16 if bf16 else AMPMode.FP16))
+    cbs += mixed_precision_callbacks(cfg.mixed_precision, cuda)
+    mixed = any(isinstance(c, MixedPrecision) for c in cbs)
     if cfg.channels_last == "on" or (
-        cfg.channels_last == "auto" and cuda and any(isinstance(m, nn.Conv3d) for m in model.modules())
+        cfg.channels_last == "auto" and (cuda or mixed) and any(isinstance(m, nn.Conv3d) for m in model.modules())
     ):
         cbs.append(ChannelsLast())
     learn = Learner(
