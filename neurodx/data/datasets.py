@@ -4,7 +4,7 @@
 
 # %% ../../nbs/07_data.datasets.ipynb #8ed10180
 from __future__ import annotations
-import json, random
+import json, math, random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -12,17 +12,20 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset
+from fastai.callback.core import Callback
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
+from fastcore.basics import store_attr
 
 from ..core import Config, NeurodxDataError, write_text_atomic
 from .cache import CohortCache
 
 # %% auto #0
-__all__ = ['AugmentConfig', 'Augment', 'make_augment', 'default_augment', 'TabularScaler', 'VolumeDataset', 'SliceDataset',
-           'BagDataset', 'bags_by_patient', 'ItemDataset', 'TableDataset', 'visit_times', 'sequences_by_patient',
-           'SequenceDataset', 'make_dataloaders']
+__all__ = ['AugmentConfig', 'Augment', 'make_augment', 'warp', 'augment_batch', 'DeviceAugment', 'default_augment',
+           'TabularScaler', 'VolumeDataset', 'SliceDataset', 'BagDataset', 'bags_by_patient', 'ItemDataset',
+           'TableDataset', 'visit_times', 'sequences_by_patient', 'SequenceDataset', 'make_dataloaders']
 
 # %% ../../nbs/07_data.datasets.ipynb #f94f36f0
 @dataclass
@@ -38,6 +41,9 @@ class AugmentConfig(Config):
     intensity: float = 0.1  # ± multiplicative intensity change, p = 0.5
     intensity_shift: float = 0.0  # ± additive intensity offset (in z-score units), p = 0.5
     noise_std: float = 0.0  # Gaussian noise σ, p = 0.5
+    # where flips, rotation/scaling and intensity run: 'auto' (on the batch's device when it is a GPU, else in the
+    # dataset), 'device' or 'dataset'; crops always run in the dataset
+    on_device: str = "auto"
     # training patches of this size; with a mask, centred on foreground with `pos_fraction`
     patch_size: tuple | None = None
     pos_fraction: float = 0.5  # share of patches centred on a foreground (lesion) voxel
@@ -71,6 +77,7 @@ def make_augment(cfg: AugmentConfig,  # the paper's augmentation
                  spatial_dims: int = 3,  # 2 or 3
                  with_mask: bool = False,  # the samples carry a mask transformed with the image
                  seed: int = 0,  # base seed of the draws
+                 crops_only: bool = False,  # only the crops (the rest runs on the device: `augment_batch`)
                 ) -> Augment:
     "The MONAI pipeline of an `AugmentConfig`: patch → resized crop → flips → rotation/scaling → intensity → noise."
     from monai.transforms import (
@@ -104,6 +111,7 @@ def make_augment(cfg: AugmentConfig,  # the paper's augmentation
         if not 0 < lo <= hi <= 1:
             raise ValueError(f"resized_crop (min, max) must satisfy 0 < min ≤ max ≤ 1, got {cfg.resized_crop}")
         t += [RandScaleCropd(keys, roi_scale=lo, max_roi_scale=hi, random_size=True)]
+    if crops_only: return Augment(Compose(t), seed, resize_back=bool(cfg.resized_crop) and not cfg.patch_size)
     for ax in cfg.flip_axes or ():
         if not 0 <= ax < spatial_dims:
             raise ValueError(f"flip axis {ax} is not a spatial axis of a {spatial_dims}D image")
@@ -116,6 +124,77 @@ def make_augment(cfg: AugmentConfig,  # the paper's augmentation
     if cfg.intensity_shift: t += [RandShiftIntensityd(["image"], offsets=cfg.intensity_shift, prob=0.5)]
     if cfg.noise_std: t += [RandGaussianNoised(["image"], prob=0.5, std=cfg.noise_std)]
     return Augment(Compose(t), seed, resize_back=bool(cfg.resized_crop) and not cfg.patch_size)
+
+# %% ../../nbs/07_data.datasets.ipynb #efcbc5a8
+def _rotation(angles: torch.Tensor) -> torch.Tensor:
+    "(B, 3) angles → (B, 3, 3) rotations R_x R_y R_z (MONAI's intrinsic 'XYZ'); (B, 1) → (B, 2, 2)."
+    c, s = angles.cos(), angles.sin()
+    one, zero = torch.ones_like(c[:, 0]), torch.zeros_like(c[:, 0])
+    def m(*rows): return torch.stack([torch.stack(r, -1) for r in rows], -2)
+    if angles.shape[1] == 1: return m((c[:, 0], -s[:, 0]), (s[:, 0], c[:, 0]))
+    rx = m((one, zero, zero), (zero, c[:, 0], -s[:, 0]), (zero, s[:, 0], c[:, 0]))
+    ry = m((c[:, 1], zero, s[:, 1]), (zero, one, zero), (-s[:, 1], zero, c[:, 1]))
+    rz = m((c[:, 2], -s[:, 2], zero), (s[:, 2], c[:, 2], zero), (zero, zero, one))
+    return rx @ ry @ rz
+
+def warp(x: torch.Tensor,  # (B, C, *spatial) images or masks
+         matrix: torch.Tensor,  # (B, d, d): output voxel coordinates (about the centre) → input voxel coordinates
+         mode: str = "bilinear",  # 'bilinear' (trilinear in 3D) or 'nearest'
+        ) -> torch.Tensor:
+    "Resample each item of `x` on its own grid, x_in = matrix · x_out in voxel units about the centre, zeros outside."
+    size = torch.tensor(x.shape[2:], dtype=matrix.dtype, device=x.device)
+    theta = matrix / (size / 2)[None, :, None] * (size / 2)[None, None, :]  # to grid_sample's normalised units
+    theta = theta.flip(1).flip(2)  # grid_sample's coordinates run (x, y, z) = (last axis, …, first axis)
+    theta = torch.cat([theta, theta.new_zeros(theta.shape[0], theta.shape[1], 1)], 2)
+    grid = F.affine_grid(theta.to(x.dtype) if x.is_floating_point() else theta.float(), list(x.shape),
+                         align_corners=False)
+    out = F.grid_sample(x if x.is_floating_point() else x.float(), grid, mode=mode, padding_mode="zeros",
+                        align_corners=False)
+    return out if x.is_floating_point() else out.round().to(x.dtype)
+
+def augment_batch(x: torch.Tensor,  # (B, C, *spatial) images, on any device
+                  cfg: AugmentConfig,  # the paper's augmentation (flips, rotation/scaling, intensity, noise)
+                  g: torch.Generator,  # the draws' generator, on x's device
+                  mask: torch.Tensor | None = None,  # (B, 1, *spatial) masks transformed with the images
+                 ) -> tuple:
+    "`cfg`'s random flips, rotation/scaling and intensity changes, drawn per sample as MONAI draws them; (x, mask)."
+    B, dims, dev = x.shape[0], x.dim() - 2, x.device
+    def u(*shape): return torch.rand(*shape, generator=g, device=dev)
+    def per(v): return v.view(B, *([1] * (x.dim() - 1)))
+    for ax in cfg.flip_axes or ():
+        flip = per(u(B) < 0.5)
+        x = torch.where(flip, x.flip(2 + ax), x)
+        if mask is not None: mask = torch.where(flip, mask.flip(2 + ax), mask)
+    if cfg.rotate_deg or cfg.scale:
+        apply = u(B) < cfg.affine_prob
+        rot = (u(B, 3 if dims == 3 else 1) * 2 - 1) * math.radians(cfg.rotate_deg)
+        scale = 1 + (u(B, dims) * 2 - 1) * cfg.scale
+        matrix = _rotation(rot) @ torch.diag_embed(scale)
+        x = torch.where(per(apply), warp(x, matrix), x)
+        if mask is not None: mask = torch.where(per(apply), warp(mask, matrix, "nearest"), mask)
+    if cfg.intensity:
+        x = torch.where(per(u(B) < 0.5), x * per(1 + (u(B) * 2 - 1) * cfg.intensity), x)
+    if cfg.intensity_shift:
+        x = torch.where(per(u(B) < 0.5), x + per((u(B) * 2 - 1) * cfg.intensity_shift), x)
+    if cfg.noise_std:
+        on, sd = per(u(B) < 0.5), per(u(B) * cfg.noise_std)
+        x = torch.where(on, x + torch.randn(x.shape, generator=g, device=dev, dtype=x.dtype) * sd, x)
+    return x, mask
+
+class DeviceAugment(Callback):
+    """`augment_batch` on every training batch, on its device; the draws seeded by (seed, epoch, iteration). The mask
+    of a segmentation batch (its target) is transformed with the image."""
+    order = -15  # before ChannelsLast (-10) changes the memory format
+    def __init__(self, cfg: AugmentConfig, seed: int = 0, with_mask: bool = False): store_attr()
+    def before_batch(self):
+        if not self.training: return
+        x = self.learn.xb[0]
+        g = torch.Generator(device=x.device)
+        g.manual_seed(int(np.random.default_rng([self.seed, self.epoch, self.iter]).integers(2**63 - 1)))
+        mask = self.learn.yb[0] if self.with_mask else None
+        x, mask = augment_batch(x, self.cfg, g, mask)
+        self.learn.xb = (x, *self.learn.xb[1:])
+        if self.with_mask: self.learn.yb = (mask, *self.learn.yb[1:])
 
 # %% ../../nbs/07_data.datasets.ipynb #3ed5a5e2
 def default_augment(spatial_dims: int = 3,  # 2 or 3

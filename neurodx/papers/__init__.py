@@ -14,7 +14,7 @@ from ..core import preset_from, project_root, write_text_atomic
 
 # %% auto #0
 __all__ = ['PACKAGE', 'ENTRY_POINT_GROUP', 'Paper', 'paper_modules', 'declared', 'load_paper', 'papers', 'load_papers',
-           'add_stage_commands', 'papers_table', 'sidebar_entries', 'write_paper_tables']
+           'add_stage_commands', 'reproduce_minutes', 'papers_table', 'sidebar_entries', 'write_paper_tables']
 
 # %% ../../nbs/59_papers.ipynb #11ab59ac
 PACKAGE = "neurodx.papers"  # the package scanned for papers
@@ -239,11 +239,23 @@ def _preset_order(presets: dict) -> list:
     rank = {k: i for i, k in enumerate(("fast", "reference", "paper"))}
     return sorted(presets, key=lambda k: (rank.get(k, len(rank)), k))
 
-def _reference_run(name: str, root: Path) -> str:
+def _provenance(name: str, root: Path) -> dict | None:
     prov = root / "reproduction" / name / "provenance.json"
-    if not prov.is_file(): return "—"
-    p = json.loads(prov.read_text())
-    return f"{p['seconds'] / 60:.1f} min on {p['cores']} CPU cores, {p['date'][:10]}"
+    return json.loads(prov.read_text()) if prov.is_file() else None
+
+def _reference_run(name: str, root: Path) -> str:
+    p = _provenance(name, root)
+    if p is None: return "—"
+    threads = (p.get("threads") or {}).get("torch_threads")
+    return f"{p['seconds'] / 60:.1f} min on {p['cores']} CPU cores" + (f" ({threads} threads)" if threads else "") + \
+        f", {p['date'][:10]}"
+
+def reproduce_minutes(ps: dict[str, Paper],  # the papers
+                      root: Path | None = None,  # project root (default: this project)
+                     ) -> float | None:
+    "What `make reproduce` took: the sum of the committed reference runs' wall times, in minutes (None: none yet)."
+    got = [p["seconds"] for p in (_provenance(k, root or project_root()) for k in ps) if p is not None]
+    return sum(got) / 60 if got else None
 
 def papers_table(ps: dict[str, Paper],  # the papers (`papers(builtin_only=True)`)
                  nbs: str = "nbs/",  # prefix of links to notebooks ('nbs/' from the README, '' from the docs)
@@ -274,10 +286,12 @@ def papers_table(ps: dict[str, Paper],  # the papers (`papers(builtin_only=True)
             _reference_run(p.name, root),
         ]
         rows.append("| " + " | ".join(cells) + " |")
+    total = reproduce_minutes(ps, root)
+    took = f" `make reproduce` reruns them all: {total:.1f} min in all on the committed runs." if total else ""
     return (
         "\n".join(rows)
         + f"\n\nThe reference runs' numbers, beside the papers' and the oracles', are in [the reproduction "
-        f"report]({report})."
+        f"report]({report}).{took}"
     )
 
 def _notebook_title(path: Path, paper: Paper) -> str:

@@ -24,6 +24,7 @@ from neurodx.data.datasets import (
     TabularScaler,
     VolumeDataset,
     make_augment,
+    DeviceAugment,
     make_dataloaders,
 )
 from ..data.splits import Splits, check_splits
@@ -37,8 +38,9 @@ from .distributed import distributed, is_main_process, local_only
 from .learner import fit_resumable, make_learner
 
 # %% auto #0
-__all__ = ['TABULAR_FILE', 'DataConfig', 'ModelConfig', 'ExperimentConfig', 'data_paths', 'fit_tabular', 'run_experiment',
-           'run_experiment_cv', 'TrainedRun', 'run_folders', 'load_run', 'load_runs', 'predict_prepared']
+__all__ = ['TABULAR_FILE', 'DataConfig', 'ModelConfig', 'ExperimentConfig', 'data_paths', 'fit_tabular', 'augments_on_device',
+           'run_experiment', 'run_experiment_cv', 'TrainedRun', 'run_folders', 'load_run', 'load_runs',
+           'predict_prepared']
 
 # %% ../../nbs/47_train.experiment.ipynb #5cdbad9f
 @dataclass
@@ -114,12 +116,22 @@ def fit_tabular(cfg: ExperimentConfig,  # the experiment (its `data.tabular` col
     return TabularScaler.fit(t.loc[list(map(str, train_ids))], cfg.data.tabular, f"{cache.path.name}: training rows")
 
 # %% ../../nbs/47_train.experiment.ipynb #82960ac4
+def augments_on_device(cfg: ExperimentConfig,  # the experiment
+                      ) -> bool:
+    "Whether the training batches are augmented on their device (`DeviceAugment`) rather than item by item."
+    where = cfg.data.augmentation.on_device
+    if where not in ("auto", "device", "dataset"):
+        raise NeurodxDataError("config: data.augmentation.on_device",
+                               f"unknown {where!r}; use 'auto', 'device' or 'dataset'")
+    return cfg.data.augment and (where == "device" or (where == "auto" and default_device().type == "cuda"))
+
 def _datasets(cfg: ExperimentConfig, cache: CohortCache, ids: dict, task, tabular: TabularScaler | None = None) -> dict:
     """The fold's datasets as the task wants them: label or mask targets, tabular inputs, the paper's augmentation on
     train only."""
     d, mask = cfg.data, task.target_modality
     spatial = 3 if d.kind == "volume" else 2
-    aug = make_augment(d.augmentation, spatial, with_mask=mask is not None, seed=cfg.train.seed) if d.augment else None
+    aug = make_augment(d.augmentation, spatial, with_mask=mask is not None, seed=cfg.train.seed,
+                       crops_only=augments_on_device(cfg)) if d.augment else None
     if d.kind == "volume":
         kw = dict(label=None, target=mask) if mask else dict(label=task.targets(d))
         mk = lambda i, a: VolumeDataset(cache, i, modalities=d.modalities, augment=a, tabular=tabular, **kw)
@@ -168,6 +180,8 @@ def run_experiment(cfg: ExperimentConfig,  # the experiment
     model = build_model(cfg.model.name, **cfg.model.kwargs)
     learn = make_learner(dls, model, cfg.train, loss_func=task.loss(cfg.train), metrics=task.metrics(), path=out,
                          cbs=[*task.callbacks(), *(cbs or [])])
+    if augments_on_device(cfg):
+        learn.add_cb(DeviceAugment(cfg.data.augmentation, cfg.train.seed, with_mask=task.target_modality is not None))
     experiment = {k: v for k, v in cfg.to_dict().items() if k != "train"}  # train is recorded once, under 'train'
     if tabular is not None and is_main_process():
         write_text_atomic(out / TABULAR_FILE, json.dumps(tabular.to_dict(), indent=1))
