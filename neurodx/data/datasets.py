@@ -24,8 +24,8 @@ from .cache import CohortCache
 
 # %% auto #0
 __all__ = ['AugmentConfig', 'Augment', 'make_augment', 'warp', 'augment_batch', 'DeviceAugment', 'default_augment',
-           'TabularScaler', 'VolumeDataset', 'SliceDataset', 'BagDataset', 'bags_by_patient', 'ItemDataset',
-           'TableDataset', 'visit_times', 'sequences_by_patient', 'SequenceDataset', 'make_dataloaders']
+           'TabularScaler', 'VolumeDataset', 'foreground_resize', 'SliceDataset', 'BagDataset', 'bags_by_patient',
+           'ItemDataset', 'TableDataset', 'visit_times', 'sequences_by_patient', 'SequenceDataset', 'make_dataloaders']
 
 # %% ../../nbs/07_data.datasets.ipynb #f94f36f0
 @dataclass
@@ -315,6 +315,17 @@ class VolumeDataset(_Base):
         return x.float(), m
 
 # %% ../../nbs/07_data.datasets.ipynb #6cd8a678
+def foreground_resize(x: torch.Tensor,  # (C, H, W) slice
+                      side: int,  # the output's side (the authors: 224)
+                     ) -> torch.Tensor:
+    """The slice cropped to the box of its foreground (pixels non-zero in any channel; the whole slice if none), then
+    resized to side × side (bilinear): MMDLM's authors' slice preparation."""
+    fg = (x != 0).any(0).nonzero()
+    if len(fg):
+        (r0, c0), (r1, c1) = fg.min(0).values.tolist(), fg.max(0).values.tolist()
+        x = x[:, r0:r1 + 1, c0:c1 + 1]
+    return F.interpolate(x[None].float(), size=(side, side), mode="bilinear", align_corners=False)[0]
+
 class SliceDataset(_Base):
     "2D slices (C, H, W) of cached volumes along `axis`, with the subject's label."
     def __init__(self,
@@ -328,8 +339,12 @@ class SliceDataset(_Base):
                  augment: Augment | None = None,  # training-time augmentation (None: none)
                  # a square window of this many pixels centred on the `brain_key` mask of each slice (None: whole)
                  crop: int | None = None,
+                 # each slice cropped to its foreground box, then resized to resize × resize (the authors' 224)
+                 resize: int | None = None,
                 ):
         self.cache = cache if isinstance(cache, CohortCache) else CohortCache(cache)
+        if resize is not None and resize < 1: raise ValueError(f"resize must be a positive side, got {resize}")
+        self.resize = resize
         self.label, self.modalities, self.axis, self.augment = label, modalities, axis, augment
         if crop and not brain_key: raise ValueError("crop needs brain_key: the mask whose centre the window follows")
         self.crop, self.brain_key, self._centres = crop, brain_key, {}
@@ -348,6 +363,7 @@ class SliceDataset(_Base):
         x = np.stack([self.cache.slice(sid, m, k, self.axis) for m in (self.modalities or self.cache.modalities)])
         if self.crop: x = self._window(x, sid, k)
         x = torch.from_numpy(x)
+        if self.resize: x = foreground_resize(x, self.resize)
         labs = self.cache.labels(sid)
         y = _label_tensor([labs[c] for c in self.label] if isinstance(self.label, list) else labs[self.label])
         if self.augment: x = self.augment({"image": x}, self.epoch, i)["image"]

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/30_evaluate.metrics.ipynb #b8acbfeb
 from __future__ import annotations
-import warnings
+import math, warnings
 from functools import partial
 from typing import Callable
 
@@ -13,12 +13,14 @@ import torch
 from fastai.learner import Metric
 from fastai.metrics import AccumMetric, ActivationType
 from fastcore.basics import store_attr
+from scipy import stats
 from scipy.integrate import trapezoid
 from sklearn import metrics as skm
 
 # %% auto #0
 __all__ = ['METRIC_NAMES', 'specificity_score', 'auc_score', 'classification_metrics', 'EpochMetric', 'fastai_metrics',
-           'per_class_metrics', 'bootstrap_cis', 'bootstrap_ci', 'bootstrap_interval', 'paired_difference']
+           'per_class_metrics', 'bootstrap_cis', 'bootstrap_ci', 'bootstrap_interval', 'jackknife_test',
+           'paired_difference']
 
 # %% ../../nbs/30_evaluate.metrics.ipynb #e51874b1
 def _binary_auc(y, s) -> float:
@@ -198,6 +200,15 @@ def bootstrap_ci(y_true,  # true labels (N,)
     return _bootstrap(y, p, lambda yy, pp: {name: metric(yy, pp)}, [name], n_boot, alpha, seed, groups)[name]
 
 # %% ../../nbs/30_evaluate.metrics.ipynb #3d1cdd36
+def _quantile_mcse(vals: np.ndarray, q: float) -> float:
+    """Monte-Carlo standard error of the q-quantile of B bootstrap values: half the spread of the order statistics
+    k ± √(B q (1 − q)) around it (how far another seed's endpoint typically lies)."""
+    v = np.sort(np.asarray(vals)); B = len(v)
+    if B < 2: return float("nan")
+    s = math.sqrt(B * q * (1 - q)); k = q * (B - 1)
+    lo, hi = int(max(0, math.floor(k - s))), int(min(B - 1, math.ceil(k + s)))
+    return float((v[hi] - v[lo]) / 2)
+
 def bootstrap_interval(stat: Callable,  # statistic of the resampled arrays (e.g. np.mean)
                        *arrays,  # arrays resampled together, row by row
                        # resampling unit per item (patient ids: items of one patient are resampled together); None:
@@ -228,6 +239,8 @@ def bootstrap_interval(stat: Callable,  # statistic of the resampled arrays (e.g
         "level": 1 - alpha,
         "n_boot": n_boot,
         "used": len(vals),
+        "lo_mcse": _quantile_mcse(vals, alpha / 2),  # how far another seed would typically move each end
+        "hi_mcse": _quantile_mcse(vals, 1 - alpha / 2),
     }
 
 def _bootstrap(y, p, evaluate: Callable, names: list, n_boot, alpha, seed, groups) -> dict:
@@ -253,6 +266,28 @@ def _bootstrap(y, p, evaluate: Callable, names: list, n_boot, alpha, seed, group
                   "n_boot": n_boot, "skipped": skipped[n]}
     return out
 
+# %% ../../nbs/30_evaluate.metrics.ipynb #05da5c5c
+def jackknife_test(stat: Callable,  # statistic of the arrays, e.g. a paired difference of two metrics
+                   *arrays,  # arrays left out together, row by row
+                   groups=None,  # unit per row (patient ids: a patient's rows are left out together); None: rows
+                   null: float = 0.0,  # the value under the null hypothesis
+                  ) -> dict:
+    """Leave-one-unit-out jackknife standard error of `stat` and the two-sided normal-approximation p-value of
+    (stat − null)/se: deterministic, so no resampling seed can change it."""
+    arrays = [np.asarray(a) for a in arrays]
+    g = np.arange(len(arrays[0])) if groups is None else np.asarray(groups)
+    units = np.unique(g)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a leave-one-out set with one class gives NaN: left out of the estimate
+        loo = np.array([stat(*(a[g != u] for a in arrays)) for u in units], dtype=float)
+    loo = loo[np.isfinite(loo)]; n = len(loo)
+    value = float(stat(*arrays))
+    se = float(np.sqrt((n - 1) / n * np.sum((loo - loo.mean()) ** 2))) if n > 1 else float("nan")
+    z = (value - null) / se if se > 0 else (0.0 if value == null else float("inf") * np.sign(value - null))
+    p = float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) or np.isinf(z) else float("nan")
+    return {"value": value, "se": se, "z": float(z), "p_value": p, "units": int(n)}
+
+
 # %% ../../nbs/30_evaluate.metrics.ipynb #aad302a1
 def paired_difference(
                       # m(*targets, prediction) → float: auc_score(y, P), concordance_index(t, e, r), np.mean, …
@@ -267,13 +302,15 @@ def paired_difference(
                       alpha: float = 0.05,  # 1 − confidence level of the intervals
                       seed: int = 0,  # random seed (same seed, same result)
                      ) -> dict:
-    """m(A) − m(B) on the same items with its paired (1-α) bootstrap interval: both metrics recomputed on each resample
-    of patients."""
+    """m(A) − m(B) on the same items with its paired (1-α) bootstrap interval (both metrics recomputed on each resample
+    of patients), its endpoints' Monte-Carlo errors, and the jackknife test's se and p-value."""
     arrays = [np.asarray(a) for a in (pred_a, pred_b, *targets)]
     lengths = {len(a) for a in arrays} | ({len(groups)} if groups is not None else set())
     if len(lengths) != 1:
         raise ValueError(f"paired_difference needs row-aligned inputs on the same items; got lengths {sorted(lengths)}")
     def delta(a, b, *t): return metric(*t, a) - metric(*t, b)
     out = bootstrap_interval(delta, *arrays, groups=groups, n_boot=n_boot, alpha=alpha, seed=seed)
-    return {"difference": out.pop("value"), **out, "a": float(metric(*arrays[2:], arrays[0])),
-            "b": float(metric(*arrays[2:], arrays[1])), "n": len(arrays[0])}
+    test = jackknife_test(delta, *arrays, groups=groups)  # deterministic: the verdict's test
+    return {"difference": out.pop("value"), **out, "se": test["se"], "p_value": test["p_value"],
+            "a": float(metric(*arrays[2:], arrays[0])), "b": float(metric(*arrays[2:], arrays[1])),
+            "n": len(arrays[0])}

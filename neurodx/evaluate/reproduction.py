@@ -12,16 +12,19 @@ import pandas as pd
 from ..core import project_root, thread_settings, write_text_atomic
 
 # %% auto #0
-__all__ = ['CLAIM_COLUMNS', 'KINDS', 'PROVENANCE_KEYS', 'MAX_FIGURE_BYTES', 'MAX_FOLDER_BYTES', 'README_START', 'README_END',
-           'claim', 'write_claims', 'verdict', 'provenance', 'check_reproduction', 'reproduction_report',
+__all__ = ['CLAIM_COLUMNS', 'TEST_COLUMNS', 'KINDS', 'PROVENANCE_KEYS', 'MAX_FIGURE_BYTES', 'MAX_FOLDER_BYTES', 'README_START',
+           'README_END', 'claim', 'write_claims', 'verdict', 'provenance', 'check_reproduction', 'reproduction_report',
            'readme_block', 'update_readme', 'write_report']
 
 # %% ../../nbs/32_evaluate.reproduction.ipynb #daa7a9c7
 CLAIM_COLUMNS = ("paper", "claim", "kind", "metric", "value", "lo", "hi", "paper_value", "oracle", "trivial", "figure")
+# what a difference row adds where its interval carries it: the deterministic test and the endpoints' Monte-Carlo errors
+TEST_COLUMNS = ("p_value", "lo_mcse", "hi_mcse")
 KINDS = ("metric", "difference")
 
-def _r(x) -> float | None:
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), 3)
+def _r(x, digits: int | None = 3) -> float | None:
+    if x is None or (isinstance(x, float) and math.isnan(x)): return None
+    return float(x) if digits is None else round(float(x), digits)
 
 def claim(paper: str,  # the paper's name as the report shows it
           claim: str,  # what is claimed, in words ("3D ResNet AUC", "Mosa − ResNet AUC")
@@ -38,33 +41,46 @@ def claim(paper: str,  # the paper's name as the report shows it
     if kind not in KINDS: raise ValueError(f"kind={kind!r}: use one of {KINDS}")
     if kind == "metric" and trivial is None: raise ValueError(f"{claim!r}: a metric claim needs its trivial baseline")
     value = interval.get("difference", interval.get("value"))
+    tested = {k: _r(interval[k], None) for k in TEST_COLUMNS if kind == "difference" and k in interval}
     return {
         "paper": paper,
         "claim": claim,
         "kind": kind,
         "metric": metric,
-        "value": _r(value),
-        "lo": _r(interval["lo"]),
-        "hi": _r(interval["hi"]),
+        "value": _r(value, None),  # unrounded: a verdict is read from these; the report shows three decimals
+        "lo": _r(interval["lo"], None),
+        "hi": _r(interval["hi"], None),
         "paper_value": str(paper_value),
         "oracle": _r(oracle),
         "trivial": _r(0.0 if kind == "difference" else trivial),
         "figure": figure,
+        **tested,
     }
 
 def write_claims(rows: list,  # `claim` rows
                  out_dir: str | os.PathLike,  # the notebook's output folder
                 ) -> Path:
-    "`claims.csv` in `out_dir` (atomically), columns in `CLAIM_COLUMNS` order."
+    "`claims.csv` in `out_dir` (atomically), columns in `CLAIM_COLUMNS` order, then the test's where a row has them."
+    extra = [k for k in TEST_COLUMNS if any(k in r for r in rows)]
     return write_text_atomic(
-        Path(out_dir) / "claims.csv", pd.DataFrame(rows, columns=list(CLAIM_COLUMNS)).to_csv(index=False)
+        Path(out_dir) / "claims.csv", pd.DataFrame(rows, columns=[*CLAIM_COLUMNS, *extra]).to_csv(index=False)
     )
 
 def verdict(row: dict,  # a claims row
+            alpha: float = 0.05,  # the test's level
            ) -> str:
-    "The reading of a row from its interval alone: against the trivial baseline (metrics) or against 0 (differences)."
+    """The reading of a row: a metric against the trivial baseline (its interval); a difference A − B, which tests the
+    claim A > B, from its deterministic paired test where the row has one (p < `alpha` on either side), else from its
+    interval against 0."""
     lo, hi, ref = row["lo"], row["hi"], row["trivial"]
     if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in (lo, hi, ref)): return "no interval"
+    p = row.get("p_value")
+    if row["kind"] == "difference" and p is not None and not (isinstance(p, float) and math.isnan(p)):
+        ps = f"p = {p:.3f}" if p >= 0.001 else "p < 0.001"
+        if p < alpha: return f"supported ({ps})" if row["value"] > 0 else f"contradicted ({ps})"
+        edge = row.get("lo_mcse") if lo > 0 else row.get("hi_mcse") if hi < 0 else None
+        why = "; the interval excludes 0 by less than the test can confirm" if edge is not None else ""
+        return f"not resolved ({ps}{why})"
     if row["kind"] == "difference":  # A − B tests the claim A > B
         return ("supported (interval above 0)" if lo > 0 else "contradicted (interval below 0)" if hi < 0 else
                 "not resolved (interval contains 0)")
@@ -131,8 +147,9 @@ def check_reproduction(folder: str | os.PathLike,  # reproduction/<notebook>
         problems += [f"{prov}: no {k!r}" for k in PROVENANCE_KEYS if k not in p]
     if claims.is_file():
         t = pd.read_csv(claims)
-        if tuple(t.columns) != CLAIM_COLUMNS:
-            problems.append(f"{claims}: columns {list(t.columns)}, expected {list(CLAIM_COLUMNS)}")
+        cols = tuple(t.columns); extra = cols[len(CLAIM_COLUMNS):]
+        if cols[: len(CLAIM_COLUMNS)] != CLAIM_COLUMNS or extra != tuple(k for k in TEST_COLUMNS if k in extra):
+            problems.append(f"{claims}: columns {list(cols)}, expected {list(CLAIM_COLUMNS)} (then {TEST_COLUMNS})")
         elif t.empty: problems.append(f"{claims}: no claims")
         elif not set(t["kind"]) <= set(KINDS):
             problems.append(f"{claims}: unknown kinds {sorted(set(t['kind']) - set(KINDS))}")

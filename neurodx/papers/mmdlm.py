@@ -247,6 +247,7 @@ class MmdlmConfig(Config):
     augmentation: AugmentConfig = field(default_factory=AugmentConfig)  # the slices' augmentation (stage 1)
     min_tumour: float = 1e-6  # a slice is kept when the tumour mask covers at least this share of it
     crop: int | None = None  # a window of this many pixels centred on the tumour in each slice (None: whole slices)
+    resize: int | None = None  # each slice cropped to its foreground box, then resized to this side (the authors: 224)
     single_sequence: bool = True  # also train the MIL on each sequence alone (the ablation: fused − single)
     # share of each fold's training patients kept from the encoders for the MIL (0: both stages on all, the authors')
     mil_share: float = 0.5
@@ -265,6 +266,7 @@ PRESETS = {
             epochs=50, bs=1, lr=1e-4, optimizer="adam", wd=0.02, schedule="constant", monitor="auc_mean"
         ),
         augmentation=_AUTHORS_AUG,
+        resize=224,
     ),
     "reference": MmdlmConfig(
         cohort=_glioma_cohort(4.0, (40, 48, 40), 3),
@@ -343,7 +345,8 @@ def stage_splits(cfg: MmdlmConfig,  # the settings (`mil_share`, the stratifying
 
 def _encoder_experiment(cfg: MmdlmConfig, seq: str, cache, splits, out: Path) -> ExperimentConfig:
     data = DataConfig(cache=str(cache), splits=str(splits), modalities=[seq], kind="slice", axis=2, brain_key="seg",
-                      min_fraction=cfg.min_tumour, crop=cfg.crop, augmentation=cfg.augmentation)
+                      min_fraction=cfg.min_tumour, crop=cfg.crop, resize=cfg.resize,
+                      augmentation=cfg.augmentation)
     model = ModelConfig("mmdlm_encoder", {"in_channels": 1, "n_outputs": len(MMDLM_HEADS), "depth": cfg.encoder.depth,
                                           "widths": list(cfg.encoder.widths)})
     # n_boot 0: the encoders' slice-level reports are diagnostics, their values without intervals

@@ -58,6 +58,7 @@ class DataConfig(Config):
     brain_key: str | None = None  # 'slice': keep slices where this mask covers ≥ min_fraction
     min_fraction: float = 0.0  # 'slice': least brain share of a kept slice
     crop: int | None = None  # 'slice': a window of this many pixels centred on `brain_key` in each slice (None: whole)
+    resize: int | None = None  # 'slice': each slice's foreground box resized to this side (None: not resized)
     augment: bool = True  # augment the training set (with `augmentation`)
     augmentation: AugmentConfig = field(default_factory=AugmentConfig)  # the paper's augmentation
     tabular: list | None = None  # numeric columns of the cohort table as a second input: batches (image, tabular, y)
@@ -141,7 +142,8 @@ def _datasets(cfg: ExperimentConfig, cache: CohortCache, ids: dict, task, tabula
                 "config: data.kind", "'slice' data serve label targets and images only; use 'volume'"
             )
         mk = lambda i, a: SliceDataset(
-            cache, i, task.targets(d), d.modalities, d.axis, d.brain_key, d.min_fraction, augment=a, crop=d.crop
+            cache, i, task.targets(d), d.modalities, d.axis, d.brain_key, d.min_fraction, augment=a, crop=d.crop,
+            resize=d.resize
         )
     else: raise NeurodxDataError("config: data.kind", f"unknown data kind {d.kind!r}: use 'volume' or 'slice'")
     return {k: mk(v, aug if k == "train" else None) for k, v in ids.items() if v}
@@ -181,7 +183,8 @@ def run_experiment(cfg: ExperimentConfig,  # the experiment
     learn = make_learner(dls, model, cfg.train, loss_func=task.loss(cfg.train), metrics=task.metrics(), path=out,
                          cbs=[*task.callbacks(), *(cbs or [])])
     if augments_on_device(cfg):
-        learn.add_cb(DeviceAugment(cfg.data.augmentation, cfg.train.seed, with_mask=task.target_modality is not None))
+        with_mask = task.target_modality is not None  # a segmentation target is transformed with its image
+        learn.add_cb(DeviceAugment(cfg.data.augmentation, cfg.train.seed, with_mask=with_mask))
     experiment = {k: v for k, v in cfg.to_dict().items() if k != "train"}  # train is recorded once, under 'train'
     if tabular is not None and is_main_process():
         write_text_atomic(out / TABULAR_FILE, json.dumps(tabular.to_dict(), indent=1))

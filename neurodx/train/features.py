@@ -68,7 +68,8 @@ def extract_features(run_dir: str | Path,  # a trained run folder (see `load_run
     label = run.task.targets(data) if run.config.task.name == "multitask" else data.label  # a multitask run: its heads
     if data.kind == "slice":  # a slice run: its items are the subjects' slices, kept by the run's own rule
         from neurodx.data.datasets import SliceDataset
-        slices = SliceDataset(cache, ids, label, mods, data.axis, data.brain_key, data.min_fraction, crop=data.crop)
+        slices = SliceDataset(cache, ids, label, mods, data.axis, data.brain_key, data.min_fraction, crop=data.crop,
+                              resize=data.resize)
         items, subject_of = slices.ids, [s for s, _ in slices.index]
         load = lambda r: slices[r][0].numpy()
     else:
