@@ -84,6 +84,8 @@ bench: $(STAMP)
 	$(PY) bench/bench_pack.py
 	$(PY) bench/bench_checksums.py
 	$(PY) bench/bench_sliding_window.py
+	$(PY) bench/bench_gpu_feed.py
+	$(PY) bench/bench_train_fold.py
 
 # Re-pin the stack (needs the registry): writes constraints.txt with the local '+cpu' label dropped.
 lock:

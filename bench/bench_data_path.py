@@ -104,7 +104,8 @@ def main():
     print(f"{a.subjects} subjects, MNI152 {a.resolution} mm -> {a.spacing:g} mm, {a.epochs} epochs; "
           f"median [min, max] over {a.repeats} repeats")
     print(f"  per-file path: {show('per_file_epoch_s', ' s')}/epoch")
-    print(f"  cache path:    pack {show('pack_once_s', ' s')} + {show('cache_epoch_s', ' s')}/epoch")
+    ms = {k: 1e3 * v for k, v in stat["cache_epoch_s"].items()}
+    print(f"  cache path:    pack {show('pack_once_s', ' s')} + {ms['median']:.1f} ms [{ms['min']:.1f}, {ms['max']:.1f}]/epoch")
     print(f"  A. data path over {a.epochs} epochs, per-file / cache: {show('ratio_A_data_path', 'x')}   (goal >= 3x)")
     print(f"  B. epoch read, papers' .nii.gz decode / cache read: {show('ratio_B_epoch_read', 'x')}   (goal >= 10x)")
     print(f"  B'. same preprocessed volumes, .nii.gz decode / cache read: {show('ratio_B_strict_same_volumes', 'x')}")

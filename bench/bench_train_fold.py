@@ -34,6 +34,7 @@ print(json.dumps({"cache": str(prep["cache"]), "splits": str(prep["splits"])}))
 FOLDS = """
 import json, resource, sys, time
 from functools import partial
+import neurodx  # first: its thread settings must be in place before torch loads
 import torch
 import neurodx.papers.alzheimerdl as paper
 from neurodx.train.experiment import run_experiment

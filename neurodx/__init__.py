@@ -7,6 +7,7 @@ __version__ = "0.1.0"
 # so every result, is unchanged. NEURODX_THREADS sets torch's thread count (which does change the last bits).
 import os as _os, sys as _sys
 
-_TORCH_BEFORE_NEURODX = "torch" in _sys.modules
+# torch loaded before neurodx, with no policy in the environment the process started with: libgomp kept its default
+_POLICY_TOO_LATE = "torch" in _sys.modules and "OMP_WAIT_POLICY" not in _os.environ
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 if _os.environ.get("NEURODX_THREADS"): _os.environ.setdefault("OMP_NUM_THREADS", _os.environ["NEURODX_THREADS"])

@@ -345,7 +345,7 @@ def thread_settings() -> dict:
     import torch
     import neurodx
     policy = os.environ.get("OMP_WAIT_POLICY", "")
-    if neurodx._TORCH_BEFORE_NEURODX:
+    if neurodx._POLICY_TOO_LATE:
         policy = f"unknown (torch was imported before neurodx; OMP_WAIT_POLICY={policy!r})"
     return {"torch_threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
             "omp_wait_policy": policy}
