@@ -108,7 +108,8 @@ def provenance(preset: str,  # the preset the notebook ran ('fast', 'reference',
     "Where a result came from: version, commit, date, machine, torch and its threads, preset, wall times."
     import torch
     import neurodx
-    dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    # the code's state: what figure runs write (reproduction/, results/) is their output, not a change to the code
+    dirty = bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!reproduction", ":!results"))
     return {
         "neurodx": neurodx.__version__,
         "commit": _git("rev-parse", "HEAD") or "unknown",
