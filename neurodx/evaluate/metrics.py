@@ -20,7 +20,7 @@ from sklearn import metrics as skm
 # %% auto #0
 __all__ = ['METRIC_NAMES', 'specificity_score', 'auc_score', 'classification_metrics', 'EpochMetric', 'fastai_metrics',
            'per_class_metrics', 'bootstrap_cis', 'bootstrap_ci', 'bootstrap_interval', 'jackknife_test',
-           'paired_difference']
+           'paired_difference', 'subjects_needed']
 
 # %% ../../nbs/30_evaluate.metrics.ipynb #e51874b1
 def _binary_auc(y, s) -> float:
@@ -314,3 +314,15 @@ def paired_difference(
     return {"difference": out.pop("value"), **out, "se": test["se"], "p_value": test["p_value"],
             "a": float(metric(*arrays[2:], arrays[0])), "b": float(metric(*arrays[2:], arrays[1])),
             "n": len(arrays[0])}
+
+# %% ../../nbs/30_evaluate.metrics.ipynb #b51e0c12
+def subjects_needed(gain: float,  # the difference to detect (e.g. the oracle's gain, or the one observed)
+                    se: float,  # the difference's standard error at `n` patients (`paired_difference`'s 'se')
+                    n: int,  # how many patients gave `se`
+                    alpha: float = 0.05,  # the two-sided test's level
+                    power: float = 0.8,  # the chance of detecting `gain` when it is there
+                   ) -> float:
+    "Patients at which a paired test detects `gain` with `power` (normal approximation, se ∝ 1/√n); inf for gain ≤ 0."
+    if gain <= 0 or not np.isfinite(gain) or not se > 0: return math.inf
+    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    return float(n * (z * se / gain) ** 2)

@@ -12,15 +12,20 @@ import pandas as pd
 from ..core import project_root, thread_settings, write_text_atomic
 
 # %% auto #0
-__all__ = ['CLAIM_COLUMNS', 'TEST_COLUMNS', 'KINDS', 'PROVENANCE_KEYS', 'MAX_FIGURE_BYTES', 'MAX_FOLDER_BYTES', 'README_START',
-           'README_END', 'claim', 'write_claims', 'verdict', 'provenance', 'check_reproduction', 'reproduction_report',
-           'readme_block', 'update_readme', 'write_report']
+__all__ = ['CLAIM_COLUMNS', 'TEST_COLUMNS', 'WORLD_COLUMNS', 'EXTRA_COLUMNS', 'KINDS', 'WORLDS', 'PROVENANCE_KEYS',
+           'MAX_FIGURE_BYTES', 'MAX_FOLDER_BYTES', 'README_START', 'README_END', 'claim', 'write_claims', 'verdict',
+           'pair_verdict', 'provenance', 'check_reproduction', 'split_worlds', 'reproduction_report', 'readme_block',
+           'update_readme', 'write_report']
 
 # %% ../../nbs/32_evaluate.reproduction.ipynb #daa7a9c7
 CLAIM_COLUMNS = ("paper", "claim", "kind", "metric", "value", "lo", "hi", "paper_value", "oracle", "trivial", "figure")
 # what a difference row adds where its interval carries it: the deterministic test and the endpoints' Monte-Carlo errors
 TEST_COLUMNS = ("p_value", "lo_mcse", "hi_mcse")
+# what a claim run in two worlds adds: which world the row is from, and the cohort's oracle gain there
+WORLD_COLUMNS = ("world", "oracle_gain")
+EXTRA_COLUMNS = (*TEST_COLUMNS, *WORLD_COLUMNS)  # optional, in this order after `CLAIM_COLUMNS`
 KINDS = ("metric", "difference")
+WORLDS = ("planted", "absent")  # the claimed mechanism planted; the same cohort without it
 
 def _r(x, digits: int | None = 3) -> float | None:
     if x is None or (isinstance(x, float) and math.isnan(x)): return None
@@ -36,10 +41,14 @@ def claim(paper: str,  # the paper's name as the report shows it
           oracle: float | None = None,  # the cohort's ceiling for this metric (None: none)
           trivial: float | None = None,  # the trivial baseline's value ('metric' rows)
           figure: str = "",  # the figure notebook (its page in the docs)
+          world: str = "",  # 'planted' or 'absent' for a claim run in two worlds ('': the cohort's one world)
+          oracle_gain: float | None = None,  # a difference's oracle counterpart in this world (what it could gain)
          ) -> dict:
     "One row of a notebook's claims table."
     if kind not in KINDS: raise ValueError(f"kind={kind!r}: use one of {KINDS}")
     if kind == "metric" and trivial is None: raise ValueError(f"{claim!r}: a metric claim needs its trivial baseline")
+    if world and world not in WORLDS: raise ValueError(f"{claim!r}: world={world!r}; use one of {WORLDS} or ''")
+    if world and kind != "difference": raise ValueError(f"{claim!r}: only a difference is run in two worlds")
     value = interval.get("difference", interval.get("value"))
     tested = {k: _r(interval[k], None) for k in TEST_COLUMNS if kind == "difference" and k in interval}
     return {
@@ -55,13 +64,20 @@ def claim(paper: str,  # the paper's name as the report shows it
         "trivial": _r(0.0 if kind == "difference" else trivial),
         "figure": figure,
         **tested,
+        **({"world": world, "oracle_gain": _r(oracle_gain, None)} if world else {}),
     }
 
 def write_claims(rows: list,  # `claim` rows
                  out_dir: str | os.PathLike,  # the notebook's output folder
                 ) -> Path:
-    "`claims.csv` in `out_dir` (atomically), columns in `CLAIM_COLUMNS` order, then the test's where a row has them."
-    extra = [k for k in TEST_COLUMNS if any(k in r for r in rows)]
+    """`claims.csv` in `out_dir` (atomically), columns in `CLAIM_COLUMNS` order, then the test's and the worlds' where a
+    row has them; a claim run in two worlds must have exactly one row in each."""
+    worlds = {}
+    for r in rows:
+        if r.get("world"): worlds.setdefault(r["claim"], []).append(r["world"])
+    bad = {c: w for c, w in worlds.items() if sorted(w) != sorted(WORLDS)}
+    if bad: raise ValueError(f"claims in two worlds need one row in each of {WORLDS}: {bad}")
+    extra = [k for k in EXTRA_COLUMNS if any(k in r for r in rows)]
     return write_text_atomic(
         Path(out_dir) / "claims.csv", pd.DataFrame(rows, columns=[*CLAIM_COLUMNS, *extra]).to_csv(index=False)
     )
@@ -85,6 +101,33 @@ def verdict(row: dict,  # a claims row
         return ("supported (interval above 0)" if lo > 0 else "contradicted (interval below 0)" if hi < 0 else
                 "not resolved (interval contains 0)")
     return "above trivial" if lo > ref else "below trivial" if hi < ref else "not above trivial"
+
+
+def _direction(row: dict, alpha: float) -> tuple[int, str]:
+    "(+1 a gain, −1 a loss, 0 neither, at level `alpha`; the evidence in words) of a difference row."
+    p = row.get("p_value")
+    if p is not None and not (isinstance(p, float) and math.isnan(p)):
+        return (int(math.copysign(1, row["value"])) if p < alpha else 0), (f"p = {p:.3f}" if p >= 0.001 else
+                                                                            "p < 0.001")
+    lo, hi = row["lo"], row["hi"]
+    return (1 if lo > 0 else -1 if hi < 0 else 0), "interval " + ("above 0" if lo > 0 else "below 0" if hi < 0 else
+                                                                  "contains 0")
+
+def pair_verdict(planted: dict,  # the claim's row in the world where its mechanism is planted
+                 absent: dict,  # the same claim's row in the world without it
+                 alpha: float = 0.05,  # the tests' level
+                ) -> str:
+    """A claim read from both worlds: *supported* when the planted world shows the gain and the absent one does not;
+    *false positive* when the world without the mechanism shows a gain (the comparison gains without the mechanism: a defect of the
+    method or the set-up, to investigate); *contradicted* when the planted world shows a loss; else *not detected*,
+    with the oracle gain that was there to find."""
+    (sp, ep), (sn, en) = _direction(planted, alpha), _direction(absent, alpha)
+    gain = planted.get("oracle_gain")
+    gain = "" if gain is None or (isinstance(gain, float) and math.isnan(gain)) else f"; oracle gain {gain:+.3f}"
+    if sn > 0: return f"false positive (without the mechanism too: {en})"
+    if sp > 0: return f"supported ({ep}; without it: {en})"
+    if sp < 0: return f"contradicted ({ep})"
+    return f"not detected ({ep}{gain})"
 
 # %% ../../nbs/32_evaluate.reproduction.ipynb #eae5da99
 def _git(*args) -> str:
@@ -149,11 +192,16 @@ def check_reproduction(folder: str | os.PathLike,  # reproduction/<notebook>
     if claims.is_file():
         t = pd.read_csv(claims)
         cols = tuple(t.columns); extra = cols[len(CLAIM_COLUMNS):]
-        if cols[: len(CLAIM_COLUMNS)] != CLAIM_COLUMNS or extra != tuple(k for k in TEST_COLUMNS if k in extra):
-            problems.append(f"{claims}: columns {list(cols)}, expected {list(CLAIM_COLUMNS)} (then {TEST_COLUMNS})")
+        if cols[: len(CLAIM_COLUMNS)] != CLAIM_COLUMNS or extra != tuple(k for k in EXTRA_COLUMNS if k in extra):
+            problems.append(f"{claims}: columns {list(cols)}, expected {list(CLAIM_COLUMNS)} (then {EXTRA_COLUMNS})")
         elif t.empty: problems.append(f"{claims}: no claims")
         elif not set(t["kind"]) <= set(KINDS):
             problems.append(f"{claims}: unknown kinds {sorted(set(t['kind']) - set(KINDS))}")
+        elif "world" in t:
+            w = t[t.world.notna() & (t.world.astype(str) != "")]
+            if not set(w.world) <= set(WORLDS): problems.append(f"{claims}: unknown worlds {sorted(set(w.world))}")
+            unpaired = [c for c, g in w.groupby("claim") if sorted(g.world) != sorted(WORLDS)]
+            if unpaired: problems.append(f"{claims}: not one row in each world: {unpaired}")
     files = [
         f for f in folder.iterdir() if f.is_file()
     ]  # what is committed; subfolders (cohort, cache, runs) are the run's work
@@ -183,6 +231,18 @@ def _claim_tables(root: Path) -> list[tuple[Path, str, list[dict]]]:
         out.append((f, str(t["paper"].iloc[0]), rows))
     return out
 
+def split_worlds(rows: list,  # a paper's claims rows
+                ) -> tuple[list, list]:
+    "(the rows of the cohort's one world, [(planted row, absent row)] of the claims run in two worlds), in table order."
+    single, pairs, seen = [], [], {}
+    for r in rows:
+        if not r.get("world"): single.append(r); continue
+        seen.setdefault(r["claim"], {})[r["world"]] = r
+        if len(seen[r["claim"]]) == len(WORLDS): pairs.append((seen[r["claim"]]["planted"], seen[r["claim"]]["absent"]))
+    return single, pairs
+
+def _ci(r: dict) -> str: return f"{_fmt(r['value'])} [{_fmt(r['lo'])}, {_fmt(r['hi'])}]"
+
 def reproduction_report(root: str | os.PathLike,  # the reproduction folder (reproduction/)
                         # 'notebook' (beside REPORT.md) or 'docs' (the docs site's figure pages)
                         links: str = "notebook",
@@ -193,20 +253,21 @@ def reproduction_report(root: str | os.PathLike,  # the reproduction folder (rep
         "# What neurodx reproduces on two CPU cores",
         "",
         "Generated by `neurodx report` from the committed reference runs (`reproduction/<notebook>/claims.csv`), "
-        "never by hand. "
-        "Each row: the paper's value (`shared/PAPERS.md`, or — where it gives none), neurodx's value with its 95 "
-        "% bootstrap "
-        "interval on the synthetic cohort, the cohort's oracle ceiling, the trivial baseline, and a verdict "
-        "computed from the "
-        "interval alone: a metric is *above trivial* when its interval's lower end is above the trivial "
-        "baseline; a difference "
-        "A − B on the same patients tests the claim A > B (the paper's where it makes one, else the criterion of "
-        "evidence) and "
-        "is *supported* when its interval lies above 0, *contradicted* when it lies below, *not resolved* when "
-        "it contains 0. "
-        "The cohorts are synthetic, so a verdict says whether the method recovers the effect planted where the "
-        "paper reports "
-        "it, not whether the paper's number holds on its data.",
+        "never by hand. Each row: the paper's value (`shared/PAPERS.md`, or — where it gives none), neurodx's value "
+        "with its 95 % bootstrap interval on the synthetic cohort, the cohort's oracle ceiling, the trivial baseline, "
+        "and a verdict. A metric is *above trivial* when its interval's lower end is above the trivial baseline. A "
+        "difference A − B on the same patients tests the claim A > B (the paper's where it makes one, else the "
+        "criterion of evidence) with a deterministic paired test (leave-one-patient-out jackknife; p < 0.05): "
+        "*supported*, *contradicted* or *not resolved*.",
+        "",
+        "A claim run as an experiment has a second table: the same comparison in the world where the claimed "
+        "mechanism is planted and in the same cohort without it (every other draw identical), with the oracle's gain "
+        "in each. Its verdict is read from the pair: *supported* when the positive world shows the gain and the null "
+        "world does not; *false positive* when the null world shows one too (the comparison gains without the "
+        "mechanism: a defect to investigate); *contradicted* when the positive world shows a loss; *not detected* "
+        "otherwise, beside the oracle gain that was there to find. The cohorts are synthetic, so a verdict says "
+        "whether the method recovers the effect planted where the paper reports it, not whether the paper's number "
+        "holds on its data.",
         "",
     ]
     tables = _claim_tables(root)
@@ -228,12 +289,19 @@ def reproduction_report(root: str | os.PathLike,  # the reproduction folder (rep
             "| claim | metric | paper | neurodx [95 % CI] | oracle | trivial | verdict |",
             "|---|---|---|---|---|---|---|",
         ]
-        for r in rows:
+        single, pairs = split_worlds(rows)
+        for r in single:
             parts.append(
-                f"| {r['claim']} | {r['metric']} | {r['paper_value']} | {_fmt(r['value'])} "
-                f"[{_fmt(r['lo'])}, {_fmt(r['hi'])}] "
+                f"| {r['claim']} | {r['metric']} | {r['paper_value']} | {_ci(r)} "
                 f"| {_fmt(r['oracle'])} | {_fmt(r['trivial'])} | {verdict(r)} |"
             )
+        if pairs:
+            parts += ["", "Claims as experiments, in two worlds:", "",
+                      "| claim | metric | paper | with the mechanism [95 % CI] | without it [95 % CI] "
+                      "| oracle gain (with / without) | verdict |", "|---|---|---|---|---|---|---|"]
+            parts += [f"| {p['claim']} | {p['metric']} | {p['paper_value']} | {_ci(p)} | {_ci(n)} "
+                      f"| {_fmt(p.get('oracle_gain'))} / {_fmt(n.get('oracle_gain'))} | {pair_verdict(p, n)} |"
+                      for p, n in pairs]
         parts.append("")
     return "\n".join(parts)
 
@@ -242,8 +310,9 @@ README_START, README_END = "<!-- reproduction:start (neurodx report writes this 
 
 def readme_block(root: str | os.PathLike,  # the reproduction folder
                 ) -> str:
-    """The README's opening table: one row per claim (neurodx's value with its interval, oracle, trivial, verdict) and a
-    thumbnail per paper."""
+    """The README's opening table: one row per claim (neurodx's value with its interval, oracle, trivial, verdict; a claim
+    in two worlds: the planted world's value, the absent world's beside the claim, the oracle gain, the pair's verdict)
+    and a thumbnail per paper."""
     root = Path(root); rows, thumbs = [], []
     for f, paper, claims in _claim_tables(root):
         figs = sorted(f.glob("fig_*.png"))
@@ -253,14 +322,12 @@ def readme_block(root: str | os.PathLike,  # the reproduction folder
                 f'src="reproduction/{f.name}/{figs[0].name}" height="150" '
                 f'alt="{paper}: {figs[0].stem[4:].replace("_", " ")}"></a>'
             )
-        for r in claims:
-            rows.append(
-                f"| [{r['paper']}](reproduction/{f.name}/{f.name}.ipynb) | {r['claim']} | "
-                f"{r['paper_value']} | "
-                f"{_fmt(r['value'])} "
-                f"[{_fmt(r['lo'])}, {_fmt(r['hi'])}] | {_fmt(r['oracle'])} | {_fmt(r['trivial'])} | "
-                f"{verdict(r)} |"
-            )
+        single, pairs = split_worlds(claims)
+        paper_link = f"[{paper}](reproduction/{f.name}/{f.name}.ipynb)"
+        rows += [f"| {paper_link} | {r['claim']} | {r['paper_value']} | {_ci(r)} | {_fmt(r['oracle'])} | "
+                 f"{_fmt(r['trivial'])} | {verdict(r)} |" for r in single]
+        rows += [f"| {paper_link} | {p['claim']} (without the mechanism: {_ci(n)}) | {p['paper_value']} | {_ci(p)} | "
+                 f"gain {_fmt(p.get('oracle_gain'))} | {_fmt(p['trivial'])} | {pair_verdict(p, n)} |" for p, n in pairs]
     if not rows: return "\n".join([README_START, "No committed reference results yet (`make reproduce`).", README_END])
     return "\n".join(
         [

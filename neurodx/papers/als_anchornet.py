@@ -252,6 +252,8 @@ class AlsConfig(Config):
     by_site: bool = True  # also leave-one-site-out folds
     n_boot: int = 1000  # bootstrap resamples for the CIs
     synthetic_subjects: int = 266  # subjects of the synthetic cohort the figure notebook makes (the paper's 159 + 107)
+    workers: int = 1  # networks trained at once, each in a one-thread process of its own (1: one after another)
+    worlds: bool = True  # the figure notebook also runs each claim in the cohort without its mechanism
 
 def site_splits(table: pd.DataFrame,  # one row per subject
                 site_column: str = "site",  # the site of each subject
@@ -337,16 +339,27 @@ def run_als(cfg: AlsConfig,  # the settings
             resume: bool = True,  # continue each run from its latest.pth where one exists
            ) -> pd.DataFrame:
     """Every model of `cfg.models`, the linear references and late fusion on every fold of every split: one row per
-    (split, fold, model, subject) with the score of ALS and the label; written to `predictions.csv`."""
+    (split, fold, model, subject) with the score of ALS and the label; written to `predictions.csv`. With
+    `cfg.workers` > 1 the networks train first, that many at a time, each in a forked one-thread process (its output in
+    its fold folder's `fold.log`); the same fits as one after another at one thread."""
     from fastprogress.fastprogress import progress_bar
     out, rows = Path(out_dir), []
     label = dict(zip(table.subject_id.astype(str), table.group))
     jobs = [(name, k, f) for name, sp in splits.items() for k, f in enumerate(sp.folds)]
+    fitted = {}  # run folder → its test predictions, where the processes trained it
+    if cfg.workers > 1:
+        from neurodx.train.cv import run_in_processes
+        fits = {out / name / _slug(m) / f"fold{k}": (f, m) for name, k, f in jobs for m in cfg.models}
+        for d in fits: d.mkdir(parents=True, exist_ok=True)
+        run_in_processes({str(d): (lambda d=d, f=f, m=m: run_als_fold(cfg, table, connectomes, f, m, d, resume))
+                          for d, (f, m) in fits.items()}, workers=cfg.workers, threads=1,
+                         logs={str(d): d / "fold.log" for d in fits})
+        fitted = {d: pd.read_csv(d / "predictions_test.csv", dtype={"id": str}) for d in fits}
     for name, k, f in progress_bar(jobs):
         test = list(map(str, f["test"])); probs = {}
         for m in cfg.models:
             run_dir = out / name / _slug(m) / f"fold{k}"
-            p = run_als_fold(cfg, table, connectomes, f, m, run_dir, resume)
+            p = fitted[run_dir] if run_dir in fitted else run_als_fold(cfg, table, connectomes, f, m, run_dir, resume)
             probs[m] = dict(zip(p["id"], p["prob_1"]))
         if all(m in probs for m in ("FC only", "SC only", "markers only")):  # late fusion: the three averaged
             probs["late fusion"] = {s: np.mean([probs[m][s] for m in ("FC only", "SC only", "markers only")])
@@ -464,10 +477,10 @@ def als_cli(parser,  # the `neurodx als_anchornet` parser (argparse)
 PRESETS = {
     "paper": AlsConfig(),
     "reference": AlsConfig(train=TrainConfig(epochs=20, bs=16, lr=1e-3, optimizer="adamw", wd=0.01, monitor="auc",
-                                             tensorboard=False), n_splits=4, repeats=2),
+                                             tensorboard=False), n_splits=4, repeats=2, workers=2),
     "fast": AlsConfig(train=TrainConfig(epochs=3, bs=16, lr=1e-3, optimizer="adamw", wd=0.01, monitor="auc",
                                         tensorboard=False), n_splits=2, repeats=1, by_site=False, n_boot=100,
-                      synthetic_subjects=60),
+                      synthetic_subjects=60, workers=2),
 }
 
 PAPER = Paper(

@@ -34,27 +34,68 @@ from ..data.lesions import connected_lesions
 from .atlas import make_parcellation
 
 # %% auto #0
-__all__ = ['ALS_TARGET_GYRI', 'GLYMPHATIC_MARKERS', 'ALS_SHIFTS', 'ALS_BANDS', 'als_oracle_logit', 'make_als_cohort']
+__all__ = ['ALS_TARGET_GYRI', 'GLYMPHATIC_MARKERS', 'ALS_VARIABLES', 'ALS_EFFECTS', 'ALS_SHIFTS', 'ALS_MARKER_CORRELATION',
+           'ALS_FC_SC_COUPLING', 'ALS_MODALITIES', 'ALS_BANDS', 'als_world', 'als_class_params', 'als_oracle_logit',
+           'make_als_cohort']
 
 # %% ../../nbs/16_synth.als.ipynb #48a97664
 ALS_TARGET_GYRI = ("SFG", "PCL", "PrG")  # where the paper's attribution points
 GLYMPHATIC_MARKERS = {  # healthy mean, sd, direction in ALS (as reported in ALS imaging studies)
     "alps": (1.55, 0.15, -1), "pvs_fraction": (0.020, 0.005, 1), "chp_volume_ml": (1.80, 0.35, 1),
     "fwf": (0.120, 0.020, 1), "gbold_csf_coupling": (-0.30, 0.10, 1)}
-ALS_SHIFTS = {"fc": 1.1, "sc": 0.9, "marker": 0.4}  # shift of each planted variable in ALS (sd 1), at effect = 1
-ALS_BANDS = {"oracle_auc": (0.83, 0.93), "single_modality_below_fusion": True, "control_fc_correlation_max": 0.9}
+ALS_VARIABLES = ("fc", "sc", *GLYMPHATIC_MARKERS)  # the planted variables, in `v`'s column order
+ALS_EFFECTS = {  # planted variable → (shift in ALS in sd units at effect = 1, where the size comes from)
+    "fc": (1.1, "assumption: FC findings in ALS are mixed (PAPERS.md §1); sized so one modality stays below fusion"),
+    "sc": (0.9, "assumption: a motor sub-network's loss (Verstraete et al. 2011) gives no effect size"),
+    "alps": (0.65, "ALPS 1.45 ± 0.15 in ALS vs 1.55 ± 0.16, d ≈ 0.65 (PAPERS.md §1)"),
+    "pvs_fraction": (0.4, "assumption: no ALS figure found for PVS (PAPERS.md §1); planted small"),
+    "chp_volume_ml": (0.89, "choroid plexus AUC 0.72–0.75 (PAPERS.md §1): d = √2·Φ⁻¹(0.735)"),
+    "fwf": (0.4, "assumption: no ALS figure found for free water (PAPERS.md §1); planted small"),
+    "gbold_csf_coupling": (1.14, "gBOLD–CSF coupling AUC ≈ 0.79 (PAPERS.md §1): d = √2·Φ⁻¹(0.79)"),
+}
+ALS_SHIFTS = {k: d for k, (d, _) in ALS_EFFECTS.items()}  # shift of each planted variable in ALS (sd 1), effect = 1
+ALS_MARKER_CORRELATION = 0.3  # assumption: "individually moderate and correlated" (PAPERS.md §1) gives no figure
+ALS_FC_SC_COUPLING = 0.6  # assumption: in ALS the FC and SC damage go together (correlation 0.6); controls: 0
+ALS_MODALITIES = {"fc": [0], "sc": [1], "markers": list(range(2, 2 + len(GLYMPHATIC_MARKERS)))}  # `v`'s columns
+ALS_BANDS = {"oracle_auc": (0.83, 0.95), "single_modality_below_fusion": True, "control_fc_correlation_max": 0.9}
 
-def als_oracle_logit(v: np.ndarray,  # (N, 7) planted variables: v_fc, v_sc, then one per marker
-                     effect: float = 1.0,  # strength of the planted effect (1: the literature's; 0: none)
+def als_world(effect: float = 1.0,  # the mean shifts relative to `ALS_EFFECTS` (0: no disease signal at all)
+              markers: bool = True,  # the markers shift in ALS (False: the same markers, uninformative)
+              fc_sc_coupling: float = ALS_FC_SC_COUPLING,  # correlation of v_FC and v_SC in ALS (0: additive)
+              marker_correlation: float = ALS_MARKER_CORRELATION,  # correlation among the markers (both groups)
+             ) -> dict:
+    "A world of the ALS cohort: which mechanisms are planted and how strongly (recorded in `groundtruth.json`)."
+    return {"effect": float(effect), "markers": bool(markers), "fc_sc_coupling": float(fc_sc_coupling),
+            "marker_correlation": float(marker_correlation)}
+
+def als_class_params(world: dict | None = None,  # `als_world` (None: the default world)
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "(mean in ALS, covariance in controls, covariance in ALS) of the planted variables; controls' mean is 0."
+    w = als_world(**(world or {}))
+    mean = w["effect"] * np.array([ALS_SHIFTS[k] if k in ("fc", "sc") or w["markers"] else 0.0 for k in ALS_VARIABLES])
+    cov = np.eye(len(ALS_VARIABLES)); m = ALS_MODALITIES["markers"]
+    cov[np.ix_(m, m)] = w["marker_correlation"] + (1 - w["marker_correlation"]) * np.eye(len(m))
+    cov_als = cov.copy()
+    cov_als[0, 1] = cov_als[1, 0] = w["fc_sc_coupling"] * min(1.0, w["effect"])  # no disease, no coupling
+    return mean, cov, cov_als
+
+def als_oracle_logit(v: np.ndarray,  # (N, 7) planted variables in `ALS_VARIABLES` order
+                     world: dict | None = None,  # `als_world` (None: the default world)
                      p_als: float = 0.6,  # prior probability of ALS
-                     columns: slice = slice(None),  # which planted variables the oracle sees (a slice)
+                     # lists of `v`'s columns; each group's own Bayes log-odds are summed (None: one group of all)
+                     groups: list | None = None,
                     ) -> np.ndarray:
-    "Exact Bayes log-odds of ALS from (a subset of) the planted variables (independent unit normals, shifted in ALS)."
-    a = (
-        effect
-        * np.array([ALS_SHIFTS["fc"], ALS_SHIFTS["sc"], *[ALS_SHIFTS["marker"]] * len(GLYMPHATIC_MARKERS)])[columns]
-    )
-    return np.asarray(v)[:, columns] @ a - 0.5 * (a @ a) + np.log(p_als / (1 - p_als))
+    """Exact Bayes log-odds of ALS from the planted variables (Gaussian in each group: a quadratic discriminant), or the
+    sum of each group's own log-odds (`groups`): the best a model reading those groups separately and adding them can
+    do (the ceiling of late fusion), or with one group of a few columns, the ceiling of a model seeing only them."""
+    from scipy.stats import multivariate_normal as mvn
+    mean, cov, cov_als = als_class_params(world); v = np.atleast_2d(np.asarray(v, float))
+    out = np.full(len(v), np.log(p_als / (1 - p_als)))
+    for cols in groups or [list(range(len(ALS_VARIABLES)))]:
+        c = np.asarray(cols); s = np.ix_(c, c)
+        out += mvn(mean[c], cov_als[s]).logpdf(v[:, c]).reshape(-1) - mvn(np.zeros(len(c)), cov[s]).logpdf(
+            v[:, c]).reshape(-1)
+    return out
 
 # %% ../../nbs/16_synth.als.ipynb #30a4eb29
 def _fc_template(cents: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -77,10 +118,14 @@ def make_als_cohort(out: str | os.PathLike,  # cohort root
                     timepoints: int = 240,  # fMRI time points per subject
                     parcellation_spacing: float = 2.0,  # voxel size of the parcellation in mm
                     effect: float = 1.0,  # strength of the planted effect (1: the literature's; 0: none)
-                   ) -> Path:  # ALS shifts relative to the defaults (0: no disease signal)
+                    markers: bool = True,  # the markers carry the disease (False: the null world of "markers help")
+                    # correlation of the FC and SC damage in ALS (0: the additive world of "better than late fusion")
+                    fc_sc_coupling: float = ALS_FC_SC_COUPLING,
+                   ) -> Path:
     """Synthetic ALS vs healthy cohort on the stand-in 246-region parcellation: FC (correlation of simulated BOLD),
-    SC (streamline-like weights) and five glymphatic markers, each moved by its own planted variable of moderate
-    effect; sites add global FC signal and marker biases; the exact oracle in `groundtruth.json`."""
+    SC (streamline-like weights) and five glymphatic markers, each moved by its own planted variable; sites add global
+    FC signal and marker biases; the world's switches, effect sizes with their sources and the exact oracles (full and
+    restricted) in `groundtruth.json`. Worlds with the same seed share every draw: only the switched mechanism differs."""
     from scipy.stats import norm
     from sklearn.metrics import roc_auc_score
     out = Path(out)
@@ -96,11 +141,18 @@ def make_als_cohort(out: str | os.PathLike,  # cohort root
     motor = regions.gyrus.isin(("PrG", "PCL")).to_numpy()
     site_fc = rng0.normal(0, 0.35, n_sites)
     site_marker = {k: rng0.normal(0, 0.3 * v[1], n_sites) for k, v in GLYMPHATIC_MARKERS.items()}
+    world = als_world(effect, markers, fc_sc_coupling)
+    mean, chol_hc, chol_als = (lambda m, c0, c1: (m, np.linalg.cholesky(c0), np.linalg.cholesky(c1)))(
+        *als_class_params(world))
     rows, V, G = [], [], []
     truth = {
         "generator": "make_als_cohort",
         "seed": seed,
         "effect": effect,
+        "world": {**world, "effects": {k: {"shift_sd": d * effect * (markers or k in ("fc", "sc")), "source": src}
+                                       for k, (d, src) in ALS_EFFECTS.items()},
+                  "marker_correlation_source": "assumption (PAPERS.md §1: the markers are correlated; no figure)",
+                  "fc_sc_coupling_source": "assumption: no figure for how FC and SC damage covary in ALS"},
         "shifts": ALS_SHIFTS,
         "bands": ALS_BANDS,
         "affected_gyri_fc": ALS_TARGET_GYRI,
@@ -113,12 +165,8 @@ def make_als_cohort(out: str | os.PathLike,  # cohort root
     for i in range(n_subjects):
         rng = subject_rng(seed, i); sid = f"sub-{i + 1:04d}"
         als = int(rng.random() < p_als); site = int(rng.integers(n_sites))
-        v = rng.standard_normal(2 + len(GLYMPHATIC_MARKERS))
-        v += (
-            effect
-            * als
-            * np.array([ALS_SHIFTS["fc"], ALS_SHIFTS["sc"], *[ALS_SHIFTS["marker"]] * len(GLYMPHATIC_MARKERS)])
-        )
+        z = rng.standard_normal(len(ALS_VARIABLES))  # the same draw in every world
+        v = mean + chol_als @ z if als else chol_hc @ z
         x = rng.standard_normal((timepoints, n)) @ chol.T
         x = x + site_fc[site] * rng.standard_normal((timepoints, 1))  # site/global signal
         w = 0.6 * norm.cdf(v[0] - 1.0) * target
@@ -146,19 +194,22 @@ def make_als_cohort(out: str | os.PathLike,  # cohort root
             "v_sc": round(float(v[1]), 4),
             **{f"v_{k}": round(float(v[2 + j]), 4) for j, k in enumerate(GLYMPHATIC_MARKERS)},
             "fc_decoupling_w": round(float(0.6 * norm.cdf(v[0] - 1.0)), 4),
-            "oracle_logit": round(float(als_oracle_logit(v[None], effect, p_als)[0]), 4),
+            "oracle_logit": round(float(als_oracle_logit(v[None], world, p_als)[0]), 4),
         }
     V, G = np.array(V), np.array(G)
-    auc = lambda cols: (
-        float(roc_auc_score(G, als_oracle_logit(V, effect, p_als, cols))) if 0 < G.sum() < len(G) and effect else 0.5
+    M = ALS_MODALITIES
+    auc = lambda groups: (
+        float(roc_auc_score(G, als_oracle_logit(V, world, p_als, groups))) if 0 < G.sum() < len(G) and effect else 0.5
     )
     truth["oracle"] = {
-        "auc": auc(slice(None)),
-        "auc_fc_only": auc(slice(0, 1)),
-        "auc_sc_only": auc(slice(1, 2)),
-        "auc_markers_only": auc(slice(2, None)),
-        "what": "AUC of the exact Bayes log-odds of the planted variables (per subject: "
-        "oracle_logit), all and per modality",
+        "auc": auc(None),
+        "auc_fc_only": auc([M["fc"]]),
+        "auc_sc_only": auc([M["sc"]]),
+        "auc_markers_only": auc([M["markers"]]),
+        "auc_without_markers": auc([M["fc"] + M["sc"]]),  # the ceiling of "no markers"
+        "auc_modalities_added": auc([M["fc"], M["sc"], M["markers"]]),  # the ceiling of late fusion
+        "what": "AUC of the exact Bayes log-odds of the planted variables (per subject: oracle_logit): all; one "
+        "modality's; FC and SC without the markers; each modality's own log-odds added (what late fusion can reach)",
     }
     _write_csv(out / "participants.csv", pd.DataFrame(rows))
     _write_json(out / "groundtruth.json", truth)
