@@ -118,9 +118,9 @@ def pair_verdict(planted: dict,  # the claim's row in the world where its mechan
                  alpha: float = 0.05,  # the tests' level
                 ) -> str:
     """A claim read from both worlds: *supported* when the planted world shows the gain and the absent one does not;
-    *false positive* when the world without the mechanism shows a gain (the comparison gains without the mechanism: a defect of the
-    method or the set-up, to investigate); *contradicted* when the planted world shows a loss; else *not detected*,
-    with the oracle gain that was there to find."""
+    *false positive* when the world without the mechanism shows a gain too (a defect of the method or the set-up, to
+    investigate); *contradicted* when the planted world shows a loss; else *not detected*, with the oracle gain that
+    was there to find."""
     (sp, ep), (sn, en) = _direction(planted, alpha), _direction(absent, alpha)
     gain = planted.get("oracle_gain")
     gain = "" if gain is None or (isinstance(gain, float) and math.isnan(gain)) else f"; oracle gain {gain:+.3f}"
@@ -310,9 +310,9 @@ README_START, README_END = "<!-- reproduction:start (neurodx report writes this 
 
 def readme_block(root: str | os.PathLike,  # the reproduction folder
                 ) -> str:
-    """The README's opening table: one row per claim (neurodx's value with its interval, oracle, trivial, verdict; a claim
-    in two worlds: the planted world's value, the absent world's beside the claim, the oracle gain, the pair's verdict)
-    and a thumbnail per paper."""
+    """The README's opening table: one row per claim (neurodx's value with its interval, oracle, trivial, verdict; a
+    claim in two worlds: the planted world's value, the absent world's beside the claim, the oracle gain, the pair's
+    verdict) and a thumbnail per paper."""
     root = Path(root); rows, thumbs = [], []
     for f, paper, claims in _claim_tables(root):
         figs = sorted(f.glob("fig_*.png"))

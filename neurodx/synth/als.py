@@ -125,7 +125,8 @@ def make_als_cohort(out: str | os.PathLike,  # cohort root
     """Synthetic ALS vs healthy cohort on the stand-in 246-region parcellation: FC (correlation of simulated BOLD),
     SC (streamline-like weights) and five glymphatic markers, each moved by its own planted variable; sites add global
     FC signal and marker biases; the world's switches, effect sizes with their sources and the exact oracles (full and
-    restricted) in `groundtruth.json`. Worlds with the same seed share every draw: only the switched mechanism differs."""
+    restricted) in `groundtruth.json`. Worlds with the same seed share every draw: only the switched mechanism
+    differs."""
     from scipy.stats import norm
     from sklearn.metrics import roc_auc_score
     out = Path(out)
