@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 from ..core import atomic_path
 
 # %% auto #0
-__all__ = ['shap_values', 'shap_inputs', 'topk_overlap', 'plot_three_views', 'save_gif']
+__all__ = ['shap_values', 'shap_inputs', 'region_occlusion', 'topk_overlap', 'plot_three_views', 'save_gif']
 
 # %% ../../nbs/51_explain.attribution.ipynb #e1b00008
 class _OneOutput(nn.Module):
@@ -60,6 +60,31 @@ def shap_inputs(model: nn.Module,  # a network taking several inputs
         sv = shap.GradientExplainer(_OneOutput(model, target), list(background)).shap_values(
             list(inputs), nsamples=nsamples, rseed=seed)
     return [np.asarray(s)[..., 0] if np.asarray(s).ndim == x.dim() + 1 else np.asarray(s) for s, x in zip(sv, inputs)]
+
+# %% ../../nbs/51_explain.attribution.ipynb #f0a1c002
+def region_occlusion(model: nn.Module,  # the network (N, C, *spatial) → (N, classes)
+                     x: torch.Tensor,  # (N, C, *spatial) inputs
+                     regions: dict,  # name → (N, *spatial) boolean masks, one per subject
+                     fill: torch.Tensor,  # (C, *spatial) or (N, C, *spatial): what replaces a region's voxels
+                     target: int = 1,  # the class whose evidence is measured
+                     reference: int = 0,  # the margin is output[target] − output[reference] (None: output[target])
+                     batch_size: int = 16,  # subjects per forward pass
+                    ) -> dict:
+    "name → (N,) drop of the model's margin when the region is replaced by `fill` (> 0: the model uses the region)."
+    was = model.training; model.eval(); fill = torch.as_tensor(fill, dtype=x.dtype)
+    fill = fill.expand_as(x) if fill.dim() == x.dim() - 1 or fill.shape[0] == 1 else fill
+    def margin(v):
+        o = model(v); return o[:, target] - (o[:, reference] if reference is not None else 0)
+    out = {name: np.zeros(len(x)) for name in regions}
+    try:
+        with torch.no_grad():
+            for s in range(0, len(x), batch_size):
+                xb, fb = x[s:s + batch_size], fill[s:s + batch_size]; base = margin(xb)
+                for name, masks in regions.items():
+                    m = torch.as_tensor(np.asarray(masks[s:s + batch_size]), dtype=torch.bool)[:, None]
+                    out[name][s:s + len(xb)] = (base - margin(torch.where(m, fb, xb))).numpy()
+    finally: model.train(was)
+    return out
 
 # %% ../../nbs/51_explain.attribution.ipynb #e1b00010
 def topk_overlap(attribution: np.ndarray,  # attribution map on the volume's grid

@@ -241,6 +241,8 @@ class AlzheimerDlConfig(Config):
     folds: tuple | None = None  # folds the figure notebook runs (None: every fold of the splits)
     # ResNet stage explained by Grad-CAM: its grid must resolve the hippocampus (`enrichment_ceiling`)
     explain_layer: str = "layer3"
+    random_inits: int = 20  # untrained networks whose maps are the random-initialisation reference
+    worlds: bool = True  # the figure notebook also trains stage 1 on the cohort without the disease effect
 
     @property
     def input_size(self) -> tuple: return tuple(self.cohort.plan.shape)
@@ -285,6 +287,7 @@ PRESETS = {
         synthetic_subjects=48,
         folds=(0, 1, 2),
         explain_layer="layer2",
+        random_inits=2,
     ),
     "reference": AlzheimerDlConfig(
         cohort=_ad_cohort(4.0, (40, 48, 40), 3),
@@ -307,6 +310,7 @@ PRESETS = {
         synthetic_subjects=240,
         folds=(0, 1, 2),
         explain_layer="layer2",
+        random_inits=8,
     ),
 }
 

@@ -27,18 +27,18 @@ from neurodx.synth.template import (
 )
 
 # %% auto #0
-__all__ = ['HIPPOCAMPUS_MM', 'HIPPOCAMPUS_RADII_MM', 'VENTRICLE_MM', 'VENTRICLE_RADII_MM', 'CONTROL_MM', 'AD_SITES',
-           'AD_LITERATURE', 'AD_BANDS', 'ad_oracle_logit', 'make_ad_cohort']
+__all__ = ['HIPPOCAMPUS_MM', 'HIPPOCAMPUS_RADII_MM', 'VENTRICLE_MM', 'VENTRICLE_RADII_MM', 'CONTROL_MM', 'CONTROL_RADII_MM',
+           'CONTROL_MIN_DISTANCE_MM', 'AD_SITES', 'AD_LITERATURE', 'AD_BANDS', 'ad_oracle_logit', 'make_ad_cohort']
 
 # %% ../../nbs/14_synth.ad.ipynb #2ba70625
 HIPPOCAMPUS_MM = {"left": (-27.0, -22.0, -14.0), "right": (28.0, -21.0, -14.0)}  # MNI centres
 HIPPOCAMPUS_RADII_MM = (7.0, 16.0, 7.0)
 VENTRICLE_MM = {"left": (-14.0, -8.0, 18.0), "right": (15.0, -8.0, 18.0)}
 VENTRICLE_RADII_MM = (5.0, 22.0, 8.0)
-CONTROL_MM = {
-    "left": (-39.0, -22.0, 26.0),
-    "right": (40.0, -21.0, 26.0),
-}  # the hippocampi moved 40 mm up, 12 mm out: parietal tissue
+# the control region: planted nowhere, as large as the hippocampi, and far from every planted region (occipital)
+CONTROL_MM = {"left": (-24.0, -84.0, 12.0), "right": (25.0, -83.0, 12.0)}
+CONTROL_RADII_MM = (16.0, 7.0, 7.0)  # the hippocampal ellipsoid's volume, long axis left–right
+CONTROL_MIN_DISTANCE_MM = 32.0  # no nearer to a planted region: a cell of the reference's explained layer (layer2)
 AD_SITES = (
     Site("site1"),
     Site("site2", gamma=1.15, noise=1.3, blur_mm=3.0),
@@ -93,7 +93,7 @@ def make_ad_cohort(out: str | os.PathLike,  # cohort root
     out = Path(out); T = load_template(spacing); aff, shape = T["affine"], T["brain"].shape
     xyz = world_coords(shape, aff); brain = T["brain"]; csf_level = 0.15
     hip = np.maximum(*[ellipsoid(xyz, c, HIPPOCAMPUS_RADII_MM, 1.5) for c in HIPPOCAMPUS_MM.values()]) * brain
-    control = np.maximum(*[ellipsoid(xyz, c, HIPPOCAMPUS_RADII_MM, 1.5) for c in CONTROL_MM.values()]) * brain
+    control = np.maximum(*[ellipsoid(xyz, c, CONTROL_RADII_MM, 1.5) for c in CONTROL_MM.values()]) * brain
     rows, surv, latents = [], [], []
     truth = {
         "generator": "make_ad_cohort",
@@ -106,6 +106,8 @@ def make_ad_cohort(out: str | os.PathLike,  # cohort root
         "hippocampus_radii_mm": HIPPOCAMPUS_RADII_MM,
         "ventricles_mm": VENTRICLE_MM,
         "control_mm": CONTROL_MM,
+        "control_radii_mm": CONTROL_RADII_MM,
+        "control_min_distance_mm": CONTROL_MIN_DISTANCE_MM,
         "sites": [s.__dict__ for s in sites],
         "subjects": {},
     }
