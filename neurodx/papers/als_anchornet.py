@@ -183,7 +183,8 @@ def als_anchornet(**kwargs,  # `AlsAnchorNet` arguments
 
 # %% ../../nbs/64_papers.als_anchornet.ipynb #1b03ec58
 class EarlyFusion(nn.Module):
-    "Early fusion: the FC and SC upper triangles and the markers as one vector, then an MLP."
+    """Early fusion: the FC and SC upper triangles and the markers as one vector, each input standardised (batch
+    statistics in training, their running averages at test), then an MLP."""
     def __init__(self,
                  n_regions: int = N_REGIONS,  # regions of the atlas
                  n_markers: int = len(ALS_MARKERS),  # markers (z-score and missing-indicator each)
@@ -195,8 +196,9 @@ class EarlyFusion(nn.Module):
         super().__init__()
         iu = torch.triu_indices(n_regions, n_regions, 1)
         self.register_buffer("iu", iu, persistent=False)
-        self.mlp = _seeded(seed, lambda: nn.Sequential(nn.Linear(2 * iu.shape[1] + 2 * n_markers, hidden), nn.ReLU(),
-                                                        nn.Dropout(dropout), nn.Linear(hidden, n_classes)))
+        width = 2 * iu.shape[1] + 2 * n_markers
+        self.mlp = _seeded(seed, lambda: nn.Sequential(nn.BatchNorm1d(width, affine=False), nn.Linear(width, hidden),
+                                                        nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes)))
     def forward(self, fc, sc, markers):
         i, j = self.iu
         return self.mlp(torch.cat([fc[:, i, j], sc[:, i, j], markers], 1))

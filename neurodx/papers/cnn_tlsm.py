@@ -31,7 +31,7 @@ from ..train.learner import fit_datasets
 
 # %% auto #0
 __all__ = ['PRESETS', 'PAPER', 'preset', 'TimeLSTMCell', 'TimeAwareLSTM', 'cnn_tlsm_resnet', 'cnn_tlsm_cli', 'progression_table',
-           'CnnTlsmConfig', 'stage1_config', 'landmark_sequences', 'run_cnn_tlsm']
+           'CnnTlsmConfig', 'stage1_config', 'landmark_sequences', 'cross_fitted_risks', 'run_cnn_tlsm']
 
 # %% ../../nbs/61_papers.cnn_tlsm.ipynb #c7a00005
 class TimeLSTMCell(nn.Module):
@@ -193,6 +193,10 @@ class CnnTlsmConfig(Config):
     folds: tuple | None = None  # folds the figure notebook runs (None: every fold of the splits)
     # ResNet stage explained by Grad-CAM: its grid must resolve the hippocampus (`enrichment_ceiling`)
     explain_layer: str = "layer3"
+    # the T-LSTM's inputs: J ≥ 2 per-visit risks cross-fitted over J parts of the training patients (ours); 0 the
+    # paper's stacking (the fold's CNN's features, also for the patients that CNN was trained on)
+    cross_fit: int = 2
+    random_inits: int = 20  # untrained networks whose maps are the random-initialisation reference
 
 def _progression_cohort(spacing: float, shape: tuple, folds: int) -> CohortConfig:
     return CohortConfig(
@@ -234,6 +238,7 @@ PRESETS = {
         ),
         folds=(0,),
         explain_layer="layer2",
+        random_inits=2,
     ),
     "reference": dict(
         cohort=_progression_cohort(4.0, (40, 48, 40), 3),
@@ -270,6 +275,7 @@ PRESETS = {
         ),
         folds=(0, 1, 2),
         explain_layer="layer2",
+        random_inits=8,
     ),
 }
 
@@ -346,6 +352,56 @@ def _predict_sequences(model: TimeAwareLSTM, ds: SequenceDataset, device) -> tup
             att.append(model.last_attention[0, : int(mask.sum())].cpu().numpy())
     return np.array(risks), att
 
+def _visit_risks(model: nn.Module, cache: CohortCache, ids: list, bs: int = 16) -> np.ndarray:
+    "The risk a stage-1 network gives each visit (in `ids` order)."
+    device = default_device(); model = model.to(device).eval(); out = []
+    with torch.no_grad():
+        for s in range(0, len(ids), bs):
+            x = torch.from_numpy(np.stack([cache.array(i) for i in ids[s:s + bs]])).float().to(device)
+            out.append(model(x)[:, 0].float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+def cross_fitted_risks(cfg: "CnnTlsmConfig",  # CNN-TLSM from cohort to reports (`cross_fit` parts)
+                       cache: str | Path,  # the cohort cache
+                       splits: str | Path,  # the outer splits (splits.json)
+                       out_dir: str | Path,  # run root: inner CNNs go to cnn_inner/fold<k>/
+                       fold: int = 0,  # which outer fold
+                       resume: bool = True,  # continue each inner run from its latest.pth
+                       workers: int = 1,  # inner CNNs trained at once, each in a one-thread process (1: in turn)
+                      ) -> dict:
+    """Per-visit risks that no training patient's T-LSTM input takes from a CNN fitted to that patient: the fold's
+    training patients in `cfg.cross_fit` parts (by patient, stratified by event); the inner CNN trained on the other
+    parts scores a part's visits; validation and test visits get the inner CNNs' mean. Each inner CNN's risks are
+    z-scored by its own scores on the part it did not see, one scale for all. As `read_features` returns them."""
+    from neurodx.data.splits import kfold_splits
+    from neurodx.train.cv import run_in_processes
+    c, part = CohortCache(cache), Splits.load(splits)[fold]
+    idc, pc = c.spec.id_column, c.spec.patient_col
+    rows = c.table[c.table[idc].astype(str).isin(set(map(str, part["train"])))]
+    parts = kfold_splits(rows, cfg.cross_fit, "event", idc, pc, seed=cfg.stage1.seed + fold)
+    inner = Splits("cross-fit", cfg.stage1.seed + fold, {"outer_fold": fold, "parts": cfg.cross_fit},
+                   [{"train": f["train"], "val": list(part["val"]), "test": f["test"]} for f in parts.folds])
+    root = Path(out_dir) / "cnn_inner" / f"fold{fold}"; root.mkdir(parents=True, exist_ok=True)
+    inner.save(root / "splits.json")
+    config = stage1_config(cfg, cache, root / "splits.json", root)
+    if workers > 1:
+        jobs = {f"part{j}": (lambda j=j: run_experiment(config, j, resume)) for j in range(len(inner))}
+        run_in_processes(jobs, workers=workers, threads=1, logs={name: root / f"{name}.log" for name in jobs})
+    else:
+        for j in range(len(inner)): run_experiment(config, j, resume)
+    others = [str(i) for k in ("val", "test") for i in part[k]]
+    risk, scaled_others = {}, []
+    for j, f in enumerate(inner.folds):
+        run = root / "cnn" / f"fold{j}"
+        model = load_run(run, "best" if (run / "best.pth").exists() else "latest").model
+        own = _visit_risks(model, c, list(map(str, f["test"])))
+        mu, sd = float(own.mean()), float(own.std()) or 1.0
+        risk.update(zip(map(str, f["test"]), (own - mu) / sd))
+        scaled_others.append((_visit_risks(model, c, others) - mu) / sd)
+    risk.update(zip(others, np.mean(scaled_others, 0)))
+    ids = list(risk)
+    return {"ids": ids, "features": np.array([[risk[i]] for i in ids], np.float32)}
+
 def run_cnn_tlsm(cfg: CnnTlsmConfig,  # CNN-TLSM from cohort to reports
                  cache: str | Path,  # the cohort cache (`CohortCache` or its HDF5 path)
                  splits: str | Path,  # the splits (`Splits` or the path of splits.json)
@@ -353,23 +409,23 @@ def run_cnn_tlsm(cfg: CnnTlsmConfig,  # CNN-TLSM from cohort to reports
                  fold: int = 0,  # which fold of the splits
                  resume: bool = True,  # continue from the run's latest.pth where one exists
                  n_boot: int = 1000,  # bootstrap resamples for the 95 % CIs
+                 workers: int = 1,  # cross-fitting's inner CNNs trained at once (one-thread processes)
                 ) -> dict:
-    "One fold of the three stages; returns the CNN's and the T-LSTM's test reports."
+    """One fold of the three stages; returns the CNN's and the T-LSTM's test reports. With `cfg.cross_fit` ≥ 2 the
+    T-LSTM reads cross-fitted per-visit risks (`cross_fitted_risks`) instead of the fold's CNN's features."""
     out = Path(out_dir)
     s1 = stage1_config(cfg, cache, splits, out)
     cnn_summary = run_experiment(s1, fold, resume)
     cnn_run = (
         out / "cnn" / f"fold{fold}"
     )  # its best validation epoch; the last one when no epoch had a C-index (no comparable pair)
-    feats_file = extract_features(
-        cnn_run,
-        cache,
-        out / "features" / f"fold{fold}.h5",
-        time_column="months",
-        progress=False,
-        weights="best" if (cnn_run / "best.pth").exists() else "latest",
-    )
-    features = read_features(feats_file)
+    if cfg.cross_fit >= 2:  # the T-LSTM's inputs from CNNs that never saw the patient
+        feats_file = out / "cnn_inner" / f"fold{fold}"
+        features = cross_fitted_risks(cfg, cache, splits, out, fold, resume, workers)
+    else:  # the paper's stacking: the fold's own CNN's features, also for the patients it was trained on
+        feats_file = extract_features(cnn_run, cache, out / "features" / f"fold{fold}.h5", time_column="months",
+                                      progress=False, weights="best" if (cnn_run / "best.pth").exists() else "latest")
+        features = read_features(feats_file)
     c = CohortCache(cache)
     table = c.table.rename(columns={c.spec.id_column: "subject_id"}) if c.spec.id_column != "subject_id" else c.table
     for col in ("months", "date", "time_months", "event"):

@@ -41,16 +41,20 @@ __all__ = ['GLIOMA_TYPES', 'GLIOMA_PRIOR', 'GLIOMA_SIGNS', 'GLIOMA_CONTINUOUS', 
 
 # %% ../../nbs/13_synth.glioma.ipynb #83058d9d
 # WHO 2021 families the labels imply; grade GBM 0 / LGG 1, IDH mutant 0 / wildtype 1, 1p/19q codeleted 0 / non 1
-GLIOMA_TYPES = {
-    "glioblastoma": dict(grade=0, idh=1, codeletion=1),
-    "astrocytoma": dict(grade=1, idh=0, codeletion=1),
-    "oligodendroglioma": dict(grade=1, idh=0, codeletion=0),
+GLIOMA_TYPES = {  # the five grade/IDH/1p19q strata of MMDLM's cross-validation (PAPERS.md §2)
+    "glioblastoma": dict(grade=0, idh=1, codeletion=1),  # IDH-wildtype, grade 4
+    "astrocytoma": dict(grade=1, idh=0, codeletion=1),  # IDH-mutant, 1p/19q intact, lower grade
+    "oligodendroglioma": dict(grade=1, idh=0, codeletion=0),  # IDH-mutant, 1p/19q codeleted
+    "idh_wildtype_lower_grade": dict(grade=1, idh=1, codeletion=1),  # IDH-wildtype, histologically grade 2–3
+    "idh_mutant_grade4": dict(grade=0, idh=0, codeletion=1),  # IDH-mutant astrocytoma, grade 4
 }
-GLIOMA_PRIOR = (0.45, 0.30, 0.25)
+GLIOMA_PRIOR = (0.42, 0.22, 0.18, 0.10, 0.08)  # ours: PAPERS.md gives the strata, not their shares
 GLIOMA_SIGNS = {  # P(sign | family), in GLIOMA_TYPES order (ours, after the radiology literature's directions)
-    "enhancement": (0.75, 0.20, 0.35), "necrosis": (0.60, 0.08, 0.08), "mismatch": (0.02, 0.35, 0.03),
-    "calcification": (0.05, 0.10, 0.45), "frontal": (0.40, 0.50, 0.65)}
-GLIOMA_CONTINUOUS = {"age": ((60.0, 44.0, 46.0), 14.0), "radc": ((1.00, 1.30, 1.15), 0.30)}  # means per family, sd
+    "enhancement": (0.75, 0.20, 0.35, 0.40, 0.70), "necrosis": (0.60, 0.08, 0.08, 0.15, 0.45),
+    "mismatch": (0.02, 0.35, 0.03, 0.03, 0.10), "calcification": (0.05, 0.10, 0.45, 0.05, 0.08),
+    "frontal": (0.40, 0.50, 0.65, 0.35, 0.65)}
+GLIOMA_CONTINUOUS = {"age": ((60.0, 44.0, 46.0, 55.0, 40.0), 14.0),  # means per family, sd
+                     "radc": ((1.00, 1.30, 1.15, 1.10, 1.05), 0.30)}
 GLIOMA_BANDS = {"oracle_auc_idh": (0.85, 0.97), "control_correlation_max": 0.9}
 GLIOMA_SITES = (
     Site("inst1"),
@@ -87,6 +91,13 @@ def glioma_posterior(signs: dict,  # the planted imaging signs (name → bool)
         if x is None: continue
         m, sd = cont[k]; logp += -0.5 * ((x - np.asarray(m)) / sd) ** 2
     w = np.exp(logp - logp.max()); return w / w.sum()
+
+def _label_posteriors(p: np.ndarray) -> dict:
+    "P(IDH wildtype), P(LGG), P(non-codeleted) from the families' posterior `p` (GLIOMA_TYPES order)."
+    lab = list(GLIOMA_TYPES.values())
+    return {"p_idh_wildtype": sum(q for q, t in zip(p, lab) if t["idh"] == 1),
+            "p_lgg": sum(q for q, t in zip(p, lab) if t["grade"] == 1),
+            "p_non_codeleted": sum(q for q, t in zip(p, lab) if t["codeletion"] == 1)}
 
 # %% ../../nbs/13_synth.glioma.ipynb #cb7f9fce
 def make_glioma_cohort(out: str | os.PathLike,  # cohort root
@@ -126,7 +137,7 @@ def make_glioma_cohort(out: str | os.PathLike,  # cohort root
     inner = deep & (ndimage.distance_transform_edt(brain) * spacing > 18)
     for i in range(n_patients):
         rng = subject_rng(seed, i); pid = f"glioma-{i + 1:04d}"
-        f = int(rng.choice(3, p=GLIOMA_PRIOR)); kind = names[f]; lab = dict(GLIOMA_TYPES[kind])
+        f = int(rng.choice(len(names), p=GLIOMA_PRIOR)); kind = names[f]; lab = dict(GLIOMA_TYPES[kind])
         s = {k: bool(rng.random() < p[f]) for k, p in sign_p.items()}
         age = float(rng.normal(cont["age"][0][f], cont["age"][1]))
         radc = float(max(0.5, rng.normal(cont["radc"][0][f], cont["radc"][1])))
@@ -194,30 +205,26 @@ def make_glioma_cohort(out: str | os.PathLike,  # cohort root
             "tumour_voxels": int((seg == 1).sum()),
             "site": site.name,
             "oracle": {
-                "p_idh_wildtype": round(float(p[0]), 4),
-                "p_lgg": round(float(1 - p[0]), 4),
-                "p_non_codeleted": round(float(1 - p[2]), 4),
-                "images": {  # the signs alone: what T2, FLAIR and CET1 show (no age, no ADC)
-                    "p_idh_wildtype": round(float(seen[0]), 4),
-                    "p_lgg": round(float(1 - seen[0]), 4),
-                    "p_non_codeleted": round(float(1 - seen[2]), 4),
-                },
+                **{k: round(float(v), 4) for k, v in _label_posteriors(p).items()},
+                # the signs alone: what T2, FLAIR and CET1 show (no age, no ADC)
+                "images": {k: round(float(v), 4) for k, v in _label_posteriors(seen).items()},
             },
         }
-    P, L, Q = np.array(post), np.array(labs, float), np.array(post_images)
+    P = np.array([list(_label_posteriors(q).values()) for q in post])  # P(IDH wildtype), P(LGG), P(non-codeleted)
+    Q, L = np.array([list(_label_posteriors(q).values()) for q in post_images]), np.array(labs, float)
     def auc(y, score, known=None):
         known = np.ones(len(y), bool) if known is None else known
         return float(roc_auc_score(y[known], score[known])) if len(np.unique(y[known])) == 2 else float("nan")
-    truth["oracle"] = {
+    truth["oracle"] = {  # columns of P, Q: P(IDH wildtype), P(LGG), P(non-codeleted)
         "auc_idh": auc(L[:, 1], P[:, 0]),
-        "auc_grade": auc(L[:, 0], 1 - P[:, 0]),
-        "auc_codeletion": auc(L[:, 2], 1 - P[:, 2], L[:, 3] == 0),
+        "auc_grade": auc(L[:, 0], P[:, 1]),
+        "auc_codeletion": auc(L[:, 2], P[:, 2], L[:, 3] == 0),
         "what": "AUC of the exact posterior of each label given the planted signs, age and tumour "
         "ADC (1p/19q over known labels)",
         "images": {
             "auc_idh": auc(L[:, 1], Q[:, 0]),
-            "auc_grade": auc(L[:, 0], 1 - Q[:, 0]),
-            "auc_codeletion": auc(L[:, 2], 1 - Q[:, 2], L[:, 3] == 0),
+            "auc_grade": auc(L[:, 0], Q[:, 1]),
+            "auc_codeletion": auc(L[:, 2], Q[:, 2], L[:, 3] == 0),
             "what": "the same given the planted signs alone: the ceiling of a model that sees only the images "
             "(T2, FLAIR, CET1 show no age and no ADC)",
         },
