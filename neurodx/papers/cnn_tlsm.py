@@ -410,6 +410,7 @@ def run_cnn_tlsm(cfg: CnnTlsmConfig,  # CNN-TLSM from cohort to reports
                  resume: bool = True,  # continue from the run's latest.pth where one exists
                  n_boot: int = 1000,  # bootstrap resamples for the 95 % CIs
                  workers: int = 1,  # cross-fitting's inner CNNs trained at once (one-thread processes)
+                 tlstm_name: str = "tlstm",  # the T-LSTM's folder in `out_dir` (two variants can share one CNN)
                 ) -> dict:
     """One fold of the three stages; returns the CNN's and the T-LSTM's test reports. With `cfg.cross_fit` ≥ 2 the
     T-LSTM reads cross-fitted per-visit risks (`cross_fitted_risks`) instead of the fold's CNN's features."""
@@ -437,7 +438,7 @@ def run_cnn_tlsm(cfg: CnnTlsmConfig,  # CNN-TLSM from cohort to reports
     pats = {k: sorted({patient_of[i] for i in part[k]} & set(feats)) for k in ("train", "val", "test")}
     max_len = max(len(v) for v in feats.values())
     ds = {k: SequenceDataset(feats, dts, targets, v, max_len) for k, v in pats.items()}
-    run_dir = out / "tlstm" / f"fold{fold}"
+    run_dir = out / tlstm_name / f"fold{fold}"
     _, model = fit_datasets(
         ds,
         lambda: TimeAwareLSTM(features["features"].shape[1], cfg.hidden_size, cfg.attention_size, cfg.decay),
