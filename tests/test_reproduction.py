@@ -11,8 +11,8 @@ import pytest
 
 from neurodx.cli import main
 from neurodx.core import project_root
-from neurodx.evaluate.reproduction import (CLAIM_COLUMNS, README_END, README_START, TEST_COLUMNS, check_reproduction,
-                                           readme_block, reproduction_report, verdict)
+from neurodx.evaluate.reproduction import (CLAIM_COLUMNS, EXTRA_COLUMNS, README_END, README_START, check_reproduction,
+                                           pair_verdict, readme_block, reproduction_report, split_worlds, verdict)
 from neurodx.papers import papers, write_paper_tables
 
 ROOT = project_root()
@@ -53,23 +53,28 @@ def test_report_docs_page_and_readme_are_what_report_writes():
 
 def _table_rows(markdown: str) -> list[list[str]]:
     return [[c.strip() for c in line.strip().strip("|").split("|")] for line in markdown.splitlines()
-            if line.startswith("| ") and not line.startswith("| claim") and not line.startswith("| paper |")]
+            if line.startswith("| ") and not line.startswith(("| claim |", "| paper |"))]
 
 
 def test_every_report_number_is_its_table_cell():
     rows = _table_rows((REPRO / "REPORT.md").read_text())
-    claims = pd.concat([pd.read_csv(f / "claims.csv", keep_default_na=False, na_values=[""]) for f in FOLDERS], ignore_index=True)
-    extra = list(claims.columns)[len(CLAIM_COLUMNS):]  # a difference's test, where its notebook wrote one
-    assert list(claims.columns)[: len(CLAIM_COLUMNS)] == list(CLAIM_COLUMNS) and set(extra) <= set(TEST_COLUMNS)
-    assert len(rows) == len(claims)
     fmt = lambda v: "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
-    for row, c in zip(rows, claims.to_dict("records")):
-        name, metric, paper, value, oracle, trivial, said = row
-        m = re.fullmatch(r"(\S+) \[(\S+), (\S+)\]", value)
-        assert (name, metric, paper) == (c["claim"], c["metric"], c["paper_value"])
-        assert m.groups() == (fmt(c["value"]), fmt(c["lo"]), fmt(c["hi"]))
-        assert (oracle, trivial) == (fmt(c["oracle"]), fmt(c["trivial"]))
-        assert said == verdict({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in c.items()})
+    ci = lambda c: f"{fmt(c['value'])} [{fmt(c['lo'])}, {fmt(c['hi'])}]"
+    expected = []  # per paper, in the report's order: its one-world rows, then its claims in two worlds
+    for f in FOLDERS:
+        t = pd.read_csv(f / "claims.csv", keep_default_na=False, na_values=[""])
+        extra = list(t.columns)[len(CLAIM_COLUMNS):]  # a difference's test and worlds, where its notebook wrote them
+        assert list(t.columns)[: len(CLAIM_COLUMNS)] == list(CLAIM_COLUMNS) and set(extra) <= set(EXTRA_COLUMNS)
+        claims = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in c.items()}
+                  for c in t.to_dict("records")]
+        single, pairs = split_worlds(claims)
+        expected += [[c["claim"], c["metric"], c["paper_value"], ci(c), fmt(c["oracle"]), fmt(c["trivial"]), verdict(c)]
+                     for c in single]
+        expected += [[p["claim"], p["metric"], p["paper_value"], ci(p), ci(n),
+                      f"{fmt(p.get('oracle_gain'))} / {fmt(n.get('oracle_gain'))}", pair_verdict(p, n)]
+                     for p, n in pairs]
+    assert len(rows) == len(expected)
+    for row, want in zip(rows, expected): assert row == want
 
 
 def test_neurodx_report_regenerates_byte_identically(tmp_path):
