@@ -68,7 +68,10 @@ def test_stroke_outcome_is_learnable(tmp_path):
     tab = tab.fillna(tab.median())
     X = np.c_[tab.to_numpy(float), np.log1p(np.array(vols, float))]
     y = clin.poor_outcome.to_numpy()
-    assert held_out_balanced_accuracy(X, y, clin.assign(y=y), "patient_id") >= 0.7
+    # since [19] the outcome has an image × clinical interaction, set for the paper's balance of table and image
+    # (oracle AUC ≈ 0.87): an additive linear model on the visible variables is handicapped by design, so "learnable"
+    # is a held-out balanced accuracy clearly above chance (≈ 32 test patients: 0.65 is over 1.7 se above 0.5)
+    assert held_out_balanced_accuracy(X, y, clin.assign(y=y), "patient_id") >= 0.65
 
 
 def test_glioma_idh_is_learnable(tmp_path):

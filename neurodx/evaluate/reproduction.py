@@ -12,10 +12,10 @@ import pandas as pd
 from ..core import project_root, thread_settings, write_text_atomic
 
 # %% auto #0
-__all__ = ['CLAIM_COLUMNS', 'TEST_COLUMNS', 'WORLD_COLUMNS', 'EXTRA_COLUMNS', 'KINDS', 'WORLDS', 'PROVENANCE_KEYS',
-           'MAX_FIGURE_BYTES', 'MAX_FOLDER_BYTES', 'README_START', 'README_END', 'claim', 'write_claims', 'verdict',
-           'pair_verdict', 'provenance', 'check_reproduction', 'split_worlds', 'reproduction_report', 'readme_block',
-           'update_readme', 'write_report']
+__all__ = ['CLAIM_COLUMNS', 'TEST_COLUMNS', 'WORLD_COLUMNS', 'EXTRA_COLUMNS', 'KINDS', 'WORLDS', 'ABSENT_GAIN_TOLERANCE',
+           'PROVENANCE_KEYS', 'MAX_FIGURE_BYTES', 'MAX_FOLDER_BYTES', 'README_START', 'README_END', 'claim',
+           'write_claims', 'verdict', 'pair_verdict', 'provenance', 'check_reproduction', 'split_worlds',
+           'reproduction_report', 'readme_block', 'update_readme', 'write_report']
 
 # %% ../../nbs/32_evaluate.reproduction.ipynb #daa7a9c7
 CLAIM_COLUMNS = ("paper", "claim", "kind", "metric", "value", "lo", "hi", "paper_value", "oracle", "trivial", "figure")
@@ -113,6 +113,8 @@ def _direction(row: dict, alpha: float) -> tuple[int, str]:
     return (1 if lo > 0 else -1 if hi < 0 else 0), "interval " + ("above 0" if lo > 0 else "below 0" if hi < 0 else
                                                                   "contains 0")
 
+ABSENT_GAIN_TOLERANCE = 0.01  # an absent world whose oracle gains this much is not a null world for the claim
+
 def pair_verdict(planted: dict,  # the claim's row in the world where its mechanism is planted
                  absent: dict,  # the same claim's row in the world without it
                  alpha: float = 0.05,  # the tests' level
@@ -124,6 +126,9 @@ def pair_verdict(planted: dict,  # the claim's row in the world where its mechan
     (sp, ep), (sn, en) = _direction(planted, alpha), _direction(absent, alpha)
     gain = planted.get("oracle_gain")
     gain = "" if gain is None or (isinstance(gain, float) and math.isnan(gain)) else f"; oracle gain {gain:+.3f}"
+    rest = absent.get("oracle_gain")
+    if sn > 0 and isinstance(rest, (int, float)) and not math.isnan(rest) and rest >= ABSENT_GAIN_TOLERANCE:
+        return f"gain in both worlds ({ep}; without it: {en}, where the oracle still gains {rest:+.3f})"
     if sn > 0: return f"false positive (without the mechanism too: {en})"
     if sp > 0: return f"supported ({ep}; without it: {en})"
     if sp < 0: return f"contradicted ({ep})"

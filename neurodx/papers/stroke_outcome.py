@@ -413,6 +413,10 @@ class StrokeOutcomeConfig(Config):
     augmentation: AugmentConfig = field(default_factory=lambda: AugmentConfig(
         flip_axes=(0,), rotate_deg=5.0, scale=0.05, intensity=0.0))  # left–right flips, small affine changes
     repeats: int = 5  # repeats of the stratified k-fold (seeds 0, 1, …)
+    workers: int = 1  # runs trained at once, each in a one-thread process of its own (1: one after another, here)
+    # the claims' second world (the cohort without the image × clinical interaction) and the networks trained there
+    worlds: bool = True
+    absent_models: list = field(default_factory=lambda: ["TabNet", "ResNet", "DAFT", "LateFusion", "HybridFusion"])
     n_boot: int = 1000  # bootstrap resamples for the CIs
     synthetic_patients: int = 250  # patients of the synthetic cohort the figure notebook makes
 
@@ -469,33 +473,56 @@ def _clinical_reference(cfg: StrokeOutcomeConfig, cache: CohortCache, fold: dict
                               use_legacy_attributes=False).fit(x(train), t.loc[train, "poor_outcome"])
     return {"ids": test, "outputs": lr.predict_proba(x(test)), "targets": t.loc[test, "poor_outcome"].to_numpy()}
 
+def _experiment(cfg: StrokeOutcomeConfig, m: str, cache, sp_path, out: Path, rep: str, k: int) -> ExperimentConfig:
+    "Model `m` on fold `k` of repeat `rep`: its run folder is <out>/<rep>/<model>/fold<k>."
+    return ExperimentConfig(
+        f"stroke_outcome_{_slug(m)}", str((out / rep / _slug(m)).resolve()),
+        DataConfig(cache=str(Path(cache).resolve()), splits=str(Path(sp_path).resolve()), fold=k, label="poor_outcome",
+                   class_names=CLASS_NAMES, tabular=list(cfg.clinical), augmentation=cfg.augmentation),
+        cfg.model_config(m, (out / rep).resolve(), k), cfg.tabnet_train if m == "TabNet" else cfg.train, n_boot=0)
+
+def _train_in_processes(cfg, cache, splits: dict, out: Path, models: list, resume: bool, folds) -> None:
+    "Every (repeat, fold) run of each model, `cfg.workers` at a time in one-thread processes; a model after what it reads."
+    from neurodx.train.cv import run_in_processes
+    for m in models:
+        jobs = {}
+        for rep, sp_path in splits.items():
+            for k in range(len(Splits.load(sp_path))):
+                run_dir = out / rep / _slug(m) / f"fold{k}"
+                if (folds is not None and k not in folds) or (resume and (run_dir / "summary_all.json").exists()):
+                    continue
+                run_dir.mkdir(parents=True, exist_ok=True)
+                jobs[f"{rep}/{_slug(m)}/fold{k}"] = (
+                    lambda e=_experiment(cfg, m, cache, sp_path, out, rep, k), k=k: run_experiment(e, k, resume))
+        run_in_processes(jobs, workers=cfg.workers, threads=1,
+                         logs={name: out / name / "train.log" for name in jobs})
+
 def run_stroke_outcome(cfg: StrokeOutcomeConfig,  # the settings
                        cache: str | Path,  # the prepared cohort's cache
                        splits: dict,  # repeat name → splits file (`outcome_splits`)
                        out_dir: str | Path,  # run root: <repeat>/<model>/fold<k>/ and <repeat>/<model>/cv/
                        resume: bool = True,  # continue each run from its latest.pth where one exists
                        folds: list | None = None,  # folds to run (None: all)
+                       models: list | None = None,  # which of `STROKE_MODELS` (None: `cfg.models`)
                       ) -> pd.DataFrame:
     """Every model (and the clinical reference) on every fold of every repeat; one row per (repeat, fold, model,
-    patient) with the probability of a poor outcome and the label, written to `predictions.csv`."""
+    patient) with the probability of a poor outcome and the label, written to `predictions.csv`. With `cfg.workers`
+    > 1 the networks train first, that many at a time, each in a forked one-thread process (its output in the run's
+    `train.log`): the same runs as one after another in one thread."""
     out, rows = Path(out_dir), []
     c = CohortCache(cache); table = c.labelled_table
     task = get_task(TaskConfig("classification"))
-    models = _ordered(cfg.models) + ([CLINICAL_REFERENCE] if cfg.clinical_reference else [])
+    networks = _ordered(cfg.models if models is None else models)
+    if cfg.workers > 1: _train_in_processes(cfg, cache, splits, out, networks, resume, folds)
     for rep, sp_path in splits.items():
         sp = Splits.load(sp_path)
-        for m in models:
+        for m in networks + ([CLINICAL_REFERENCE] if cfg.clinical_reference else []):
             def fold_fn(k, fold, fold_dir, m=m):
                 if m == CLINICAL_REFERENCE: return _clinical_reference(cfg, c, fold, k)
-                exp = ExperimentConfig(
-                    f"stroke_outcome_{_slug(m)}", str((out / rep / _slug(m)).resolve()),
-                    DataConfig(cache=str(Path(cache).resolve()), splits=str(Path(sp_path).resolve()), fold=k,
-                               label="poor_outcome", class_names=CLASS_NAMES, tabular=list(cfg.clinical),
-                               augmentation=cfg.augmentation),
-                    cfg.model_config(m, (out / rep).resolve(), k), cfg.tabnet_train if m == "TabNet" else cfg.train,
-                    n_boot=0)
-                run_experiment(exp, k, resume)
-                return task.read_predictions(out / rep / _slug(m) / f"fold{k}")
+                run_dir = out / rep / _slug(m) / f"fold{k}"
+                if not (resume and (run_dir / "summary_all.json").exists()):
+                    run_experiment(_experiment(cfg, m, cache, sp_path, out, rep, k), k, resume)
+                return task.read_predictions(run_dir)
             run_cv(sp, table, fold_fn, out / rep / _slug(m) / "cv", CLASS_NAMES, n_boot=0, resume=resume,
                    folds=folds, task=task)
             for k in range(len(sp)):
@@ -577,12 +604,12 @@ def _train_command(cfg, cache, splits, runs, folds) -> dict:
 PRESETS = {
     "paper": StrokeOutcomeConfig(),
     "reference": StrokeOutcomeConfig(
-        cohort=_outcome_cohort(6.0, (32, 32, 32), 3), repeats=2,
+        cohort=_outcome_cohort(6.0, (32, 32, 32), 3), repeats=2, workers=2,
         train=TrainConfig(epochs=12, bs=16, lr=3e-3, optimizer="adamw", wd=1e-2, monitor="auc", tensorboard=False),
         tabnet_train=TrainConfig(epochs=40, bs=16, lr=2e-2, optimizer="adamw", wd=1e-2, monitor="auc",
                                  tensorboard=False),
         augmentation=AugmentConfig(flip_axes=(0,), rotate_deg=0.0, scale=0.0, affine_prob=0.0, intensity=0.0)),
-    "fast": StrokeOutcomeConfig(cohort=_outcome_cohort(6.0, (32, 32, 32), 3), repeats=1, n_boot=100,
+    "fast": StrokeOutcomeConfig(cohort=_outcome_cohort(6.0, (32, 32, 32), 3), repeats=1, n_boot=100, workers=2,
                                 synthetic_patients=60,
                                 train=TrainConfig(epochs=3, bs=8, lr=3e-3, monitor="auc", tensorboard=False),
                                 tabnet_train=TrainConfig(epochs=3, bs=8, lr=2e-2, monitor="auc", tensorboard=False)),
