@@ -11,7 +11,8 @@ import numpy as np
 from .metrics import bootstrap_interval
 
 # %% auto #0
-__all__ = ['concordance_index', 'time_dependent_auc', 'risk_groups', 'km_by_risk_group', 'bootstrap_survival', 'survival_report']
+__all__ = ['concordance_index', 'time_dependent_auc', 'risk_groups', 'km_by_group', 'km_by_risk_group', 'bootstrap_survival',
+           'survival_report']
 
 # %% ../../nbs/30_evaluate.survival.ipynb #7ef0b35a
 def concordance_index(time,  # follow-up time per item (event or censoring)
@@ -72,6 +73,30 @@ def risk_groups(risk,  # predicted risk per item (higher: earlier event)
     return np.searchsorted(edges, r, side="right")
 
 # %% ../../nbs/30_evaluate.survival.ipynb #79fdbca5
+def km_by_group(time,  # follow-up time per item (event or censoring)
+                event,  # 1 where the event was observed, 0 where censored
+                groups,  # group name per item (a predicted subtype, a risk group, …)
+                order: list | None = None,  # the groups in the legend's order (None: sorted; absent groups skipped)
+                ax=None,  # matplotlib axes to draw on (None: a new figure)
+                title: str = "Kaplan–Meier",  # the plot's title (the log-rank p-value is added)
+                xlabel: str = "time",  # the time axis' label
+               ) -> dict:
+    "Kaplan–Meier curve per group (on `ax`) and the multivariate log-rank p-value (lifelines) across the groups."
+    from lifelines import KaplanMeierFitter
+    from lifelines.statistics import multivariate_logrank_test
+    import matplotlib.pyplot as plt
+    t, e, g = np.asarray(time, float), np.asarray(event).astype(int), np.asarray(groups).astype(str)
+    order = [str(x) for x in (order if order is not None else sorted(set(g)))]
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 3.8))
+    for name in order:
+        m = g == name
+        if m.any():
+            KaplanMeierFitter().fit(t[m], e[m], label=f"{name} (n={int(m.sum())})").plot_survival_function(
+                ax=ax, ci_show=False)
+    p = float(multivariate_logrank_test(t, g, e).p_value) if len(set(g)) > 1 else float("nan")
+    ax.set(xlabel=xlabel, ylabel="event-free probability", title=f"{title} (log-rank p = {p:.3g})")
+    return {"p_value": p, "sizes": {name: int((g == name).sum()) for name in order}, "figure": fig}
+
 def km_by_risk_group(time,  # follow-up time per item (event or censoring)
                      event,  # 1 where the event was observed, 0 where censored
                      risk,  # predicted risk per item (higher: earlier event)
@@ -80,29 +105,10 @@ def km_by_risk_group(time,  # follow-up time per item (event or censoring)
                      ax=None,  # matplotlib axes to draw on (None: a new figure)
                     ) -> dict:
     "Kaplan–Meier curve per predicted-risk group (on `ax`) and the multivariate log-rank p-value (lifelines)."
-    from lifelines import KaplanMeierFitter
-    from lifelines.statistics import multivariate_logrank_test
-    import matplotlib.pyplot as plt
-    t, e, g = np.asarray(time, float), np.asarray(event).astype(int), risk_groups(risk, n_groups)
     names = names or (("low", "middle", "high") if n_groups == 3 else tuple(f"group {k + 1}" for k in range(n_groups)))
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 3.8))
-    for k in range(n_groups):
-        m = g == k
-        if m.any():
-            KaplanMeierFitter().fit(t[m], e[m], label=f"{names[k]} risk (n={int(m.sum())})").plot_survival_function(
-                ax=ax, ci_show=False
-            )
-    test = multivariate_logrank_test(t, g, e)
-    ax.set(
-        xlabel="time",
-        ylabel="event-free probability",
-        title=f"Kaplan–Meier by predicted risk (log-rank p = {test.p_value:.3g})",
-    )
-    return {
-        "p_value": float(test.p_value),
-        "sizes": {names[k]: int((g == k).sum()) for k in range(n_groups)},
-        "figure": fig,
-    }
+    labels = np.array([f"{n} risk" for n in names])[risk_groups(risk, n_groups)]
+    out = km_by_group(time, event, labels, [f"{n} risk" for n in names], ax, "Kaplan–Meier by predicted risk")
+    return {**out, "sizes": {n: out["sizes"][f"{n} risk"] for n in names}}
 
 # %% ../../nbs/30_evaluate.survival.ipynb #b35a7fa8
 def bootstrap_survival(stat,  # statistic of (time, event, risk), e.g. `concordance_index`

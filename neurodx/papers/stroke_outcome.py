@@ -482,7 +482,7 @@ def _experiment(cfg: StrokeOutcomeConfig, m: str, cache, sp_path, out: Path, rep
         cfg.model_config(m, (out / rep).resolve(), k), cfg.tabnet_train if m == "TabNet" else cfg.train, n_boot=0)
 
 def _train_in_processes(cfg, cache, splits: dict, out: Path, models: list, resume: bool, folds) -> None:
-    "Every (repeat, fold) run of each model, `cfg.workers` at a time in one-thread processes; a model after what it reads."
+    "Every (repeat, fold) run of each model, `cfg.workers` at a time, one thread each; a model after its inputs."
     from neurodx.train.cv import run_in_processes
     for m in models:
         jobs = {}

@@ -36,8 +36,8 @@ from neurodx.synth.template import (
 from ..data.lesions import connected_lesions
 
 # %% auto #0
-__all__ = ['GLIOMA_TYPES', 'GLIOMA_PRIOR', 'GLIOMA_SIGNS', 'GLIOMA_CONTINUOUS', 'GLIOMA_BANDS', 'GLIOMA_SITES',
-           'glioma_posterior', 'make_glioma_cohort']
+__all__ = ['GLIOMA_TYPES', 'GLIOMA_PRIOR', 'GLIOMA_SIGNS', 'GLIOMA_CONTINUOUS', 'GLIOMA_SURVIVAL', 'GLIOMA_SURVIVAL_SHAPE',
+           'GLIOMA_FOLLOW_UP', 'GLIOMA_BANDS', 'GLIOMA_SITES', 'glioma_posterior', 'make_glioma_cohort']
 
 # %% ../../nbs/13_synth.glioma.ipynb #83058d9d
 # WHO 2021 families the labels imply; grade GBM 0 / LGG 1, IDH mutant 0 / wildtype 1, 1p/19q codeleted 0 / non 1
@@ -55,6 +55,24 @@ GLIOMA_SIGNS = {  # P(sign | family), in GLIOMA_TYPES order (ours, after the rad
     "frontal": (0.40, 0.50, 0.65, 0.35, 0.65)}
 GLIOMA_CONTINUOUS = {"age": ((60.0, 44.0, 46.0, 55.0, 40.0), 14.0),  # means per family, sd
                      "radc": ((1.00, 1.30, 1.15, 1.10, 1.05), 0.30)}
+GLIOMA_SURVIVAL = {  # family → (median overall survival in months, where it comes from)
+    "glioblastoma": (15.0, "IDH-wildtype glioblastoma: median OS 17.1 (MGMT methylated) and 12.4 months "
+                           "(unmethylated), "
+                           "U.S. National Cancer Database 2018, Neuro-Oncology 2023, doi:10.1093/neuonc/noac198"),
+    "astrocytoma": (96.0, "IDH-mutant astrocytoma: median OS > 10 years at grade 2, 5–10 years at grade 3 (the WHO "
+                          "2021 families' reported medians); 8 years for the lower grades together is our choice"),
+    "oligodendroglioma": (150.0, "oligodendroglioma, IDH-mutant and 1p/19q-codeleted: median OS > 14 years at grade 2, "
+                                 "10–14 years at grade 3 (the same summary); 12.5 years is our choice"),
+    "idh_wildtype_lower_grade": (26.0, "IDH-wildtype tumours of lower histological grade with glioblastoma's molecular "
+                                       "features: median OS 26 months (against 21 for histological glioblastoma, "
+                                       "Ramos-Fresnedo et al., 'The survival outcomes of molecular glioblastoma "
+                                       "IDH-wildtype: a multicenter study')"),
+    "idh_mutant_grade4": (36.0, "IDH-mutant astrocytoma, grade 4: median OS about 3 years (the same summary); "
+                                "1-year OS "
+                                "76 % (the National Cancer Database study above)"),
+}
+GLIOMA_SURVIVAL_SHAPE = 1.2  # Weibull shape of the survival times (assumption: a hazard rising slowly with time)
+GLIOMA_FOLLOW_UP = (12.0, 120.0)  # months of follow-up, uniform (assumption: accrual over years; censored at its end)
 GLIOMA_BANDS = {"oracle_auc_idh": (0.85, 0.97), "control_correlation_max": 0.9}
 GLIOMA_SITES = (
     Site("inst1"),
@@ -91,6 +109,13 @@ def glioma_posterior(signs: dict,  # the planted imaging signs (name → bool)
         if x is None: continue
         m, sd = cont[k]; logp += -0.5 * ((x - np.asarray(m)) / sd) ** 2
     w = np.exp(logp - logp.max()); return w / w.sum()
+
+def _survival(rng: np.random.Generator, family: str) -> tuple[float, int]:
+    "(months observed, death 1 / censored 0): Weibull with the family's median, administrative censoring."
+    median, k = GLIOMA_SURVIVAL[family][0], GLIOMA_SURVIVAL_SHAPE
+    t = median / np.log(2) ** (1 / k) * rng.weibull(k)  # scale λ = median / (ln 2)^(1/k)
+    follow = rng.uniform(*GLIOMA_FOLLOW_UP)
+    return float(min(t, follow)), int(t <= follow)
 
 def _label_posteriors(p: np.ndarray) -> dict:
     "P(IDH wildtype), P(LGG), P(non-codeleted) from the families' posterior `p` (GLIOMA_TYPES order)."
@@ -131,6 +156,9 @@ def make_glioma_cohort(out: str | os.PathLike,  # cohort root
             "idh": {"mutant": 0, "wildtype": 1},
             "codeletion": {"codeleted": 0, "non-codeleted": 1, "unknown": 2},
         },
+        "survival": {"median_months": {k: m for k, (m, _) in GLIOMA_SURVIVAL.items()},
+                     "sources": {k: s for k, (_, s) in GLIOMA_SURVIVAL.items()},
+                     "weibull_shape": GLIOMA_SURVIVAL_SHAPE, "follow_up_months": GLIOMA_FOLLOW_UP},
         "patients": {},
     }
     rows, deep, post, post_images, labs = [], (wm > 0.5) | (gm > 0.5), [], [], []
@@ -189,10 +217,13 @@ def make_glioma_cohort(out: str | os.PathLike,  # cohort root
         unknown = rng.random() < p_unknown_codeletion
         codeletion = 2 if unknown else lab["codeletion"]
         p, seen = glioma_posterior(s, age, radc, effect), glioma_posterior(s, None, None, effect)
+        # survival from its own stream: every other draw (and so every image) as before survival was added
+        os_months, death = _survival(np.random.default_rng([seed, i, 1]), kind)
         post.append(p); post_images.append(seen)
         labs.append((lab["grade"], lab["idh"], lab["codeletion"], unknown))
         rows.append({"patient_id": pid, "grade": lab["grade"], "idh": lab["idh"], "codeletion": codeletion,
-                     "age": int(round(age)), "sex": str(rng.choice(["F", "M"])), "institution": site.name, **paths})
+                     "age": int(round(age)), "sex": str(rng.choice(["F", "M"])), "institution": site.name,
+                     "os_months": round(os_months, 2), "death": death, **paths})
         truth["patients"][pid] = {
             "type": kind,
             **lab,
@@ -204,10 +235,13 @@ def make_glioma_cohort(out: str | os.PathLike,  # cohort root
             "radii_mm": _r(r, 2),
             "tumour_voxels": int((seg == 1).sum()),
             "site": site.name,
+            "os_months": round(os_months, 3),
+            "death": death,
             "oracle": {
                 **{k: round(float(v), 4) for k, v in _label_posteriors(p).items()},
                 # the signs alone: what T2, FLAIR and CET1 show (no age, no ADC)
-                "images": {k: round(float(v), 4) for k, v in _label_posteriors(seen).items()},
+                "images": {**{k: round(float(v), 4) for k, v in _label_posteriors(seen).items()},
+                           "families": dict(zip(names, np.round(seen, 4).tolist()))},
             },
         }
     P = np.array([list(_label_posteriors(q).values()) for q in post])  # P(IDH wildtype), P(LGG), P(non-codeleted)

@@ -66,7 +66,8 @@ def _clinical_draws(rng, core_ml, penumbra_ml, size=None) -> dict:
     nihss = np.clip(np.round(4 + 0.04 * core_ml + 0.02 * penumbra_ml + rng.normal(0, 5, size)), 0, 42)
     onset = rng.uniform(0.5, 12, size); u = rng.random((4,) if size is None else (4, size))
     ivt = np.asarray((onset < 4.5) & (u[0] < 0.6)).astype(int)
-    evt = np.asarray((penumbra_ml > 20) & (u[1] < 0.55)).astype(int)  # thrombectomy: a target mismatch, then the team's call
+    # thrombectomy: a target mismatch, then the team's call
+    evt = np.asarray((penumbra_ml > 20) & (u[1] < 0.55)).astype(int)
     reperfused = np.asarray(((evt == 1) & (u[2] < 0.8)) | ((ivt == 1) & (u[3] < 0.35))).astype(int)
     pre = rng.choice(4, size, p=[0.6, 0.2, 0.12, 0.08]); diabetes = np.asarray(rng.random(size) < 0.25).astype(int)
     glucose = rng.normal(7.0 + 1.5 * diabetes, 1.5)
