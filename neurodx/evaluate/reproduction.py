@@ -267,10 +267,12 @@ def reproduction_report(root: str | os.PathLike,  # the reproduction folder (rep
         "",
         "A claim run as an experiment has a second table: the same comparison in the world where the claimed "
         "mechanism is planted and in the same cohort without it (every other draw identical), with the oracle's gain "
-        "in each. Its verdict is read from the pair: *supported* when the positive world shows the gain and the null "
-        "world does not; *false positive* when the null world shows one too (the comparison gains without the "
-        "mechanism: a defect to investigate); *contradicted* when the positive world shows a loss; *not detected* "
-        "otherwise, beside the oracle gain that was there to find. The cohorts are synthetic, so a verdict says "
+        "in each. Its verdict is read from the pair: *supported* when the world with the mechanism shows the gain "
+        "and the world without it does not; *false positive* when the world without it shows one too (the comparison "
+        "gains without the mechanism: a defect to investigate); *gain in both worlds* when it does, but that world's "
+        "oracle still leaves the compared method something to gain (the baseline is handicapped by more than the "
+        "missing mechanism); *contradicted* when the world with it shows a loss; *not detected* otherwise, beside "
+        "the oracle gain that was there to find. The cohorts are synthetic, so a verdict says "
         "whether the method recovers the effect planted where the paper reports it, not whether the paper's number "
         "holds on its data.",
         "",

@@ -80,6 +80,7 @@ def km_by_group(time,  # follow-up time per item (event or censoring)
                 ax=None,  # matplotlib axes to draw on (None: a new figure)
                 title: str = "Kaplan–Meier",  # the plot's title (the log-rank p-value is added)
                 xlabel: str = "time",  # the time axis' label
+                colors: dict | None = None,  # group → matplotlib colour (the same group, the same colour in every plot)
                ) -> dict:
     "Kaplan–Meier curve per group (on `ax`) and the multivariate log-rank p-value (lifelines) across the groups."
     from lifelines import KaplanMeierFitter
@@ -92,7 +93,7 @@ def km_by_group(time,  # follow-up time per item (event or censoring)
         m = g == name
         if m.any():
             KaplanMeierFitter().fit(t[m], e[m], label=f"{name} (n={int(m.sum())})").plot_survival_function(
-                ax=ax, ci_show=False)
+                ax=ax, ci_show=False, **({"color": colors[name]} if colors and name in colors else {}))
     p = float(multivariate_logrank_test(t, g, e).p_value) if len(set(g)) > 1 else float("nan")
     ax.set(xlabel=xlabel, ylabel="event-free probability", title=f"{title} (log-rank p = {p:.3g})")
     return {"p_value": p, "sizes": {name: int((g == name).sum()) for name in order}, "figure": fig}

@@ -35,8 +35,8 @@ from .atlas import make_parcellation
 
 # %% auto #0
 __all__ = ['ALS_TARGET_GYRI', 'GLYMPHATIC_MARKERS', 'ALS_VARIABLES', 'ALS_EFFECTS', 'ALS_SHIFTS', 'ALS_MARKER_CORRELATION',
-           'ALS_FC_SC_COUPLING', 'ALS_MODALITIES', 'ALS_BANDS', 'als_world', 'als_class_params', 'als_oracle_logit',
-           'make_als_cohort']
+           'ALS_FC_SC_COUPLING', 'ALS_ANCHOR', 'ALS_MODALITIES', 'ALS_BANDS', 'als_world', 'als_class_params',
+           'als_oracle_logit', 'make_als_cohort']
 
 # %% ../../nbs/16_synth.als.ipynb #48a97664
 ALS_TARGET_GYRI = ("SFG", "PCL", "PrG")  # where the paper's attribution points
@@ -56,6 +56,9 @@ ALS_EFFECTS = {  # planted variable → (shift in ALS in sd units at effect = 1,
 ALS_SHIFTS = {k: d for k, (d, _) in ALS_EFFECTS.items()}  # shift of each planted variable in ALS (sd 1), effect = 1
 ALS_MARKER_CORRELATION = 0.3  # assumption: "individually moderate and correlated" (PAPERS.md §1) gives no figure
 ALS_FC_SC_COUPLING = 0.6  # assumption: in ALS the FC and SC damage go together (correlation 0.6); controls: 0
+# assumptions (no source gives these): how strongly a frontal region can join the frontal lobe's shared signal, and
+# how unevenly the ALS decoupling falls on the regions (its gain is lognormal with mean 1 and this sd of its log)
+ALS_ANCHOR = {"frontal_coupling": 0.5, "damage_gain_sd": 0.8}
 ALS_MODALITIES = {"fc": [0], "sc": [1], "markers": list(range(2, 2 + len(GLYMPHATIC_MARKERS)))}  # `v`'s columns
 ALS_BANDS = {"oracle_auc": (0.83, 0.95), "single_modality_below_fusion": True, "control_fc_correlation_max": 0.9}
 
@@ -63,10 +66,13 @@ def als_world(effect: float = 1.0,  # the mean shifts relative to `ALS_EFFECTS` 
               markers: bool = True,  # the markers shift in ALS (False: the same markers, uninformative)
               fc_sc_coupling: float = ALS_FC_SC_COUPLING,  # correlation of v_FC and v_SC in ALS (0: additive)
               marker_correlation: float = ALS_MARKER_CORRELATION,  # correlation among the markers (both groups)
+              # the FC damage falls on the frontal regions most coupled within the frontal lobe (False: on others,
+              # chosen independently of it, with the same distribution)
+              anchored: bool = True,
              ) -> dict:
     "A world of the ALS cohort: which mechanisms are planted and how strongly (recorded in `groundtruth.json`)."
     return {"effect": float(effect), "markers": bool(markers), "fc_sc_coupling": float(fc_sc_coupling),
-            "marker_correlation": float(marker_correlation)}
+            "marker_correlation": float(marker_correlation), "anchored": bool(anchored)}
 
 def als_class_params(world: dict | None = None,  # `als_world` (None: the default world)
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -121,6 +127,9 @@ def make_als_cohort(out: str | os.PathLike,  # cohort root
                     markers: bool = True,  # the markers carry the disease (False: the null world of "markers help")
                     # correlation of the FC and SC damage in ALS (0: the additive world of "better than late fusion")
                     fc_sc_coupling: float = ALS_FC_SC_COUPLING,
+                    # the FC damage follows each frontal region's intra-frontal coupling (False: the null world of
+                    # "anchor attention helps": the same damage, on regions chosen independently of it)
+                    anchored: bool = True,
                    ) -> Path:
     """Synthetic ALS vs healthy cohort on the stand-in 246-region parcellation: FC (correlation of simulated BOLD),
     SC (streamline-like weights) and five glymphatic markers, each moved by its own planted variable; sites add global
@@ -139,10 +148,11 @@ def make_als_cohort(out: str | os.PathLike,  # cohort root
     d = np.linalg.norm(cents[:, None] - cents[None], axis=-1)
     sc0 = np.exp(-d / 22) * (rng0.random((n, n)) < np.exp(-d / 45)); sc0 = np.triu(sc0, 1); sc0 = sc0 + sc0.T
     target = regions.gyrus.isin(ALS_TARGET_GYRI).to_numpy()
+    frontal = (regions.label <= 68).to_numpy()  # the atlas' frontal lobe: labels 1–68
     motor = regions.gyrus.isin(("PrG", "PCL")).to_numpy()
     site_fc = rng0.normal(0, 0.35, n_sites)
     site_marker = {k: rng0.normal(0, 0.3 * v[1], n_sites) for k, v in GLYMPHATIC_MARKERS.items()}
-    world = als_world(effect, markers, fc_sc_coupling)
+    world = als_world(effect, markers, fc_sc_coupling, anchored=anchored)
     mean, chol_hc, chol_als = (lambda m, c0, c1: (m, np.linalg.cholesky(c0), np.linalg.cholesky(c1)))(
         *als_class_params(world))
     rows, V, G = [], [], []
@@ -153,7 +163,9 @@ def make_als_cohort(out: str | os.PathLike,  # cohort root
         "world": {**world, "effects": {k: {"shift_sd": d * effect * (markers or k in ("fc", "sc")), "source": src}
                                        for k, (d, src) in ALS_EFFECTS.items()},
                   "marker_correlation_source": "assumption (PAPERS.md §1: the markers are correlated; no figure)",
-                  "fc_sc_coupling_source": "assumption: no figure for how FC and SC damage covary in ALS"},
+                  "fc_sc_coupling_source": "assumption: no figure for how FC and SC damage covary in ALS",
+                  "anchor": ALS_ANCHOR, "anchor_source": "assumption: no figure for how the frontal decoupling "
+                                                         "depends on a region's intra-frontal connectivity"},
         "shifts": ALS_SHIFTS,
         "bands": ALS_BANDS,
         "affected_gyri_fc": ALS_TARGET_GYRI,
@@ -170,8 +182,17 @@ def make_als_cohort(out: str | os.PathLike,  # cohort root
         v = mean + chol_als @ z if als else chol_hc @ z
         x = rng.standard_normal((timepoints, n)) @ chol.T
         x = x + site_fc[site] * rng.standard_normal((timepoints, 1))  # site/global signal
-        w = 0.6 * norm.cdf(v[0] - 1.0) * target
-        x = np.sqrt(1 - w) * x + np.sqrt(w) * rng.standard_normal((timepoints, n))
+        # anchors: each frontal region joins the frontal lobe's shared signal by its own share (drawn, both groups)
+        strength, other = rng.standard_normal((2, n)) * frontal  # the second: the damage's pattern without anchors
+        share = ALS_ANCHOR["frontal_coupling"] * norm.cdf(strength) * frontal
+        s_frontal = rng.standard_normal((timepoints, 1))
+        gain_sd = ALS_ANCHOR["damage_gain_sd"]  # where the decoupling falls: the anchors, or an unrelated pattern
+        gain = np.exp(gain_sd * (strength if anchored else other) - gain_sd**2 / 2)
+        w = np.clip(0.6 * norm.cdf(v[0] - 1.0) * gain, 0, 0.95) * target
+        # the region's own part (its connections to every region) mixed with noise; its share of the frontal signal
+        # (its intra-frontal coupling) kept: the decoupling is from the rest of the brain
+        own = np.sqrt(1 - w) * x + np.sqrt(w) * rng.standard_normal((timepoints, n))
+        x = np.sqrt(1 - share) * own + np.sqrt(share) * s_frontal
         fc = np.corrcoef(x.T); np.fill_diagonal(fc, 0)
         sc = sc0 * rng.lognormal(0, 0.25, (n, n)); sc = np.triu(sc, 1); sc = sc + sc.T
         sc = sc * (1 - 0.5 * norm.cdf(v[1] - 1.0) * (motor[:, None] | motor[None]))
@@ -195,6 +216,9 @@ def make_als_cohort(out: str | os.PathLike,  # cohort root
             "v_sc": round(float(v[1]), 4),
             **{f"v_{k}": round(float(v[2 + j]), 4) for j, k in enumerate(GLYMPHATIC_MARKERS)},
             "fc_decoupling_w": round(float(0.6 * norm.cdf(v[0] - 1.0)), 4),
+            "frontal_share_mean": round(float(share[frontal].mean()), 4),
+            "decoupling_anchor_correlation": round(float(np.corrcoef(w[target], share[target])[0, 1]), 4)
+            if np.ptp(w[target]) > 0 else 0.0,
             "oracle_logit": round(float(als_oracle_logit(v[None], world, p_als)[0]), 4),
         }
     V, G = np.array(V), np.array(G)
