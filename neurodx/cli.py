@@ -144,7 +144,7 @@ def _parser(argv: list | None = None) -> argparse.ArgumentParser:
         "--preset",
         default="fast",
         choices=PRESET_NAMES,
-        help="fast: tiny cohorts, CI's end-to-end check (default); reference: 2 CPU cores, ≤ 15 "
+        help="fast: tiny cohorts, CI's end-to-end check (default); reference: 2 CPU cores, ≤ 20 "
         "min a paper, learns; paper: "
         "the papers' sizes (GPU)",
     )

@@ -604,8 +604,8 @@ def _train_command(cfg, cache, splits, runs, folds) -> dict:
 PRESETS = {
     "paper": StrokeOutcomeConfig(),
     "reference": StrokeOutcomeConfig(
-        cohort=_outcome_cohort(6.0, (32, 32, 32), 3), repeats=2, workers=2,
-        train=TrainConfig(epochs=12, bs=16, lr=3e-3, optimizer="adamw", wd=1e-2, monitor="auc", tensorboard=False),
+        cohort=_outcome_cohort(6.0, (32, 32, 32), 3), repeats=1, workers=2,
+        train=TrainConfig(epochs=30, bs=16, lr=3e-3, optimizer="adamw", wd=1e-2, monitor="auc", tensorboard=False),
         tabnet_train=TrainConfig(epochs=40, bs=16, lr=2e-2, optimizer="adamw", wd=1e-2, monitor="auc",
                                  tensorboard=False),
         augmentation=AugmentConfig(flip_axes=(0,), rotate_deg=0.0, scale=0.0, affine_prob=0.0, intensity=0.0)),
