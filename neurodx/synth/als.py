@@ -58,7 +58,7 @@ ALS_MARKER_CORRELATION = 0.3  # assumption: "individually moderate and correlate
 ALS_FC_SC_COUPLING = 0.6  # assumption: in ALS the FC and SC damage go together (correlation 0.6); controls: 0
 # assumptions (no source gives these): how strongly a frontal region can join the frontal lobe's shared signal, and
 # how unevenly the ALS decoupling falls on the regions (its gain is lognormal with mean 1 and this sd of its log)
-ALS_ANCHOR = {"frontal_coupling": 0.5, "damage_gain_sd": 0.8}
+ALS_ANCHOR = {"frontal_coupling": 0.15, "damage_gain_sd": 0.8}
 ALS_MODALITIES = {"fc": [0], "sc": [1], "markers": list(range(2, 2 + len(GLYMPHATIC_MARKERS)))}  # `v`'s columns
 ALS_BANDS = {"oracle_auc": (0.83, 0.95), "single_modality_below_fusion": True, "control_fc_correlation_max": 0.9}
 
