@@ -128,7 +128,8 @@ def pair_verdict(planted: dict,  # the claim's row in the world where its mechan
     gain = "" if gain is None or (isinstance(gain, float) and math.isnan(gain)) else f"; oracle gain {gain:+.3f}"
     rest = absent.get("oracle_gain")
     if sn > 0 and isinstance(rest, (int, float)) and not math.isnan(rest) and rest >= ABSENT_GAIN_TOLERANCE:
-        return f"gain in both worlds ({ep}; without it: {en}, where the oracle still gains {rest:+.3f})"
+        if sp > 0: return f"gain in both worlds ({ep}; without it: {en}, where the oracle still gains {rest:+.3f})"
+        return f"not detected ({ep}{gain}); without the mechanism a gain its oracle allows ({en}, {rest:+.3f})"
     if sn > 0: return f"false positive (without the mechanism too: {en})"
     if sp > 0: return f"supported ({ep}; without it: {en})"
     if sp < 0: return f"contradicted ({ep})"
