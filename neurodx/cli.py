@@ -4,13 +4,13 @@
 
 # %% ../nbs/90_cli.ipynb #cd91186a
 from __future__ import annotations
-import argparse, json, sys, time
+import argparse, json, os, sys, time
 from pathlib import Path
 
 from .core import NeurodxDataError, project_root, results_dir, write_text_atomic
 
 # %% auto #0
-__all__ = ['PRESET_NAMES', 'figure_notebooks', 'run_figures', 'main']
+__all__ = ['PRESET_NAMES', 'figure_notebooks', 'scrub_project_paths', 'run_figures', 'main']
 
 # %% ../nbs/90_cli.ipynb #17d3636b
 def figure_notebooks(
@@ -36,6 +36,20 @@ def _kernel_name() -> str:
     return "neurodx" if "neurodx" in KernelSpecManager().find_kernel_specs() else "python3"
 
 PRESET_NAMES = ("fast", "reference", "paper")
+
+def _out_dir_parameter(dest: Path, cwd: Path) -> str:
+    "The results folder as the notebook (run in `cwd`) should read it: relative inside the project, else absolute."
+    dest, root = dest.resolve(), project_root().resolve()
+    return os.path.relpath(dest, cwd.resolve()) if dest.is_relative_to(root) else str(dest)
+
+def scrub_project_paths(notebook: str | Path,  # an executed notebook
+                       ) -> int:
+    """Rewrite the project's absolute root out of an executed notebook (papermill's metadata, warnings' file names),
+    so that a committed run shows `neurodx/tasks/…`, not the machine it ran on; return how many were replaced."""
+    path, root = Path(notebook), str(project_root().resolve()) + os.sep
+    text = path.read_text(encoding="utf-8"); n = text.count(root)
+    if n: write_text_atomic(path, text.replace(root, ""))
+    return n
 
 def run_figures(out: str | Path | None = None,  # results folder (one subfolder per notebook)
                 # papermill parameter `preset`: 'fast' (CI), 'reference' (2 CPU cores, learns) or 'paper' (GPU)
@@ -66,7 +80,7 @@ def run_figures(out: str | Path | None = None,  # results folder (one subfolder 
             pm.execute_notebook(
                 str(nb),
                 str(dest / nb.name),
-                parameters={"preset": preset, "out_dir": str(dest.resolve())},
+                parameters={"preset": preset, "out_dir": _out_dir_parameter(dest, nb.parent)},
                 kernel_name=kernel,
                 cwd=str(nb.parent),
                 progress_bar=False,
@@ -77,6 +91,7 @@ def run_figures(out: str | Path | None = None,  # results folder (one subfolder 
             status[nb.stem] = "failed"
             print(f"[neurodx figures] FAILED {nb.name}: {type(e).__name__}: {str(e)[:2000]}", flush=True)
         times[nb.stem] = round(time.time() - t0, 1)
+        if (dest / nb.name).is_file(): scrub_project_paths(dest / nb.name)
         if status[nb.stem] == "ok":
             summary = (
                 json.loads((dest / "summary_all.json").read_text()) if (dest / "summary_all.json").is_file() else {}

@@ -4,6 +4,7 @@ import json
 import pytest
 
 from neurodx.cli import figure_notebooks, run_figures
+from neurodx.core import project_root
 
 NOTEBOOKS = [p.stem for p in figure_notebooks()]
 
@@ -19,3 +20,5 @@ def test_figure_notebook_runs_fast(name, tmp_path):
     run = json.loads((tmp_path / "figures_run.json").read_text())
     assert run["failed"] == [] and run["preset"] == "fast" and run["status"] == {name: "ok"}
     assert (out / "provenance.json").exists()
+    # the executed notebook names no path of the machine it ran on inside the project (warnings, papermill's record)
+    assert str(project_root().resolve()) + "/" not in (out / f"{name}.ipynb").read_text(encoding="utf-8")
