@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pandas as pd
-import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.pipeline import make_pipeline
@@ -87,16 +86,24 @@ def test_glioma_idh_is_learnable(tmp_path):
     assert held_out_balanced_accuracy(X, y, meta.assign(y=y), "patient_id") >= 0.75
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "since the ALS decoupling follows the frontal anchors ([19], this session) a linear probe no longer separates ALS "
-    "from one draw of 50 subjects at 120 time points (held-out balanced accuracy 0.50; 0.58 with the anchors switched "
-    "off, so the new random stream alone moves it; 0.62 from the frontal rows of 100 subjects at 240 time points); the "
-    "FC-only network of the reference still reaches AUC 0.785 on 266 subjects. Open in the session note: find whether "
-    "the FC effect became too weak for a linear reader, then restore the assertion"))
 def test_als_is_learnable_from_frontal_connectivity(tmp_path):
-    root = make_als_cohort(tmp_path / "als", n_subjects=50, seed=15, timepoints=120)
-    p = pd.read_csv(root / "participants.csv")
-    iu = np.triu_indices(68, 1)
-    X = np.stack([np.load(root / f)[:68, :68][iu] for f in p.fc])
-    y = p.group.to_numpy()
-    assert held_out_balanced_accuracy(X, y, p.assign(y=y), "subject_id", C=0.01) >= 0.7
+    """A linear probe on the 68×68 frontal block separates ALS from controls, averaged over three cohorts.
+
+    The FC effect (v_FC shifted 1.1 sd in ALS) caps any reader: a logistic regression on the planted v_FC itself reaches
+    a held-out balanced accuracy of 0.73 ± 0.07 (10 cohorts of 150 subjects, seeds 15–24), and the probe on 2,278 edges
+    0.64 ± 0.06. The earlier form of this test (one cohort of 50, ≥ 0.7) asked for the ceiling itself from 17 test
+    subjects: 3 of 8 seeds passed before the frontal anchors (mean 0.68), and seed 15 was one of them. Here: the mean of
+    three cohorts (≈ 52 test subjects each; se of the mean ≈ 0.04) at least 2 se above chance, and below the ceiling."""
+    probe, ceiling = [], []
+    for seed in (15, 16, 17):
+        root = make_als_cohort(tmp_path / f"als{seed}", n_subjects=150, seed=seed, timepoints=120)
+        p = pd.read_csv(root / "participants.csv")
+        truth = json.loads((root / "groundtruth.json").read_text())["subjects"]
+        iu = np.triu_indices(68, 1)
+        X = np.stack([np.load(root / f)[:68, :68][iu] for f in p.fc])
+        y, table = p.group.to_numpy(), p.assign(y=p.group)
+        probe.append(held_out_balanced_accuracy(X, y, table, "subject_id", C=0.01))
+        v_fc = np.array([[truth[s]["v_fc"]] for s in p.subject_id])
+        ceiling.append(held_out_balanced_accuracy(v_fc, y, table, "subject_id"))
+    assert np.mean(probe) >= 0.58, probe
+    assert np.mean(probe) <= np.mean(ceiling) + 0.05, (probe, ceiling)
