@@ -10,7 +10,7 @@ from pathlib import Path
 from .core import NeurodxDataError, project_root, results_dir, write_text_atomic
 
 # %% auto #0
-__all__ = ['PRESET_NAMES', 'figure_notebooks', 'scrub_project_paths', 'run_figures', 'main']
+__all__ = ['PRESET_NAMES', 'TRUST_RUN_HELP', 'figure_notebooks', 'scrub_project_paths', 'run_figures', 'main']
 
 # %% ../nbs/90_cli.ipynb #17d3636b
 def figure_notebooks(
@@ -36,6 +36,8 @@ def _kernel_name() -> str:
     return "neurodx" if "neurodx" in KernelSpecManager().find_kernel_specs() else "python3"
 
 PRESET_NAMES = ("fast", "reference", "paper")
+TRUST_RUN_HELP = ("allow a run folder whose config names code (module:attr anywhere in it), which loading would "
+                  "import and run; without it such a run is refused, naming the key")
 
 def _out_dir_parameter(dest: Path, cwd: Path) -> str:
     "The results folder as the notebook (run in `cwd`) should read it: relative inside the project, else absolute."
@@ -214,6 +216,7 @@ def _parser(argv: list | None = None) -> argparse.ArgumentParser:
         "--unlabelled", action="store_true", help="only the subjects without a label (prediction-only rows)"
     )
     pd_.add_argument("--weights", default="best", choices=["best", "latest"])
+    pd_.add_argument("--trust-run", action="store_true", help=TRUST_RUN_HELP)
     sv = sub.add_parser(
         "serve", help="serve a trained classification run over HTTP (FastAPI): GET /health, POST /predict, /docs"
     )
@@ -226,13 +229,13 @@ def _parser(argv: list | None = None) -> argparse.ArgumentParser:
     sv.add_argument("--workers", type=int, default=1, help="worker processes (uvicorn; needs a fixed --port)")
     sv.add_argument("--backend", default="torch", choices=["torch", "onnx"],
                     help="torch: the run folder; onnx: the folder `neurodx export` wrote (onnxruntime)")
-    sv.add_argument("--trust-run", action="store_true",
-                    help="allow a run whose network is named by module:function (imports and runs that module)")
+    sv.add_argument("--trust-run", action="store_true", help=TRUST_RUN_HELP)
     ex = sub.add_parser(
         "export", help="a trained classification run as ONNX (tabular normalisation inside) with its model card"
     )
     ex.add_argument("run", help="a trained run folder (one fold)")
     ex.add_argument("out", help="folder for model.onnx, model_card.json and model_card.md")
+    ex.add_argument("--trust-run", action="store_true", help=TRUST_RUN_HELP)
     ex.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     ex.add_argument("--units", default=None, help="JSON file of tabular column → unit, for the card")
     ex.add_argument("--synthetic", choices=["yes", "no", "auto"], default="auto",
@@ -320,13 +323,13 @@ def main(argv: list | None = None,  # command-line arguments (None: sys.argv)
             return 1 if bad else 0
         elif args.command == "predict":
             from neurodx.train.experiment import predict_prepared
-            df = predict_prepared(args.run, args.data, args.out, args.weights, args.unlabelled)
+            df = predict_prepared(args.run, args.data, args.out, args.weights, args.unlabelled, trust=args.trust_run)
             print(f"wrote {len(df)} predictions ({df['folds'].iloc[0]} fold(s) averaged) to {args.out}")
         elif args.command == "export":
             from neurodx.export import export_run
             units = json.loads(Path(args.units).read_text()) if args.units else None
             card = export_run(args.run, args.out, args.opset, units=units,
-                              synthetic={"yes": True, "no": False}.get(args.synthetic))
+                              synthetic={"yes": True, "no": False}.get(args.synthetic), trust=args.trust_run)
             print(f"wrote {Path(args.out) / 'model.onnx'} (opset {args.opset}; parity with PyTorch "
                   f"{card['parity']['max_abs_difference']:.1e}) and its model card")
         elif args.command == "serve":

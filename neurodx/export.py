@@ -115,10 +115,11 @@ def export_run(run_dir: str | Path,  # a trained classification run's folder (on
                synthetic: bool | None = None,  # trained on synthetic data (None: recognised from the cohort)
                intended_use: str | None = None,  # the card's intended use (None: research only)
                seed: int = 0,  # the check's inputs
+               trust: bool = False,  # allow a run whose config names code (`module:attr`)
               ) -> dict:
     """`model.onnx` (tabular normalisation and softmax inside, dynamic batch), checked against PyTorch, and its model
     card; returns the card."""
-    run, out = load_run(run_dir), Path(out)
+    run, out = load_run(run_dir, trust=trust), Path(out)
     if run.task.name != "classification":
         raise NeurodxDataError(run_dir, f"export supports classification runs; this one is {run.task.name!r}")
     net = ExportedClassifier(run.model, run.tabular).eval()

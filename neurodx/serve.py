@@ -17,12 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .core import NeurodxDataError, default_device
 from .data.io import grid_problems, load_nifti
 from .data.preprocess import PreprocessPlan, preprocess_subject
-from .train.experiment import load_runs, run_folders
+from .train.experiment import load_runs
 
 # %% auto #0
-__all__ = ['Limits', 'RequestError', 'decode_array', 'encode_array', 'read_npy', 'inflate', 'read_nifti_bytes', 'untrusted_code',
-           'Predictor', 'ArrayIn', 'PredictJSON', 'Prediction', 'Refusal', 'parse_json', 'make_app', 'free_socket',
-           'uvicorn_config', 'ServerThread', 'app_from_env', 'serve']
+__all__ = ['Limits', 'RequestError', 'decode_array', 'encode_array', 'read_npy', 'inflate', 'read_nifti_bytes', 'Predictor',
+           'ArrayIn', 'PredictJSON', 'Prediction', 'Refusal', 'parse_json', 'make_app', 'free_socket', 'uvicorn_config',
+           'ServerThread', 'app_from_env', 'serve']
 
 # %% ../nbs/80_serve.ipynb #d3a9456f
 @dataclass
@@ -157,22 +157,6 @@ def read_nifti_bytes(data: bytes, field: str, limit: int, subject: str = "reques
         except NeurodxDataError as e: raise RequestError(field, "; ".join(p.problem for p in e.problems)) from None
 
 # %% ../nbs/80_serve.ipynb #e096a53b
-def untrusted_code(run_dir: str | Path) -> list:
-    "The `module:function` networks a run folder (or its folds, or runs they read) would import."
-    import yaml
-    found, todo, seen = [], [Path(run_dir)], set()
-    while todo:
-        p = todo.pop()
-        for f in (run_folders(p) if p.is_dir() else []):
-            if f in seen or not (f / "config.yaml").is_file(): continue
-            seen.add(f)
-            exp = (yaml.safe_load((f / "config.yaml").read_text()) or {}).get("experiment", {})
-            name = str(exp.get("model", {}).get("name", ""))
-            if ":" in name: found.append(f"{f}: {name}")
-            todo += [Path(v) for k, v in (exp.get("model", {}).get("kwargs") or {}).items()
-                     if k.endswith("_run") and isinstance(v, str)]
-    return found
-
 class Predictor:
     "A trained classification model that answers requests: strict validation, then class probabilities."
     def __init__(self,
@@ -180,7 +164,7 @@ class Predictor:
                  weights: str = "best",  # 'best' or 'latest' (run folders)
                  device=None,  # torch device (None: `default_device()`)
                  backend: str = "torch",  # 'torch' (the run folder) or 'onnx' (the export: model.onnx + card)
-                 trust_run: bool = False,  # allow networks named by `module:function` (runs their module's code)
+                 trust_run: bool = False,  # allow a run whose config names code (`module:attr`: runs its module)
                  limits: Limits | None = None):  # what one request may cost
         self.source, self.backend, self.limits = Path(source), backend, limits or Limits()
         if backend == "onnx": self._open_onnx()
@@ -192,11 +176,7 @@ class Predictor:
         self._lock = threading.Lock()
 
     def _open_run(self, weights, device, trust_run):
-        code = untrusted_code(self.source)
-        if code and not trust_run:
-            raise NeurodxDataError(self.source, "names networks by module:function, which would import and run that "
-                                                f"code ({'; '.join(code)}): pass --trust-run if you trust it")
-        self.runs = load_runs(self.source, weights); run = self.runs[0]
+        self.runs = load_runs(self.source, weights, trust=trust_run); run = self.runs[0]  # the run-folder gate
         if run.task.name != "classification":
             raise NeurodxDataError(self.source, f"serving supports classification runs; this one is {run.task.name!r}")
         self.device = device or default_device()

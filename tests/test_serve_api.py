@@ -4,7 +4,8 @@ ONNX export; 35 malformed requests (truncated, wrong content type, pickled or ob
 unknown or missing columns, oversized, empty and inflating uploads, …) and 3 sent over a raw socket (a malformed
 Content-Length, a declared length over the limit, a slow sender) each get a 4xx naming the field, 100 half-sent bodies
 held open do not delay a valid request, and the server keeps answering; a run naming its network by module:function
-is refused without --trust-run; `neurodx serve` with the ONNX backend and with two worker processes."""
+is refused without --trust-run, as is any run folder naming code anywhere in its config (load_run, `export`,
+`predict`); `neurodx serve` with the ONNX backend and with two worker processes."""
 import base64, gzip, io, json, re, shutil, socket, subprocess, sys, time
 from pathlib import Path
 
@@ -203,6 +204,53 @@ def test_code_named_by_a_run_is_refused_without_trust_run(trained):
                                                      "tabular": trained["tabular"]})["predicted"] in ("good", "poor")
     proc = subprocess.run([str(EXE), "serve", str(other), "--port", "0"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "--trust-run" in proc.stderr
+
+
+def _edited_run(trained, name, edit):
+    "A copy of the trained run whose config.yaml `edit` changed (in place on the parsed YAML)."
+    other = trained["dir"] / name; shutil.copytree(trained["run"], other)
+    cfg = yaml.safe_load((other / "config.yaml").read_text()); edit(cfg)
+    (other / "config.yaml").write_text(yaml.safe_dump(cfg)); return other
+
+
+def test_a_run_folder_is_data_never_code(trained, tmp_path):
+    """Every name a run folder can make neurodx import (network, task, any key, a nested run's config) is refused by
+    load_run, `export` and `predict` without trust, naming the key; nothing runs, nothing is written, no traceback."""
+    marker = tmp_path / "executed"
+    system = _edited_run(trained, "code_model", lambda c: c["experiment"].update(
+        model={"name": "os:system", "kwargs": {"command": f"touch {marker}"}}))
+    task = _edited_run(trained, "code_task", lambda c: c["experiment"].update(task={"name": "this:Task", "kwargs": {}}))
+    anywhere = _edited_run(trained, "code_anywhere", lambda c: c["train"].update(callbacks=["subprocess:getoutput"]))
+    nested = _edited_run(trained, "code_nested", lambda c: c["experiment"].update(model={
+        "name": "stroke_hybrid_fusion", "kwargs": {"tab_features": 2 * len(CLINICAL), "tabular_run": str(system)}}))
+    cases = ((system, "experiment.model.name"), (task, "experiment.task.name"), (anywhere, "train.callbacks[0]"),
+             (nested, "code_model"))  # the nested run's own config is named
+    for run, key in cases:
+        with pytest.raises(NeurodxDataError, match=re.escape(key)): load_run(run)
+    for run, key in cases[:2] + cases[3:]:
+        out = tmp_path / f"export_{run.name}"
+        for cmd in (["export", str(run), str(out)], ["predict", str(run), str(trained["dir"] / "prep"), str(out) + ".csv"]):
+            proc = subprocess.run([str(EXE), *cmd], capture_output=True, text=True, timeout=300)
+            assert proc.returncode == 1 and key in proc.stderr and "--trust-run" in proc.stderr, proc.stderr
+            assert "Traceback" not in proc.stderr, proc.stderr
+        assert not out.exists() and not Path(str(out) + ".csv").exists()
+    assert not marker.exists()  # nothing was executed
+    with pytest.raises(NeurodxDataError, match="built an object of type .int., not a network"): load_run(system, trust=True)
+    assert marker.exists()  # trusted, the code ran: the gate, nothing else, stopped it above
+
+
+def test_a_run_config_that_is_not_data_gets_one_line(trained, tmp_path):
+    bad_kw = _edited_run(trained, "bad_keyword", lambda c: c["experiment"]["model"]["kwargs"].update(depth=3))
+    with pytest.raises(NeurodxDataError, match="experiment.model.kwargs do not fit 'stroke_daft'"): load_run(bad_kw)
+    tagged = _edited_run(trained, "tagged", lambda c: None)
+    (tagged / "config.yaml").write_text("experiment: !!python/object/apply:os.system ['touch owned']\ntrain: {}\n")
+    binary = _edited_run(trained, "binary", lambda c: None); (binary / "config.yaml").write_bytes(b"\x80\xff\x00")
+    for run, problem in ((bad_kw, "do not fit"), (tagged, "could not determine a constructor"), (binary, "not a text file")):
+        proc = subprocess.run([str(EXE), "export", str(run), str(tmp_path / run.name)], capture_output=True, text=True,
+                              timeout=300, cwd=tmp_path)
+        assert proc.returncode == 1 and problem in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not (tmp_path / "owned").exists()
 
 
 def test_neurodx_serve_command_with_the_onnx_backend(trained):

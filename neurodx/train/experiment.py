@@ -4,7 +4,9 @@
 
 # %% ../../nbs/47_train.experiment.ipynb #d050bf25
 from __future__ import annotations
-import json, time
+import json, re, time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -12,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 from torch import nn
 
 import neurodx
@@ -38,9 +41,9 @@ from .distributed import distributed, is_main_process, local_only
 from .learner import fit_resumable, make_learner
 
 # %% auto #0
-__all__ = ['TABULAR_FILE', 'DataConfig', 'ModelConfig', 'ExperimentConfig', 'data_paths', 'fit_tabular', 'augments_on_device',
-           'run_experiment', 'run_experiment_cv', 'TrainedRun', 'run_folders', 'load_run', 'load_runs',
-           'predict_prepared']
+__all__ = ['TABULAR_FILE', 'IMPORT_NAME', 'DataConfig', 'ModelConfig', 'ExperimentConfig', 'data_paths', 'fit_tabular',
+           'augments_on_device', 'run_experiment', 'run_experiment_cv', 'TrainedRun', 'run_folders', 'importable_names',
+           'trusting_runs', 'read_run_config', 'load_run', 'load_runs', 'predict_prepared']
 
 # %% ../../nbs/47_train.experiment.ipynb #5cdbad9f
 @dataclass
@@ -313,12 +316,56 @@ def run_folders(path: str | Path,  # one fold's run folder, or an experiment's f
         "or the experiment's folder holding fold0, fold1, … to ensemble them",
     )
 
+# %% ../../nbs/47_train.experiment.ipynb #f167bd9d
+# a string that names code: 'package.module:attr' (how MONAI bundles and entry points name a target)
+IMPORT_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_][\w.]*$")
+_TRUSTED_RUNS: ContextVar[bool] = ContextVar("neurodx_trusted_runs", default=False)
+
+def importable_names(config,  # a run's config (parsed YAML: dicts, lists, scalars)
+                     key: str = "",  # the key path of `config` itself
+                    ) -> list[tuple[str, str]]:
+    "Every `module:attr` string anywhere in a config, with its key path: what building the run would import."
+    if isinstance(config, dict):
+        return [kv for k, v in config.items() for kv in importable_names(v, f"{key}.{k}" if key else str(k))]
+    if isinstance(config, (list, tuple)):
+        return [kv for i, v in enumerate(config) for kv in importable_names(v, f"{key}[{i}]")]
+    return [(key, config)] if isinstance(config, str) and IMPORT_NAME.match(config.strip()) else []
+
+@contextmanager
+def trusting_runs(trust: bool = True,  # whether runs read inside the block may name code to import
+                 ):
+    "Runs read inside this block (the nested runs a trusted run names) are trusted as `trust` says."
+    token = _TRUSTED_RUNS.set(bool(trust))
+    try: yield
+    finally: _TRUSTED_RUNS.reset(token)
+
+def read_run_config(run_dir: str | Path,  # a run folder (one fold)
+                    trust: bool | None = None,  # allow `module:attr` names (None: as the enclosing `trusting_runs`)
+                   ) -> dict:
+    "A run folder's `config.yaml` as data: safe YAML, an experiment and a train section, no code named unless trusted."
+    cfg_file = check_file(Path(run_dir) / "config.yaml", "run config")
+    try: raw = yaml.safe_load(cfg_file.read_text())
+    except UnicodeDecodeError: raise NeurodxDataError(cfg_file, "not a text file: a run config is YAML") from None
+    except yaml.YAMLError as e:
+        raise NeurodxDataError(cfg_file, f"not a run config: {' '.join(str(e).split())[:300]}") from None
+    if not (isinstance(raw, dict) and isinstance(raw.get("experiment"), dict) and isinstance(raw.get("train"), dict)):
+        raise NeurodxDataError(
+            cfg_file, "not a run config (needs 'experiment' and 'train', as run_experiment writes them)"
+        )
+    names = importable_names(raw)
+    if names and not (_TRUSTED_RUNS.get() if trust is None else trust):
+        key, value = names[0]
+        more = f" (and {len(names) - 1} more: {', '.join(k for k, _ in names[1:])})" if len(names) > 1 else ""
+        raise NeurodxDataError(cfg_file, f"{key} = {value!r} names code that loading would import and run{more}; "
+                                         "pass trust=True (`--trust-run`) only if you trust this run folder")
+    return raw
+
 # %% ../../nbs/47_train.experiment.ipynb #81cc124f
 def load_run(run_dir: str | Path,  # a run folder written by `run_experiment`
              weights: str = "best",  # 'best' (best validation epoch) or 'latest'
+             trust: bool | None = None,  # allow a config that names code (`module:attr`); None: as `trusting_runs` says
             ) -> TrainedRun:
-    "Rebuild the trained model of a run folder (weights included) from the folder alone."
-    import yaml
+    "Rebuild the trained model of a run folder (weights included) from the folder alone, building no code it names."
     run_dir = Path(run_dir)
     folds = run_folders(run_dir)
     if folds != [run_dir]:
@@ -328,14 +375,18 @@ def load_run(run_dir: str | Path,  # a run folder written by `run_experiment`
             f"fold ({folds[0]}); "
             "load_runs (and `predict`/`serve` given this folder) ensembles them",
         )
-    cfg_file = check_file(run_dir / "config.yaml", "run config")
-    raw = yaml.safe_load(cfg_file.read_text())
-    if not isinstance(raw, dict) or "experiment" not in raw or "train" not in raw:
-        raise NeurodxDataError(
-            cfg_file, "not a run config (needs 'experiment' and 'train', as run_experiment writes them)"
-        )
+    trust = _TRUSTED_RUNS.get() if trust is None else bool(trust)
+    raw = read_run_config(run_dir, trust); cfg_file = run_dir / "config.yaml"
     exp = ExperimentConfig.from_dict({**raw["experiment"], "train": raw["train"]}, str(cfg_file))
-    model = build_model(exp.model.name, **exp.model.kwargs)
+    if not isinstance(exp.model.kwargs, dict):
+        raise NeurodxDataError(cfg_file, f"experiment.model.kwargs: a mapping of arguments, not {exp.model.kwargs!r}")
+    with trusting_runs(trust):  # the runs this one names (a backbone, fused models) are read with the same trust
+        try: model = build_model(exp.model.name, **exp.model.kwargs)
+        except TypeError as e:
+            raise NeurodxDataError(cfg_file, f"experiment.model.kwargs do not fit {exp.model.name!r}: {e}") from None
+    if not isinstance(model, nn.Module):
+        raise NeurodxDataError(cfg_file, f"experiment.model.name {exp.model.name!r} built an object of type "
+                                         f"{type(model).__name__!r}, not a network")
     w = run_dir / f"{weights}.pth"
     if weights not in ("best", "latest"):
         raise NeurodxDataError(run_dir, f"weights={weights!r}: use 'best' or 'latest'")
@@ -350,11 +401,12 @@ def load_run(run_dir: str | Path,  # a run folder written by `run_experiment`
 # %% ../../nbs/47_train.experiment.ipynb #cf5a2b96
 def load_runs(path: str | Path,  # one fold's run folder, or a cross-validation folder (fold0, fold1, …)
               weights: str = "best",  # 'best' (best validation epoch) or 'latest'
+              trust: bool | None = None,  # allow configs that name code (`module:attr`); None: as `trusting_runs`
              ) -> list[TrainedRun]:
     """Every fold a path names, rebuilt (`load_run`), checked to be folds of one experiment (the same preprocessing
     plan,
     inputs, tabular columns and task), so that their predictions can be averaged as nnU-Net ensembles its folds."""
-    runs = [load_run(p, weights) for p in run_folders(path)]
+    runs = [load_run(p, weights, trust) for p in run_folders(path)]
     ref = runs[0]
     key = lambda r: {
         "plan": r.plan_id,
@@ -380,12 +432,13 @@ def predict_prepared(run: str | Path,  # one fold's run folder, or the experimen
                      weights: str = "best",  # 'best' or 'latest'
                      unlabelled_only: bool = False,  # only the subjects without a label (prediction-only rows)
                      bs: int = 4,  # subjects per forward pass
+                     trust: bool = False,  # allow a run whose config names code (`module:attr`)
                     ) -> pd.DataFrame:
     """One row per subject: the run's (or its folds' averaged) class probabilities and class, or risk, with any known
     labels."""
     from neurodx.data.cache import unlabelled_rows
     from neurodx.data.prepare import prepared_paths
-    runs = load_runs(run, weights); ref = runs[0]; task = ref.config.task.name
+    runs = load_runs(run, weights, trust); ref = runs[0]; task = ref.config.task.name
     if task not in ("classification", "survival") or ref.config.data.kind != "volume":
         raise NeurodxDataError(
             ref.path,
