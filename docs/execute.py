@@ -20,6 +20,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from neurodx.cli import is_training_table
+
 ROOT = Path(__file__).resolve().parents[1]
 MAX_IMAGE_BYTES = 150_000  # base64 PNG bytes of all figures of one notebook
 SETUP = "import matplotlib as _m; _m.rcParams['figure.dpi'] = 72"
@@ -45,6 +47,7 @@ def tidy(nb, strict: bool = True) -> int:
         if cell["cell_type"] != "code": continue
         kept = []
         for out in cell.get("outputs", []):
+            if is_training_table(out): continue  # fastai's per-epoch tables: a log for the screen, not for the page
             if out.get("output_type") == "stream":
                 text = "".join(out.get("text", ""))  # a string in nbformat, a list of lines in raw JSON
                 if out.get("name") == "stderr" and _NOISE.search(text): continue

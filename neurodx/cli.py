@@ -10,7 +10,8 @@ from pathlib import Path
 from .core import NeurodxDataError, project_root, results_dir, write_text_atomic
 
 # %% auto #0
-__all__ = ['PRESET_NAMES', 'TRUST_RUN_HELP', 'figure_notebooks', 'scrub_project_paths', 'run_figures', 'main']
+__all__ = ['PRESET_NAMES', 'TRUST_RUN_HELP', 'figure_notebooks', 'scrub_project_paths', 'is_training_table',
+           'drop_training_tables', 'run_figures', 'main']
 
 # %% ../nbs/90_cli.ipynb #17d3636b
 def figure_notebooks(
@@ -53,6 +54,25 @@ def scrub_project_paths(notebook: str | Path,  # an executed notebook
     if n: write_text_atomic(path, text.replace(root, ""))
     return n
 
+def is_training_table(output: dict,  # one output of a notebook cell (nbformat JSON)
+                     ) -> bool:
+    "fastai's per-epoch progress table (or its style sheet): a log for the screen, not a result for the page."
+    html = (output.get("data") or {}).get("text/html", "")
+    return "fastprogress" in ("".join(html) if isinstance(html, list) else html)
+
+def drop_training_tables(notebook: str | Path,  # an executed notebook
+                        ) -> int:
+    """Remove fastai's per-epoch tables from an executed notebook (each run's `history.csv` and learning curves keep
+    the log); return how many outputs were removed."""
+    path = Path(notebook); nb = json.loads(path.read_text(encoding="utf-8")); n = 0
+    for cell in nb.get("cells", []):
+        outs = cell.get("outputs") or []
+        kept = [o for o in outs if not is_training_table(o)]
+        n += len(outs) - len(kept)
+        if len(kept) < len(outs): cell["outputs"] = kept
+    if n: write_text_atomic(path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    return n
+
 def run_figures(out: str | Path | None = None,  # results folder (one subfolder per notebook)
                 # papermill parameter `preset`: 'fast' (CI), 'reference' (2 CPU cores, learns) or 'paper' (GPU)
                 preset: str = "fast",
@@ -93,7 +113,7 @@ def run_figures(out: str | Path | None = None,  # results folder (one subfolder 
             status[nb.stem] = "failed"
             print(f"[neurodx figures] FAILED {nb.name}: {type(e).__name__}: {str(e)[:2000]}", flush=True)
         times[nb.stem] = round(time.time() - t0, 1)
-        if (dest / nb.name).is_file(): scrub_project_paths(dest / nb.name)
+        if (dest / nb.name).is_file(): scrub_project_paths(dest / nb.name); drop_training_tables(dest / nb.name)
         if status[nb.stem] == "ok":
             summary = (
                 json.loads((dest / "summary_all.json").read_text()) if (dest / "summary_all.json").is_file() else {}
