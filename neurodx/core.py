@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #6a57acef
 from __future__ import annotations
-import dataclasses, errno, hashlib, json, os, random, re, secrets, socket, types, typing
+import dataclasses, errno, hashlib, json, os, random, re, secrets, shutil, socket, types, typing
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -15,9 +15,9 @@ import yaml
 
 # %% auto #0
 __all__ = ['TEMP_PREFIX', 'SAFE_ID', 'SAFE_ID_RULE', 'DataProblem', 'NeurodxDataError', 'Config', 'preset_from', 'temp_path_for',
-           'clean_stale_temps', 'atomic_path', 'write_text_atomic', 'file_problem', 'file_sha256', 'check_file',
-           'id_problem', 'resolve_table_path', 'default_device', 'set_seed', 'thread_settings', 'set_threads',
-           'project_root', 'data_samples_dir', 'cache_dir', 'results_dir']
+           'clean_stale_temps', 'atomic_path', 'staged_folder', 'write_text_atomic', 'file_problem', 'file_sha256',
+           'check_file', 'id_problem', 'id_column_problems', 'resolve_table_path', 'default_device', 'set_seed',
+           'thread_settings', 'set_threads', 'project_root', 'data_samples_dir', 'cache_dir', 'results_dir']
 
 # %% ../nbs/00_core.ipynb #fd100ba3
 @dataclass(frozen=True)
@@ -225,7 +225,8 @@ def clean_stale_temps(
     for f in folder.glob(f"{TEMP_PREFIX}-*"):
         m = _TEMP_NAME.match(f.name)
         if not m or m.group(1) != _HOST or int(m.group(2)) == os.getpid() or _pid_alive(int(m.group(2))): continue
-        f.unlink(missing_ok=True); removed.append(f)
+        shutil.rmtree(f, ignore_errors=True) if f.is_dir() and not f.is_symlink() else f.unlink(missing_ok=True)
+        removed.append(f)
     return removed
 
 @contextmanager
@@ -239,6 +240,21 @@ def atomic_path(path: str | os.PathLike,  # the final path
         os.replace(tmp, path)
     finally:
         if tmp.exists(): tmp.unlink()
+
+@contextmanager
+def staged_folder(path: str | os.PathLike,  # the folder to write whole
+                 ):
+    """Yield a temporary sibling folder to fill; when the block ends without error it replaces `path` (any earlier
+    folder there is removed only then), on error it is removed: a folder is written whole or not at all."""
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path_for(path); tmp.mkdir()
+    try: yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True); raise
+    old = temp_path_for(path) if path.exists() else None
+    if old: path.rename(old)
+    tmp.rename(path)
+    if old: shutil.rmtree(old, ignore_errors=True)
 
 def write_text_atomic(path: str | os.PathLike,  # file to write
                       text: str,  # its contents
@@ -285,15 +301,38 @@ def check_file(path: str | os.PathLike,  # file that must exist and be readable
     if prob: raise NeurodxDataError(path, prob, subject)
     return Path(path)
 
-SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # the whole id (`fullmatch`): no "a1\n"
 SAFE_ID_RULE = "1–128 letters, digits, '.', '_' or '-', starting with a letter or digit"
 
 def id_problem(sid,  # an item id (must be a safe name: letters, digits, '-', '_', '.')
               ) -> str | None:
     "Why `sid` is not a safe subject id (see `SAFE_ID`), or None."
     s = str(sid)
-    if SAFE_ID.match(s) and ".." not in s: return None
+    if SAFE_ID.fullmatch(s) and ".." not in s: return None
     return f"subject id {s!r} is not a safe id ({SAFE_ID_RULE}); ids are never used as paths: rename it in the table"
+
+def id_column_problems(ids,  # the id column as read (a sequence or a pandas Series; empty cells as NaN/None)
+                       source: str,  # the table it comes from, for the messages
+                       column: str = "subject_id",  # the column's name, for the messages
+                      ) -> list[DataProblem]:
+    """Every problem of an id column, found before any id is used: empty cells, unsafe ids (`id_problem`),
+    duplicates, and ids that differ only in case (they name one file where case is ignored, as on macOS and
+    Windows)."""
+    vals = [None if v is None or (isinstance(v, float) and v != v) else str(v) for v in ids]
+    probs = [DataProblem(source, f"empty {column!r} in rows {[i + 2 for i, v in enumerate(vals) if v is None]}")
+             ] if None in vals else []
+    present = [v for v in vals if v is not None]
+    probs += [DataProblem(source, f"column {column!r}: {id_problem(v)}", v) for v in present if id_problem(v)]
+    seen, dups, folded = set(), set(), {}
+    for v in present:
+        if v in seen: dups.add(v)
+        seen.add(v); folded.setdefault(v.lower(), set()).add(v)
+    if dups: probs.append(DataProblem(source, f"duplicate {column!r} values {sorted(dups)}"))
+    cased = sorted(sorted(v) for v in folded.values() if len(v) > 1)
+    if cased:
+        probs.append(DataProblem(source, f"{column!r} values that differ only in case {cased}: they collide on "
+                                         "case-insensitive file systems"))
+    return probs
 
 def resolve_table_path(p: str,  # a path as written in the table
                        base: str | os.PathLike,  # the table's root folder

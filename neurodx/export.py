@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .core import NeurodxDataError, atomic_path, write_text_atomic
+from .core import NeurodxDataError, staged_folder, write_text_atomic
 from .data.cache import CohortCache
 from .data.datasets import TabularScaler
 from .data.prepare import prepared_paths
@@ -20,7 +20,8 @@ from .data.splits import Splits
 from .train.experiment import TrainedRun, load_run
 
 # %% auto #0
-__all__ = ['TabularInput', 'ExportedClassifier', 'onnx_session', 'onnx_predict', 'export_run', 'model_card_markdown']
+__all__ = ['EXPORT_FILES', 'TabularInput', 'ExportedClassifier', 'onnx_session', 'onnx_predict', 'export_run',
+           'card_graph_problems', 'model_card_markdown']
 
 # %% ../nbs/81_export.ipynb #2e2207fc
 class TabularInput(nn.Module):
@@ -77,7 +78,10 @@ def onnx_session(path: str | Path):
     "An onnxruntime CPU session of an exported model."
     import onnxruntime as ort
     opts = ort.SessionOptions(); opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    try: return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime's own errors (truncated protobuf, external data it refuses, …)
+        raise NeurodxDataError(path, f"not a usable ONNX model ({type(e).__name__}: {' '.join(str(e).split())[:300]})"
+                               ) from None
 
 def onnx_predict(session, inputs: dict) -> np.ndarray:
     "Probabilities from an exported model; `inputs` by name ('image', 'tabular'), those the graph does not use ignored."
@@ -106,6 +110,8 @@ def _training_data(run: TrainedRun) -> dict:
     except Exception: pass
     return out
 
+EXPORT_FILES = ("model.onnx", "model_card.json", "model_card.md")  # what an export folder holds
+
 def export_run(run_dir: str | Path,  # a trained classification run's folder (one fold)
                out: str | Path,  # folder for model.onnx, model_card.json and model_card.md
                opset: int = 17,  # ONNX opset
@@ -119,27 +125,38 @@ def export_run(run_dir: str | Path,  # a trained classification run's folder (on
               ) -> dict:
     """`model.onnx` (tabular normalisation and softmax inside, dynamic batch), checked against PyTorch, and its model
     card; returns the card."""
-    run, out = load_run(run_dir, trust=trust), Path(out)
+    out = Path(out)
+    if out.exists() and not out.is_dir(): raise NeurodxDataError(out, "is a file: an export is a folder")
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in EXPORT_FILES) if out.is_dir() else []
+    if foreign:  # the export replaces the folder whole: never delete what someone else put there
+        raise NeurodxDataError(out, f"holds files that are not an export ({', '.join(foreign[:5])}): choose a new or "
+                                    "empty folder, or an earlier export's")
+    run = load_run(run_dir, trust=trust)
     if run.task.name != "classification":
         raise NeurodxDataError(run_dir, f"export supports classification runs; this one is {run.task.name!r}")
+    with staged_folder(out) as stage:  # graph and card land together, or neither (an earlier export stays whole)
+        card = _export_into(run, run_dir, stage, opset, atol, n_check, units, synthetic, intended_use, seed)
+    return card
+
+def _export_into(run, run_dir, stage: Path, opset, atol, n_check, units, synthetic, intended_use, seed) -> dict:
     net = ExportedClassifier(run.model, run.tabular).eval()
     x = _example_inputs(run, 2, seed)
     names = ["image", "tabular"][: len(x)]
-    with warnings.catch_warnings(), atomic_path(out / "model.onnx") as tmp:
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's notices
-        torch.onnx.export(net, tuple(x), str(tmp), input_names=names, output_names=["probabilities"],
+        torch.onnx.export(net, tuple(x), str(stage / "model.onnx"), input_names=names, output_names=["probabilities"],
                           opset_version=opset, dynamo=False,
                           dynamic_axes={**{n: {0: "batch"} for n in names}, "probabilities": {0: "batch"}})
-        session, parity = onnx_session(tmp), {}
-        cohort, what = _cohort_inputs(run, n_check)
-        for kind, check in (("random inputs", _example_inputs(run, n_check, seed + 1)), (what, cohort)):
-            if check is None: continue
-            with torch.inference_mode(): ref = net(*check).numpy()
-            got = onnx_predict(session, dict(zip(names, (c.numpy() for c in check))))
-            parity[kind] = float(np.abs(got - ref).max())
-        diff = max(parity.values())
-        if not diff <= atol:
-            raise NeurodxDataError(run_dir, f"ONNX and PyTorch differ by {diff:.2e} > {atol:g}: nothing written")
+    session, parity = onnx_session(stage / "model.onnx"), {}
+    cohort, what = _cohort_inputs(run, n_check)
+    for kind, check in (("random inputs", _example_inputs(run, n_check, seed + 1)), (what, cohort)):
+        if check is None: continue
+        with torch.inference_mode(): ref = net(*check).numpy()
+        got = onnx_predict(session, dict(zip(names, (c.numpy() for c in check))))
+        parity[kind] = float(np.abs(got - ref).max())
+    diff = max(parity.values())
+    if not diff <= atol:
+        raise NeurodxDataError(run_dir, f"ONNX and PyTorch differ by {diff:.2e} > {atol:g}: nothing written")
     classes = [str(c) for c in (run.config.data.class_names or range(ref.shape[1]))]
     synthetic = _synthetic(run) if synthetic is None else synthetic
     inputs = [{"name": "image", "shape": ["batch", len(run.modalities), *map(int, run.plan.shape)], "dtype": "float32",
@@ -167,9 +184,32 @@ def export_run(run_dir: str | Path,  # a trained classification run's folder (on
             "Validated only on the test fold of its own cohort; another scanner, protocol or population needs its own "
             "validation.", "Inputs outside the training ranges are not refused by the graph."],
     }
-    write_text_atomic(out / "model_card.json", json.dumps(card, indent=1, default=str))
-    write_text_atomic(out / "model_card.md", model_card_markdown(card))
+    write_text_atomic(stage / "model_card.json", json.dumps(card, indent=1, default=str))
+    write_text_atomic(stage / "model_card.md", model_card_markdown(card))
+    problems = card_graph_problems(session, card)
+    if problems: raise NeurodxDataError(stage, "; ".join(problems))  # cannot happen unless the card is wrong
     return card
+
+def card_graph_problems(session,  # an onnxruntime session of `model.onnx`
+                        card: dict,  # its `model_card.json`
+                       ) -> list[str]:
+    "Where an ONNX graph and its model card disagree (input names and shapes, tabular columns, classes); [] if none."
+    try:
+        want = {i["name"]: i["shape"][1:] for i in card["inputs"]}
+        classes = len(card["outputs"][0]["classes"])
+        columns = [len(i.get("columns", [])) for i in card["inputs"] if i["name"] == "tabular"]
+    except (KeyError, IndexError, TypeError) as e:
+        return [f"model_card.json lacks {e} (not a card `neurodx export` wrote)"]
+    got = {i.name: list(i.shape[1:]) for i in session.get_inputs()}
+    out = []
+    if list(got) != list(want): out.append(f"graph inputs {list(got)} but the card describes {list(want)}")
+    for name in set(got) & set(want):
+        if got[name] != list(want[name]): out.append(f"input {name!r}: graph shape {got[name]}, card {want[name]}")
+    if columns and "tabular" in got and got["tabular"] != [columns[0]]:
+        out.append(f"tabular: graph takes {got['tabular']} values, the card lists {columns[0]} columns")
+    shape = session.get_outputs()[0].shape
+    if shape[-1] != classes: out.append(f"graph outputs {shape[-1]} classes, the card names {classes}")
+    return out
 
 def model_card_markdown(card: dict) -> str:
     "The card as Markdown for people."

@@ -187,12 +187,17 @@ class Predictor:
         self.folds = [str(r.path) for r in self.runs]
 
     def _open_onnx(self):
-        from neurodx.export import onnx_session
+        from neurodx.export import card_graph_problems, onnx_session
         card_file, model_file = self.source / "model_card.json", self.source / "model.onnx"
         for f in (card_file, model_file):
             if not f.is_file(): raise NeurodxDataError(f, "not found: pass the folder `neurodx export` wrote")
-        card = json.loads(card_file.read_text())
+        try: card = json.loads(card_file.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise NeurodxDataError(card_file, f"not a model card (not JSON: {e})") from None
         self.session, self.card = onnx_session(model_file), card
+        problems = card_graph_problems(self.session, card)  # e.g. one export's graph beside another's card
+        if problems:
+            raise NeurodxDataError(self.source, "model.onnx and model_card.json disagree: " + "; ".join(problems))
         image = card["inputs"][0]
         self.modalities, self.plan = list(image["channels"]), PreprocessPlan.from_dict(image["preprocessing"])
         self.columns = [c["name"] for i in card["inputs"][1:] for c in i["columns"]]

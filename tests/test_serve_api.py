@@ -253,6 +253,33 @@ def test_a_run_config_that_is_not_data_gets_one_line(trained, tmp_path):
     assert not (tmp_path / "owned").exists()
 
 
+def test_an_export_is_published_whole_and_checked_at_start(trained, tmp_path, monkeypatch):
+    """A failure after the graph was written leaves the earlier export whole; a graph beside a card that does not
+    describe it, or a truncated graph, stops the server at start-up with one line; a folder of other files is kept."""
+    import neurodx.export as ex
+    export = tmp_path / "export"; export_run(trained["run"], export)
+    before = {p.name: p.read_bytes() for p in export.iterdir()}
+    def killed(card): raise KeyboardInterrupt("killed between graph and card")
+    monkeypatch.setattr(ex, "model_card_markdown", killed)
+    with pytest.raises(KeyboardInterrupt): export_run(trained["run"], export)
+    monkeypatch.undo()
+    assert before == {p.name: p.read_bytes() for p in export.iterdir()}
+    assert [p.name for p in tmp_path.iterdir()] == ["export"]  # no staging folder left behind
+    other = tmp_path / "other"; shutil.copytree(export, other)
+    card = json.loads((other / "model_card.json").read_text()); card["outputs"][0]["classes"] = ["a", "b", "c"]
+    card["inputs"][0]["shape"][1] += 1  # another export's card: other channels, other classes
+    (other / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(NeurodxDataError, match="disagree: input 'image'.*card names 3"): Predictor(other, backend="onnx")
+    proc = subprocess.run([str(EXE), "serve", str(other), "--backend", "onnx", "--port", "0"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 1 and "disagree" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    (other / "model.onnx").write_bytes(before["model.onnx"][:1000])
+    with pytest.raises(NeurodxDataError, match="not a usable ONNX model"): Predictor(other, backend="onnx")
+    mine = tmp_path / "mine"; mine.mkdir(); (mine / "notes.txt").write_text("mine")
+    with pytest.raises(NeurodxDataError, match="notes.txt"): export_run(trained["run"], mine)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+
+
 def test_neurodx_serve_command_with_the_onnx_backend(trained):
     export = trained["dir"] / "export_cli"
     subprocess.run([str(EXE), "export", str(trained["run"]), str(export)], check=True, capture_output=True, timeout=300)

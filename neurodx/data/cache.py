@@ -25,6 +25,7 @@ from neurodx.core import (
     clean_stale_temps,
     file_problem,
     file_sha256,
+    id_column_problems,
     id_problem,
     resolve_table_path,
     write_text_atomic,
@@ -108,30 +109,8 @@ def read_subject_table(csv: str | os.PathLike,  # the subject table (CSV)
     undeclared = sorted(set(spec.label_map_columns) - set(spec.mask_columns))
     if undeclared:
         raise NeurodxDataError(csv, f"label_map_columns {undeclared} are not mask_columns {spec.mask_columns}")
-    probs = []
     ids = df[spec.id_column]
-    if ids.isna().any():
-        probs.append(
-            DataProblem(str(csv), f"empty {spec.id_column!r} in rows {(np.flatnonzero(ids.isna()) + 2).tolist()}")
-        )
-    probs += [
-        DataProblem(str(csv), f"column {spec.id_column!r}: {id_problem(i)}") for i in ids.dropna() if id_problem(i)
-    ]
-    dups = sorted(ids[ids.duplicated()].dropna().unique())
-    if dups: probs.append(DataProblem(str(csv), f"duplicate {spec.id_column!r} values {dups}"))
-    folded = (
-        ids.dropna().groupby(ids.dropna().str.lower()).unique()
-    )  # ids name files and folders: 'a1' and 'A1' collide where case is ignored
-    cased = sorted(sorted(v) for v in folded if len(v) > 1)
-    if cased:
-        probs.append(
-            DataProblem(
-                str(csv),
-                f"{spec.id_column!r} values that differ only in case {cased}: they "
-                f"collide on case-insensitive "
-                f"file systems",
-            )
-        )
+    probs = id_column_problems(ids, str(csv), spec.id_column)  # before any id is used
     if spec.patient_col != spec.id_column and spec.patient_col in df:
         no_patient = df[spec.patient_col].isna() | (df[spec.patient_col].astype(str).str.strip() == "")
         if no_patient.any():

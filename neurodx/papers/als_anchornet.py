@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..core import Config, DataProblem, NeurodxDataError, write_text_atomic
+from ..core import Config, DataProblem, NeurodxDataError, write_text_atomic, staged_folder
 from ..data.datasets import ItemDataset, TabularScaler, make_dataloaders
 from ..data.cache import read_csv_file
 from ..data.readers import load_matrix, read_matrix_cohort
@@ -453,10 +453,15 @@ def als_cli(parser,  # the `neurodx als_anchornet` parser (argparse)
         return 0
     def _prepare(args) -> int:
         cfg = AlsConfig.load(args.config) if args.config else preset(args.preset)
-        out = Path(args.out); (out / "splits").mkdir(parents=True, exist_ok=True)
-        table = read_als_table(args.table)
+        out = Path(args.out); table = read_als_table(args.table)  # everything checked before anything is written
+        groups = sorted(table.group.unique())
+        if len(groups) < 2:
+            raise NeurodxDataError(args.table, f"column 'group': only {groups} present; ALS vs healthy needs both "
+                                               "classes")
+        splits = als_splits(cfg, table)
+        with staged_folder(out / "splits") as staging:  # the splits whole, replacing any earlier ones (none stale)
+            for name, sp in splits.items(): sp.save(staging / f"{name}.json")
         write_text_atomic(out / "subjects.csv", table.to_csv(index=False))  # paths made absolute by the reader
-        for name, sp in als_splits(cfg, table).items(): sp.save(out / "splits" / f"{name}.json")
         cfg.table = str((out / "subjects.csv").resolve()); cfg.save(out / "als_anchornet.yaml")
         print(json.dumps({"subjects": len(table), "splits": sorted(p.stem for p in (out / "splits").glob("*.json")),
                           "settings": str(out / "als_anchornet.yaml")}, indent=1))

@@ -18,6 +18,7 @@ from neurodx.core import (
     Config,
     DataProblem,
     NeurodxDataError,
+    id_column_problems,
     resolve_table_path,
     write_text_atomic,
 )
@@ -66,6 +67,8 @@ def read_mmdlm_table(csv: str | os.PathLike,  # the metadata CSV
     named."""
     csv = Path(csv); root = Path(root) if root else csv.parent
     df = read_csv_file(csv, "MMDLM metadata table", [patient_column, *MMDLM_LABELS], dtype={patient_column: str})
+    bad_ids = id_column_problems(df[patient_column], str(csv), patient_column)  # before any id names a path
+    if bad_ids: raise NeurodxDataError(bad_ids)
     probs, rows = [], []
     for _, r in df.iterrows():
         pid = str(r[patient_column]).strip(); row = {patient_column: pid}

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core import Config, DataProblem, NeurodxDataError, write_text_atomic
+from ..core import Config, DataProblem, NeurodxDataError, id_column_problems, staged_folder, write_text_atomic
 from ..data.cache import CohortCache, TableSpec, read_csv_file
 from ..data.datasets import AugmentConfig, TabularScaler
 from ..data.io import Volume, load_nifti, save_nifti
@@ -48,13 +48,14 @@ CLINICAL_UNITS = {"age": "years", "male": "1 male, 0 female", "nihss": "NIHSS po
                   "prestroke_mrs": "mRS (0-5)", "hypertension": "1 yes", "diabetes": "1 yes",
                   "atrial_fibrillation": "1 yes", "glucose_mmol": "mmol/l", "systolic_bp": "mmHg"}
 
-def _maps_to_nifti(data: np.ndarray, affine: np.ndarray, out: Path, patient: str, names: list) -> dict:
-    "One NIfTI per map of a 3D or 4D (maps last) array; name → path."
+def _maps_to_nifti(data: np.ndarray, affine: np.ndarray, staging: Path, final: Path, patient: str,
+                   names: list) -> dict:
+    "One NIfTI per map of a 3D or 4D (maps last) array, written into `staging`; name → its path in `final`."
     data = data[..., None] if data.ndim == 3 else data
     paths = {}
     for c, name in enumerate(names):
-        paths[name] = str(save_nifti(Volume(np.ascontiguousarray(data[..., c], np.float32), affine),
-                                     out / f"{patient}_{name}.nii.gz"))
+        save_nifti(Volume(np.ascontiguousarray(data[..., c], np.float32), affine), staging / f"{patient}_{name}.nii.gz")
+        paths[name] = str(final / f"{patient}_{name}.nii.gz")
     return paths
 
 def outcome_table(root: str | os.PathLike,  # a synthetic stroke-outcome cohort (`make_stroke_outcome_cohort`)
@@ -65,13 +66,16 @@ def outcome_table(root: str | os.PathLike,  # a synthetic stroke-outcome cohort 
     root, out = Path(root), Path(out).resolve()  # the table's paths are absolute
     t = read_csv_file(root / "clinical.csv", "clinical table", ["patient_id", "sex", "ctp", "mrs90", "poor_outcome"],
                       dtype={"patient_id": str})
+    probs = id_column_problems(t["patient_id"], str(root / "clinical.csv"), "patient_id")  # before any id names a file
+    if probs: raise NeurodxDataError(probs)
     rows = []
-    for r in t.to_dict("records"):
-        v = load_nifti(root / r["ctp"], ndim=4, subject=r["patient_id"])
-        rows.append({**{k: r[k] for k in ("patient_id", *[c for c in CLINICAL if c != "male"], "mrs90",
-                                          "poor_outcome")},
-                     "male": {"M": 1.0, "F": 0.0}.get(r["sex"], np.nan),
-                     **_maps_to_nifti(v.data, v.affine, out / "maps", r["patient_id"], list(CTP_MAPS))})
+    with staged_folder(out / "maps") as staging:  # the maps whole, or none (a refusal leaves the earlier ones)
+        for r in t.to_dict("records"):
+            v = load_nifti(root / r["ctp"], ndim=4, subject=r["patient_id"])
+            rows.append({**{k: r[k] for k in ("patient_id", *[c for c in CLINICAL if c != "male"], "mrs90",
+                                              "poor_outcome")},
+                         "male": {"M": 1.0, "F": 0.0}.get(r["sex"], np.nan),
+                         **_maps_to_nifti(v.data, v.affine, staging, out / "maps", r["patient_id"], list(CTP_MAPS))})
     table = pd.DataFrame(rows)[["patient_id", *CLINICAL, "mrs90", "poor_outcome", *CTP_MAPS]]
     write_text_atomic(out / "subjects.csv", table.to_csv(index=False))
     if (root / "groundtruth.json").is_file():  # the cohort's planted truth travels with it (oracle; "synthetic")
@@ -124,6 +128,8 @@ def read_authors_layout(root: str | os.PathLike,  # train.csv, val.csv, test.csv
     """The authors' layout as a neurodx table (clinical columns, `mrs90`, `poor_outcome`, a NIfTI per map) and their
     split as a one-fold `Splits`; every problem listed in one `NeurodxDataError`, by file and column."""
     root, out = Path(root), Path(out).resolve()  # the table's paths are absolute
+    if not (isinstance(spacing_mm, (int, float)) and np.isfinite(spacing_mm) and spacing_mm > 0):
+        raise NeurodxDataError(root, f"spacing_mm (--spacing-mm) {spacing_mm!r}: a voxel size in mm, above 0")
     parts, probs = {}, []
     for s in AUTHORS_SPLITS:
         try: parts[s] = read_csv_file(root / f"{s}.csv", f"{s} table", [id_column, mrs_column, label_column],
@@ -147,8 +153,9 @@ def read_authors_layout(root: str | os.PathLike,  # train.csv, val.csv, test.csv
             elif m_ok and int(y) != int(float(m) >= 3):
                 probs.append(DataProblem(csv, f"column {label_column!r}: {y} does not match mRS {int(m)} (1 means "
                                               "mRS 3–6)", pid))
-    ids = pd.concat([t[id_column] for t in parts.values()])
-    for pid in sorted(ids[ids.duplicated()].unique()): probs.append(DataProblem(str(root), "patient listed twice", pid))
+    bad_ids = id_column_problems(pd.concat([t[id_column] for t in parts.values()]), f"{root} (train, val, test)",
+                                 id_column)  # every id checked before any names a file to read or write
+    if bad_ids: raise NeurodxDataError(probs + bad_ids)
     arrays, n_maps = {}, None
     for s, t in parts.items():
         for pid in t[id_column]:
@@ -164,11 +171,13 @@ def read_authors_layout(root: str | os.PathLike,  # train.csv, val.csv, test.csv
     names = ["CTP"] if n_maps == 1 else [f"CTP{c}" for c in range(n_maps)]
     affine = np.diag([spacing_mm] * 3 + [1.0])
     rows = []
-    for s, t in parts.items():
-        for r in t.to_dict("records"):
-            rows.append({"patient_id": r[id_column], **{c: pd.to_numeric(r[c]) for c in clinical},
-                         "mrs90": int(r[mrs_column]), "poor_outcome": int(r[label_column]), "split": s,
-                         **_maps_to_nifti(arrays[r[id_column]], affine, out / "maps", r[id_column], names)})
+    with staged_folder(out / "maps") as staging:  # everything was checked above; written whole or not at all
+        for s, t in parts.items():
+            for r in t.to_dict("records"):
+                rows.append({"patient_id": r[id_column], **{c: pd.to_numeric(r[c]) for c in clinical},
+                             "mrs90": int(r[mrs_column]), "poor_outcome": int(r[label_column]), "split": s,
+                             **_maps_to_nifti(arrays[r[id_column]], affine, staging, out / "maps", r[id_column],
+                                              names)})
     table = pd.DataFrame(rows)
     write_text_atomic(out / "subjects.csv", table.to_csv(index=False))
     fold = {s: sorted(table.patient_id[table.split == s]) for s in AUTHORS_SPLITS}
