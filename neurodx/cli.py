@@ -333,12 +333,12 @@ def main(argv: list | None = None,  # command-line arguments (None: sys.argv)
         elif getattr(args, "paper_command", None):
             return args.paper_command(args)  # a paper's own command (`Paper.cli`)
         elif args.command == "verify":
-            from neurodx.data.cache import cache_info, verify_cache
+            from neurodx.data.cache import HEADER_PROBLEM, cache_info, verify_cache
             from neurodx.data.prepare import prepared_paths
             cache = prepared_paths(args.data)["cache"]
             bad, n = verify_cache(cache), len(cache_info(cache)["ids"])
             for b in bad: print(f"{cache}: {b}: does not match the checksum written with it", file=sys.stderr)
-            print(f"{cache}: {n - len({b.split('/')[0] for b in bad})} of {n} subjects intact"
+            print(f"{cache}: {n - len({b.split('/')[0] for b in bad if b != HEADER_PROBLEM})} of {n} subjects intact"
                   + ("; run `neurodx prepare` again to pack the others anew" if bad else ""))
             return 1 if bad else 0
         elif args.command == "predict":

@@ -1,6 +1,8 @@
 """Integrity end to end: a cache whose voxels were overwritten (HDF5 structure intact) is refused on read and repaired
 by the next pack; a part file corrupted after it was flagged complete is packed again, never merged; a run resumed on
-a cache re-packed with other labels is refused, naming the subjects that changed."""
+a cache re-packed with other labels is refused, naming the subjects that changed; labels, affines, the header and
+parts edited in place, and two subjects swapped with their digests, are found by the checksums and repaired by the
+next pack."""
 from pathlib import Path
 
 import h5py
@@ -78,6 +80,56 @@ def test_a_part_corrupted_after_it_was_completed_is_packed_again_not_merged(tmp_
     assert verify_cache(out) == []
     for sid in ("s0", "s1", "s5"):
         np.testing.assert_array_equal(CohortCache(out).array(sid), CohortCache(reference).array(sid))
+
+
+def _edit_attr(h5: Path, where: str, key: str, value) -> None:
+    "Change one attribute in place, as a clumsy hand or an attacker with h5py would."
+    with h5py.File(h5, "r+") as f: f[where].attrs[key] = value
+
+
+@pytest.mark.parametrize("tamper, named", [
+    (lambda h5: _edit_attr(h5, "subjects/s1", "labels_json", '{"label": 0}'), "s1/labels"),  # the label flipped
+    (lambda h5: _edit_attr(h5, "subjects/s1", "label", 0), "s1/labels"),  # the per-label attribute
+    (lambda h5: _edit_attr(h5, "subjects/s1/T1", "affine", np.diag([3.0, 2.0, 2.0, 1.0])), "s1/T1"),  # geometry
+    (lambda h5: _edit_attr(h5, "/", "table", "[]"), "(cohort table"),  # the header's table (its labels)
+])
+def test_tampered_labels_geometry_and_header_are_refused_and_repaired(tmp_path, tamper, named):
+    table = read_subject_table(cohort(tmp_path / "c"), SPEC)
+    path = pack_cohort(table, tmp_path / "cache.h5", SPEC, PLAN, progress=False)
+    tamper(path)
+    bad = verify_cache(path)
+    assert len(bad) == 1 and bad[0].startswith(named), bad
+    r = run_neurodx("verify", path, ok=False)
+    assert r.returncode == 1 and named in r.stderr, r.stderr
+    with pytest.raises(NeurodxDataError, match="checksum"):
+        c = CohortCache(path); c.array("s1"); c.volume("s1", "T1")
+    pack_cohort(table, path, SPEC, PLAN, progress=False)  # the next pack repairs it
+    assert verify_cache(path) == [] and CohortCache(path).labels("s1") == {"label": 1}
+
+
+def test_two_subjects_swapped_with_their_digests_are_refused(tmp_path):
+    table = read_subject_table(cohort(tmp_path / "c"), SPEC)
+    path = pack_cohort(table, tmp_path / "cache.h5", SPEC, PLAN, progress=False)
+    with h5py.File(path, "r+") as f:  # arrays, digests and attributes moved together under the other's id
+        g = f["subjects"]; g.move("s0", "tmp"); g.move("s1", "s0"); g.move("tmp", "s1")
+    assert sorted(verify_cache(path)) == ["s0/T1", "s0/labels", "s1/T1", "s1/labels"]
+
+
+def test_a_part_whose_label_was_edited_is_packed_again(tmp_path):
+    table = read_subject_table(cohort(tmp_path / "c"), SPEC)
+    out = tmp_path / "cache.h5"
+
+    class Stop(Exception): pass
+    def stop_after_two(sid, done=[]):
+        done.append(sid)
+        if len(done) == 2: raise Stop()
+    with pytest.raises(Stop): pack_cohort(table, out, SPEC, PLAN, progress=False, on_subject=stop_after_two)
+    part = out.with_name(out.name + ".parts") / "s0.h5"
+    _edit_attr(part, "s0", "labels_json", '{"label": 1}')  # still flagged complete
+    packed = []
+    pack_cohort(table, out, SPEC, PLAN, progress=False, on_subject=packed.append)
+    assert "s0" in packed and "s1" not in packed
+    assert verify_cache(out) == [] and CohortCache(out).labels("s0") == {"label": 0}
 
 
 def test_a_resume_on_relabelled_data_is_refused(tmp_path):

@@ -34,8 +34,9 @@ from .io import Volume, load_nifti, grid_problems, mask_problems, read_nifti_hea
 from .preprocess import PreprocessPlan, preprocess_subject, resample_like
 
 # %% auto #0
-__all__ = ['CACHE_FORMAT', 'TableSpec', 'read_csv_file', 'unlabelled_rows', 'read_subject_table', 'array_digest',
-           'subject_fingerprint', 'pack_cohort', 'cache_info', 'verify_cache', 'CohortCache']
+__all__ = ['CACHE_FORMAT', 'DIGEST_ATTR', 'RECORD_ATTR', 'HEADER_ATTR', 'HEADER_ATTRS', 'HEADER_PROBLEM', 'TableSpec',
+           'read_csv_file', 'unlabelled_rows', 'read_subject_table', 'context_digest', 'array_digest', 'record_digest',
+           'header_digest', 'subject_fingerprint', 'pack_cohort', 'cache_info', 'verify_cache', 'CohortCache']
 
 # %% ../../nbs/03_data.cache.ipynb #382dd5eb
 @dataclass
@@ -170,22 +171,63 @@ def read_subject_table(csv: str | os.PathLike,  # the subject table (CSV)
     return df.reset_index(drop=True)
 
 # %% ../../nbs/03_data.cache.ipynb #419cfbc4
-CACHE_FORMAT = "neurodx-cohort-cache/2"  # /2: every stored array carries its digest
+# /2: every stored array carries its digest; /3: the digests bind the subject id, the array's geometry, the labels
+# and the cohort's header (table, plan, spec)
+CACHE_FORMAT = "neurodx-cohort-cache/3"
+DIGEST_ATTR, RECORD_ATTR, HEADER_ATTR = "digest", "record_digest", "header_digest"
+HEADER_ATTRS = ("format", "plan", "plan_id", "modalities", "masks", "table", "spec")  # what the header digest covers
 
-def array_digest(a: np.ndarray,  # an array as stored
-                ) -> str:
-    "BLAKE2b (128 bits) of an array's dtype, shape and C-order bytes: the checksum stored beside every cached array."
-    h = hashlib.blake2b(f"{a.dtype.str}{a.shape}".encode(), digest_size=16)
-    h.update(np.ascontiguousarray(a).data)
+def _plain_attr(v):
+    "An HDF5 attribute as JSON-able Python (arrays as nested lists, numpy scalars as numbers, bytes as text)."
+    if isinstance(v, np.ndarray): return v.tolist()
+    if isinstance(v, np.generic): return v.item()
+    if isinstance(v, bytes): return v.decode("utf-8", "replace")
+    return v
+
+def context_digest(context: dict,  # what the data mean: the subject, the array's name, its geometry, labels, …
+                   data: np.ndarray | None = None,  # the stored array, if any
+                  ) -> str:
+    """BLAKE2b (128 bits) of a JSON context and an array's dtype, shape and C-order bytes: a checksum that breaks when
+    the bytes change, and also when they move to another subject or another array, or their affine or labels change."""
+    h = hashlib.blake2b(json.dumps({k: _plain_attr(v) for k, v in context.items()}, sort_keys=True,
+                                   default=str).encode(), digest_size=16)
+    if data is not None:
+        h.update(f"{data.dtype.str}{data.shape}".encode()); h.update(np.ascontiguousarray(data).data)
     return h.hexdigest()
 
-def _bad_arrays(group) -> list[str]:
-    "The arrays of one subject's HDF5 group whose bytes no longer match the digest written with them."
-    return [
+def array_digest(a: np.ndarray,  # an array as stored
+                 subject: str = "",  # the subject it belongs to
+                 name: str = "",  # its modality
+                 attrs: dict | None = None,  # its other attributes (affine, spacing, source grid)
+                ) -> str:
+    "The checksum stored beside every cached array: its bytes bound to its subject, name and geometry."
+    ctx = {k: v for k, v in (attrs or {}).items() if k != DIGEST_ATTR}
+    return context_digest({"subject": subject, "array": name, **ctx}, a)
+
+def record_digest(subject: str,  # the subject's group name
+                  attrs: dict,  # the group's attributes (patient, labels, fingerprint)
+                 ) -> str:
+    "The checksum of a subject's record: its id bound to its patient, labels and fingerprint."
+    return context_digest({"subject": subject, **{k: v for k, v in attrs.items() if k != RECORD_ATTR}})
+
+def header_digest(attrs: dict,  # the cache file's attributes
+                  subjects: list,  # its subject groups, in order
+                 ) -> str:
+    "The checksum of a cache's header: its table (labels included), plan, spec, modalities and subject list."
+    return context_digest({**{k: attrs.get(k) for k in HEADER_ATTRS}, "subjects": list(subjects)})
+
+def _bad_arrays(group, subject: str | None = None) -> list[str]:
+    """The arrays of one subject's HDF5 group whose bytes, geometry or owner no longer match the digest written with
+    them, and 'labels' when the record (patient, labels) does not match its own."""
+    subject = subject if subject is not None else group.name.rsplit("/", 1)[-1]
+    bad = [
         n
         for n, ds in group.items()
-        if isinstance(ds, h5py.Dataset) and str(ds.attrs.get("digest", "")) != array_digest(ds[()])
+        if isinstance(ds, h5py.Dataset)
+        and str(ds.attrs.get(DIGEST_ATTR, "")) != array_digest(ds[()], subject, n, dict(ds.attrs))
     ]
+    if str(group.attrs.get(RECORD_ATTR, "")) != record_digest(subject, dict(group.attrs)): bad.append("labels")
+    return bad
 
 def _jsonable(v):
     if isinstance(v, (np.integer,)): return int(v)
@@ -225,7 +267,7 @@ def _part_fingerprint(p: Path) -> str | None:
     corrupt)."""
     try:
         with h5py.File(p, "r") as f:
-            if not f.attrs.get("complete", False) or any(_bad_arrays(g) for g in f.values()): return None
+            if not f.attrs.get("complete", False) or any(_bad_arrays(g, s) for s, g in f.items()): return None
             return str(f.attrs["fingerprint"])
     except (OSError, KeyError): return None
 
@@ -241,6 +283,7 @@ def _write_subject(path: Path, sid: str, patient: str, labels: dict, vols: dict[
             v = _jsonable(v)
             g.attrs[k] = "" if v is None else v
         g.attrs["labels_json"] = json.dumps({k: _jsonable(v) for k, v in labels.items()})
+        g.attrs[RECORD_ATTR] = record_digest(sid, dict(g.attrs))  # the labels bound to this subject
         for name, vol in vols.items():
             data = (
                 vol.data.astype(_mask_dtype(vol.data)) if name in masks else vol.data.astype(plan.dtype)
@@ -251,12 +294,13 @@ def _write_subject(path: Path, sid: str, patient: str, labels: dict, vols: dict[
             ds.attrs["affine"] = vol.affine
             ds.attrs["spacing"] = np.asarray(vol.spacing)
             ds.attrs["source"] = vol.path or ""
-            ds.attrs["digest"] = array_digest(data)  # what was written, checked on every first read
             if "source_grid" in vol.meta:  # the file's own grid, before any resampling or cropping
                 ds.attrs["source_shape"], ds.attrs["source_affine"] = (
                     np.asarray(vol.meta["source_grid"][0]),
                     vol.meta["source_grid"][1],
                 )
+            # what was written (voxels, geometry, owner), checked on every first read
+            ds.attrs[DIGEST_ATTR] = array_digest(data, sid, name, dict(ds.attrs))
         f.attrs["fingerprint"] = fingerprint
         f.attrs["complete"] = True
 
@@ -361,8 +405,9 @@ def pack_cohort(table: pd.DataFrame,  # from `read_subject_table`
                 )
         elif not overwrite:
             reuse = {s for s, fp in info["fingerprints"].items() if fps.get(s) == fp}
-            reuse -= {p.split("/")[0] for p in verify_cache(out, sorted(reuse))}  # damaged since written: packed again
-            if reuse == set(ids) and len(info["ids"]) == len(ids): return out  # up to date
+            damaged = verify_cache(out, sorted(reuse))
+            reuse -= {p.split("/")[0] for p in damaged}  # damaged since written: packed again
+            if reuse == set(ids) and len(info["ids"]) == len(ids) and HEADER_PROBLEM not in damaged: return out
     parts = out.with_name(out.name + ".parts")
     _start_parts(parts, plan); clean_stale_temps(out.parent)
     todo = [sid for sid in ids if sid not in reuse and _part_fingerprint(parts / f"{sid}.h5") != fps[sid]]
@@ -402,7 +447,12 @@ def _merge_parts(table, out, parts, spec, plan, reuse=frozenset()):
             subjects = f.create_group("subjects")
             for sid in map(str, table[spec.id_column]):
                 if sid in reuse: old.copy(old["subjects"][sid], subjects, name=sid); continue
-                with h5py.File(parts / f"{sid}.h5", "r") as p: p.copy(p[sid], subjects, name=sid)
+                with h5py.File(parts / f"{sid}.h5", "r") as p:
+                    if _bad_arrays(p[sid], sid):  # verified before the merge: a part edited since it was written
+                        raise NeurodxDataError(parts / f"{sid}.h5", "does not match the checksums written with it: "
+                                               "`neurodx prepare` packs it again", sid)
+                    p.copy(p[sid], subjects, name=sid)
+            f.attrs[HEADER_ATTR] = header_digest(dict(f.attrs), list(map(str, table[spec.id_column])))
     finally:
         if old is not None: old.close()
 
@@ -442,15 +492,22 @@ def cache_info(path: str | os.PathLike,  # the cache's HDF5 file
     except (OSError, ValueError) as e:
         raise NeurodxDataError(path, f"unreadable cache file ({type(e).__name__}: {e})") from None
 
+HEADER_PROBLEM = "(cohort table, plan and subject list)"  # how `verify_cache` names a header that does not match
+
 def verify_cache(path: str | os.PathLike,  # the cache's HDF5 file
                  subjects: list | None = None,  # only these subjects (None: all)
                 ) -> list[str]:
-    "Every stored array checked against the digest written with it; the ones that do not match, as 'subject/modality'."
+    """Every stored array, record and the header checked against the digests written with them; what does not
+    match, as 'subject/modality', 'subject/labels' or `HEADER_PROBLEM`."""
     cache_info(path)
     with h5py.File(path, "r") as f:
         groups = f["subjects"]
-        return [f"{sid}/{name}" for sid in (subjects if subjects is not None else list(groups)) if sid in groups
-                for name in _bad_arrays(groups[sid])]
+        bad = [] if _header_ok(f) else [HEADER_PROBLEM]
+        return bad + [f"{sid}/{name}" for sid in (subjects if subjects is not None else list(groups)) if sid in groups
+                      for name in _bad_arrays(groups[sid], sid)]
+
+def _header_ok(f) -> bool:
+    return str(f.attrs.get(HEADER_ATTR, "")) == header_digest(dict(f.attrs), list(f["subjects"].keys()))
 
 # %% ../../nbs/03_data.cache.ipynb #83fde218
 class CohortCache:
@@ -460,6 +517,8 @@ class CohortCache:
                 ):
         self.path = Path(path)
         info = cache_info(self.path)
+        with h5py.File(self.path, "r") as f:  # the header checked before any of it is used
+            if not _header_ok(f): raise self._altered_header()
         self.plan_id, self.plan = info["plan_id"], PreprocessPlan.from_dict(info["plan"])
         self.modalities, self.masks = info["modalities"], info["masks"]
         self.table = pd.read_json(StringIO(info["table"]), orient="records", dtype=False)
@@ -467,9 +526,18 @@ class CohortCache:
         self.table[self.spec.id_column] = self.table[self.spec.id_column].astype(str)
         self.ids = list(self.table[self.spec.id_column])
         self._f, self._pid, self._checked = None, None, set()
-        self._labels = {
-            sid: json.loads(self.file["subjects"][sid].attrs["labels_json"]) for sid in self.ids
-        }  # once, not per item
+        if set(self.file["subjects"].keys()) != set(self.ids): raise self._altered_header()
+        groups = self.file["subjects"]
+        bad = [sid for sid in self.ids if str(groups[sid].attrs.get(RECORD_ATTR, "")) != record_digest(
+            sid, dict(groups[sid].attrs))]
+        if bad:
+            raise NeurodxDataError(self.path, f"the labels of {bad[:5]} do not match the checksums written with them "
+                                              "(the file was altered): `neurodx prepare` packs them again")
+        self._labels = {sid: json.loads(groups[sid].attrs["labels_json"]) for sid in self.ids}  # once, not per item
+
+    def _altered_header(self):
+        return NeurodxDataError(self.path, "its table, plan or subject list does not match the checksum written "
+                                           "with them (the file was altered): `neurodx prepare` packs it again")
 
     @property
     def labelled_table(self) -> pd.DataFrame:
@@ -491,10 +559,11 @@ class CohortCache:
     def _verified(self, sid: str, modality: str, data: np.ndarray) -> np.ndarray:
         "`data` as read, after its first read in this object was checked against the digest written with it."
         if (sid, modality) in self._checked: return data
-        if array_digest(data) != str(self.file["subjects"][sid][modality].attrs.get("digest", "")):
+        ds = self.file["subjects"][sid][modality]
+        if array_digest(data, sid, modality, dict(ds.attrs)) != str(ds.attrs.get(DIGEST_ATTR, "")):
             raise NeurodxDataError(
                 self.path,
-                f"{modality}: the stored voxels do not match the checksum written "
+                f"{modality}: the stored voxels or their geometry do not match the checksum written "
                 f"with them "
                 f"(the file was altered or damaged); `neurodx prepare` packs such "
                 f"subjects "
