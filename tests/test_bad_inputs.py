@@ -361,14 +361,26 @@ def case_matrix_pickled_npy(d):
 def case_matrix_text_not_numbers(d): (d / "m.csv").write_text("a,b\nc,d\n"); return lambda: load_matrix(d / "m.csv"), [str(d / "m.csv"), "unreadable matrix"]
 @case
 def case_matrix_mat_struct(d):
-    from scipy.io import savemat; savemat(d / "m.mat", {"m": {"a": np.eye(3)}}); return lambda: load_matrix(d / "m.mat"), [str(d / "m.mat"), "'m' is a struct"]
+    from scipy.io import savemat; savemat(d / "m.mat", {"m": {"a": np.eye(3)}}); return lambda: load_matrix(d / "m.mat"), [str(d / "m.mat"), "'m' is a MATLAB struct"]
 @case
 def case_matrix_mat_string(d):
-    from scipy.io import savemat; savemat(d / "m.mat", {"m": "hello"}); return lambda: load_matrix(d / "m.mat"), [str(d / "m.mat"), "'m' is a string"]
+    from scipy.io import savemat; savemat(d / "m.mat", {"m": "hello"}); return lambda: load_matrix(d / "m.mat"), [str(d / "m.mat"), "'m' is a MATLAB char"]
 @case
 def case_matrix_mat_cell(d):
     from scipy.io import savemat; savemat(d / "m.mat", {"m": np.array([np.eye(2), np.eye(3)], dtype=object)})
-    return lambda: load_matrix(d / "m.mat"), [str(d / "m.mat"), "'m' is a cell array"]
+    return lambda: load_matrix(d / "m.mat"), [str(d / "m.mat"), "'m' is a MATLAB cell"]
+@case
+def case_matrix_mat_huge_matrix_in_a_cell(d):  # a cell holding a 20000² matrix: refused by its class, nothing allocated
+    from scipy.io import savemat
+    import tracemalloc
+    savemat(d / "m.mat", {"m": np.array([np.zeros((2000, 2000))], dtype=object)}, do_compression=True)
+    def load():
+        tracemalloc.start()
+        try: load_matrix(d / "m.mat")
+        finally:
+            peak = tracemalloc.get_traced_memory()[1]; tracemalloc.stop()
+            assert peak < 8_000_000, peak  # the 32 MB matrix was never read
+    return load, [str(d / "m.mat"), "'m' is a MATLAB cell"]
 @case
 def case_matrix_mat_complex(d):
     from scipy.io import savemat; savemat(d / "m.mat", {"m": np.eye(3) * (1 + 1j)}); return lambda: load_matrix(d / "m.mat"), [str(d / "m.mat"), "'m' is complex"]

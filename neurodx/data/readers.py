@@ -4,7 +4,7 @@
 
 # %% ../../nbs/06_data.readers.ipynb #67d1048f
 from __future__ import annotations
-import os, re
+import os, re, struct, zlib
 from typing import Callable
 from pathlib import Path
 
@@ -255,15 +255,61 @@ def load_matrix(path: str | os.PathLike,  # `.npy`, `.csv`, `.txt`, `.tsv` or `.
     return m.astype(np.float32)
 
 # %% ../../nbs/06_data.readers.ipynb #9e87f5e3
+_MAT5_CLASSES = {1: "cell", 2: "struct", 3: "object", 4: "char", 5: "sparse", 6: "double", 7: "single", 8: "int8",
+                 9: "uint8", 10: "int16", 11: "uint16", 12: "int32", 13: "uint32", 14: "int64", 15: "uint64",
+                 16: "function_handle", 17: "opaque"}
+
+def _mat5_header(buf: bytes, e: str) -> tuple[str, tuple, str]:
+    "(name, dims, class) from the first bytes of a v5 miMATRIX element (its tag, array flags, dimensions and name)."
+    dtype, _ = struct.unpack(e + "II", buf[:8])
+    if dtype != 14: raise ValueError(f"data element of type {dtype}, not a matrix")
+    cls = _MAT5_CLASSES.get(struct.unpack(e + "I", buf[16:20])[0] & 0xFF, "unknown")  # array flags: 8 + 8 bytes
+    _, n = struct.unpack(e + "II", buf[24:32])
+    dims = struct.unpack(e + f"{n // 4}i", buf[32:32 + n]); at = 32 + n + (-n) % 8
+    word, = struct.unpack(e + "I", buf[at:at + 4])
+    if word >> 16:  # the small element format: length in the upper half, the name in the next 4 bytes
+        name = buf[at + 4:at + 4 + (word >> 16)]
+    else:
+        n, = struct.unpack(e + "I", buf[at + 4:at + 8]); name = buf[at + 8:at + 8 + n]
+    return name.decode("latin-1"), tuple(int(d) for d in dims), cls
+
+def _mat5_variables(path: Path) -> dict | None:
+    """name → (dims, class) of every variable of a MATLAB v5/v7 file, reading only each one's first bytes (a
+    compressed one is inflated up to 512 bytes, whatever it holds); None for any other file."""
+    with open(path, "rb") as f:
+        head = f.read(128)
+        if len(head) < 128 or head[126:128] not in (b"IM", b"MI"): return None
+        e = "<" if head[126:128] == b"IM" else ">"
+        if struct.unpack(e + "H", head[124:126])[0] != 0x0100: return None  # v7.3 (HDF5) says 0x0200
+        out = {}
+        while len(tag := f.read(8)) == 8:
+            dtype, nbytes = struct.unpack(e + "II", tag)
+            if dtype >> 16: continue  # a small element (4 bytes, already read): not a variable
+            start = f.tell()
+            if dtype == 15:  # miCOMPRESSED: a zlib stream of one miMATRIX element
+                buf = zlib.decompressobj().decompress(f.read(min(nbytes, 1 << 16)), 512)
+            else: buf = tag + f.read(min(nbytes, 504))
+            try: name, dims, cls = _mat5_header(buf, e)
+            except (struct.error, ValueError, zlib.error) as err:
+                raise NeurodxDataError(path, f"unreadable MATLAB file (variable header: {err})") from None
+            out[name] = (dims, cls)
+            f.seek(start + nbytes + ((-nbytes) % 8 if dtype != 15 else 0))
+        return out
+
 def _load_mat(path: Path, variable: str | None, limit: int):
     """The chosen variable of a MATLAB file (v4–v7 with scipy, v7.3 with h5py) and its name; declared sizes checked
     before reading."""
     from scipy.io import loadmat, whosmat
     from scipy.io.matlab import MatReadError
     try:
-        for name, shape, _ in whosmat(path):  # the header of each variable, no data read
-            if variable in (None, name): _check_declared(path, name, shape, limit)
-        d = {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
+        # each variable's header, no data read (v5/v7 by our own reader: scipy's inflates a compressed variable whole)
+        declared = _mat5_variables(path) or {n: (shape, cls) for n, shape, cls in whosmat(path)}
+        name = _pick_variable(path, sorted(declared), variable)
+        shape, cls = declared[name]
+        if cls in ("cell", "struct", "object", "char", "function_handle", "opaque"):  # refused before anything is read
+            raise NeurodxDataError(path, f"variable {name!r} is a MATLAB {cls}, not a numeric matrix")
+        _check_declared(path, name, shape, limit)
+        d = loadmat(path, variable_names=[name])  # only the chosen variable is read
     except MatReadError as e: raise NeurodxDataError(path, f"unreadable MATLAB file ({e})") from None
     except NotImplementedError:  # v7.3: HDF5 with a MATLAB header
         import h5py
@@ -289,7 +335,6 @@ def _load_mat(path: Path, variable: str | None, limit: int):
                 path, name, ds.shape, limit
             )  # an unwritten HDF5 dataset still allocates its full shape on read
             return np.asarray(ds[()]).T, name  # MATLAB is column-major
-    name = _pick_variable(path, sorted(d), variable)
     return d[name], name
 
 def _pick_variable(path, names: list, variable: str | None) -> str:
