@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from uvicorn.protocols.http.h11_impl import H11Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .core import NeurodxDataError, default_device
@@ -21,8 +22,8 @@ from .train.experiment import load_runs
 
 # %% auto #0
 __all__ = ['Limits', 'RequestError', 'decode_array', 'encode_array', 'read_npy', 'inflate', 'read_nifti_bytes', 'Predictor',
-           'ArrayIn', 'PredictJSON', 'Prediction', 'Refusal', 'parse_json', 'make_app', 'free_socket', 'uvicorn_config',
-           'ServerThread', 'app_from_env', 'serve']
+           'ArrayIn', 'PredictJSON', 'Prediction', 'Refusal', 'parse_json', 'make_app', 'free_socket',
+           'HeaderDeadlineH11', 'uvicorn_config', 'ServerThread', 'app_from_env', 'serve']
 
 # %% ../nbs/80_serve.ipynb #d3a9456f
 @dataclass
@@ -34,6 +35,8 @@ class Limits:
     body_timeout: float = 60.0  # seconds for the whole body
     max_active: int = 2  # requests decoded, preprocessed and predicted at once
     max_waiting: int = 64  # requests waiting for a slot; beyond them, 503
+    max_buffered: int = 256 * 1024 * 1024  # bytes of bodies received at once (reserved before reading); beyond, 503
+    header_timeout: float = 10.0  # seconds a connection may take to send a request's headers (idle ones closed)
 
 class RequestError(ValueError):
     "A refused request: the HTTP status, the field and the problem."
@@ -230,8 +233,9 @@ class Predictor:
         for c in self.columns:
             v = tab[c]
             if v is None: values.append(np.nan); continue
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise RequestError(f"tabular.{c}", f"must be a finite number or null, got {str(v)[:40]}")
+            try: ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(float(v))
+            except OverflowError: ok = False  # an integer of hundreds of digits
+            if not ok: raise RequestError(f"tabular.{c}", f"must be a finite number or null, got {str(v)[:40]}")
             values.append(float(v))
         return values
 
@@ -296,10 +300,20 @@ class Predictor:
                             for m, r in zip(self.models, self.runs)], 0)
 
     def answer(self, img: np.ndarray, values: list | None) -> dict:
-        "Probabilities by class name and the most probable class."
+        "Probabilities by class name and the most probable class; a non-finite answer is refused (422), never sent."
         p = self.probabilities(img, values)
+        if not np.isfinite(p).all():
+            raise RequestError(self._overflowing_input(img, values), "the network's output is not finite for these "
+                               "inputs: values far outside what it was trained on", 422)
         names = self.class_names if len(self.class_names) == len(p) else [str(i) for i in range(len(p))]
         return {"probabilities": {n: float(v) for n, v in zip(names, p)}, "predicted": names[int(p.argmax())]}
+
+    def _overflowing_input(self, img: np.ndarray, values: list | None) -> str:
+        "The input to blame for a non-finite output: the tabular column farthest from training, or the image."
+        if values is not None and self.backend == "torch":
+            z = np.abs(self.runs[0].tabular.transform(values)[: len(self.columns)])
+            if np.nanmax(z, initial=0) > 1e3: return f"tabular.{self.columns[int(np.nanargmax(z))]}"
+        return "image"
 
     def predict(self, body) -> dict:
         "The answer to a JSON body (already parsed)."
@@ -396,7 +410,7 @@ def make_app(predictor: Predictor,  # the model to serve
     limits = limits or predictor.limits
     app = FastAPI(title="neurodx", summary="a trained neurodx run: class probabilities for one subject",
                   version="1")
-    slots, state = asyncio.Semaphore(limits.max_active), {"waiting": 0}
+    slots, state = asyncio.Semaphore(limits.max_active), {"waiting": 0, "buffered": 0}
 
     @app.exception_handler(RequestError)
     async def _refused(request, e: RequestError): return JSONResponse(e.to_dict(), e.status)
@@ -427,7 +441,13 @@ def make_app(predictor: Predictor,  # the model to serve
         declared = request.headers.get("content-length", "")
         if declared.isascii() and declared.isdigit() and int(declared) > limits.max_body:  # refused before reading
             raise RequestError("body", f"{int(declared):,} bytes declared, over the limit of {limits.max_body:,}", 413)
-        raw = await _read_body(request, limits)
+        # bytes reserved before reading: many large bodies at once are refused, not buffered until memory runs out
+        reserve = int(declared) if declared.isascii() and declared.isdigit() else limits.max_body
+        if state["buffered"] + reserve > limits.max_buffered:
+            raise RequestError("server", "busy: too many request bodies are being received; try again shortly", 503)
+        state["buffered"] += reserve
+        try: raw = await _read_body(request, limits)
+        finally: state["buffered"] -= reserve
         if slots.locked() and state["waiting"] >= limits.max_waiting:  # no free slot, and the queue is full
             raise RequestError("server", f"busy: {state['waiting']} requests are waiting; try again shortly", 503)
         state["waiting"] += 1
@@ -456,12 +476,38 @@ def free_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((host, port)); s.listen(2048)
     return s
 
+class HeaderDeadlineH11(H11Protocol):
+    """uvicorn's h11 protocol with a deadline for each request's headers (uvicorn has none): a connection that sends
+    nothing, or drips its headers a byte at a time, is closed after `header_timeout` seconds, so idle connections
+    cannot hold the server's capacity."""
+    header_timeout = Limits.header_timeout  # seconds; `uvicorn_config` sets the limits' value on its config
+
+    def _arm(self):
+        self._deadline = self.loop.call_later(getattr(self.config, "header_timeout", self.header_timeout), self._late)
+    def _disarm(self):
+        if getattr(self, "_deadline", None) is not None: self._deadline.cancel(); self._deadline = None
+    def _late(self):
+        if self.cycle is None or self.cycle.response_complete: self.transport.close()  # still no complete headers
+    def connection_made(self, transport):
+        super().connection_made(transport); self._arm()
+    def handle_events(self):
+        super().handle_events()
+        if self.cycle is not None and not self.cycle.response_complete: self._disarm()  # headers in: a request runs
+    def on_response_complete(self):
+        super().on_response_complete(); self._disarm()
+        if not self.transport.is_closing(): self._arm()  # the next request's headers have the same deadline
+    def connection_lost(self, exc):
+        self._disarm(); super().connection_lost(exc)
+
 def uvicorn_config(app, limits: Limits, **kwargs):
-    "uvicorn settings of `neurodx serve`: h11, quiet access log, idle connections closed after 5 s."
+    """uvicorn settings of `neurodx serve`: h11 with a header deadline, quiet access log, idle connections closed after
+    5 s."""
     import uvicorn
-    return uvicorn.Config(app, http="h11", access_log=False, log_level="warning", timeout_keep_alive=5,
-                          # connections beyond this get uvicorn's own 503; the app's slots and queue come first
-                          limit_concurrency=4 * (limits.max_active + limits.max_waiting) + 16, **kwargs)
+    cfg = uvicorn.Config(app, http=HeaderDeadlineH11, access_log=False, log_level="warning", timeout_keep_alive=5,
+                         # connections beyond this get uvicorn's own 503; idle ones are closed by the header deadline
+                         limit_concurrency=max(1024, 4 * (limits.max_active + limits.max_waiting) + 16), **kwargs)
+    cfg.header_timeout = limits.header_timeout
+    return cfg
 
 class ServerThread:
     "A uvicorn server in a background thread (for notebooks and tests): `with ServerThread(app) as url: …`."
@@ -504,7 +550,8 @@ def serve(source: str | Path,  # a run folder, or an ONNX export folder with bac
         print(
             f"[neurodx serve] http://{host}:{port} ({workers} workers; GET /health, POST /predict, /docs)", flush=True
         )
-        uvicorn.run("neurodx.serve:app_from_env", factory=True, host=host, port=port, workers=workers, http="h11",
+        uvicorn.run("neurodx.serve:app_from_env", factory=True, host=host, port=port, workers=workers,
+                    http=HeaderDeadlineH11,
                     access_log=False, log_level="warning", timeout_keep_alive=5)
         return
     app = make_app(pred); sock = free_socket(host, port)

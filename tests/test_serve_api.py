@@ -206,6 +206,47 @@ def test_code_named_by_a_run_is_refused_without_trust_run(trained):
     assert proc.returncode == 1 and "--trust-run" in proc.stderr
 
 
+def test_idle_connections_cannot_stall_the_server_and_it_never_answers_nan(trained):
+    """300 connections that send nothing and 20 that drip their headers a byte a second: a valid request is answered at
+    once, and the server closes them after its header deadline; inputs that make the network overflow get 422 naming
+    the input, a 400-digit integer 400: no 500, no `null` probabilities."""
+    limits = Limits(header_timeout=2.0)
+    img = encode_array(trained["image"]); good = {"image": img, "tabular": trained["tabular"]}
+    with ServerThread(make_app(Predictor(trained["run"], limits=limits))) as url, \
+            httpx.Client(base_url=url, timeout=60) as http:
+        host, port = url.split("//")[1].split(":")
+        idle = [socket.create_connection((host, int(port)), timeout=30) for _ in range(300)]
+        drip = [socket.create_connection((host, int(port)), timeout=30) for _ in range(20)]
+        for s in drip: s.sendall(b"P")
+        t0 = time.perf_counter(); r = http.post("/predict", json=good)
+        assert r.status_code == 200 and time.perf_counter() - t0 < 2.0, (r.status_code, time.perf_counter() - t0)
+        for _ in range(4):  # a header byte a second: never a complete request
+            time.sleep(1.0)
+            for s in drip:
+                try: s.sendall(b"O")
+                except OSError: pass
+        closed = 0
+        for s in idle + drip:
+            s.settimeout(2)
+            try: closed += s.recv(1024) == b""
+            except ConnectionResetError: closed += 1
+            except TimeoutError: pass  # still open: counted as a failure below
+            s.close()
+        assert closed == 320, closed  # every one of them closed by the server's header deadline
+        assert http.post("/predict", json=good).status_code == 200
+        huge = {**good, "image": encode_array(np.full_like(trained["image"], 3e38))}  # finite, but overflows the net
+        r = http.post("/predict", json=huge)
+        assert r.status_code == 422 and r.json()["error"]["field"] == "image", r.text
+        column = next(iter(trained["tabular"]))
+        r = http.post("/predict", json={**good, "tabular": {**trained["tabular"], column: 1e308}})
+        assert r.status_code in (200, 422) and "null" not in r.text, r.text
+        if r.status_code == 422: assert r.json()["error"]["field"] == f"tabular.{column}", r.text
+        body = json.dumps({**good, "tabular": {**trained["tabular"], column: 0}}).replace(
+            f'"{column}": 0', f'"{column}": {"9" * 400}')
+        r = http.post("/predict", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 400 and r.json()["error"]["field"] == f"tabular.{column}", r.text
+
+
 def _edited_run(trained, name, edit):
     "A copy of the trained run whose config.yaml `edit` changed (in place on the parsed YAML)."
     other = trained["dir"] / name; shutil.copytree(trained["run"], other)
