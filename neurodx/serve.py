@@ -4,7 +4,7 @@
 
 # %% ../nbs/80_serve.ipynb #994b6f87
 from __future__ import annotations
-import asyncio, base64, io, json, math, os, socket, tempfile, threading, zlib
+import asyncio, base64, io, json, math, os, re, socket, tempfile, threading, zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -370,12 +370,27 @@ async def _read_body(request, limits: Limits) -> bytes:
         chunks.append(chunk)
     return b"".join(chunks)
 
+def _check_utf8_fields(raw: bytes, boundary: str) -> None:
+    "Refuse a multipart text field (a part without a filename) whose bytes are not UTF-8, naming the field."
+    for part in raw.split(f"--{boundary}".encode()):
+        head, sep, data = part.partition(b"\r\n\r\n")
+        if not sep or b"filename=" in head: continue
+        try: data.removesuffix(b"\r\n").decode("utf-8")
+        except UnicodeDecodeError:
+            name = re.search(rb'name="([^"]*)"', head)
+            raise RequestError((name.group(1).decode("latin-1") if name else "body")[:200], "is not valid UTF-8 text")
+
 async def _parse_multipart(raw: bytes, content_type: str, pred: Predictor) -> tuple:
     "(image, tabular values) of a multipart body: `tabular_data` JSON, and a `ct_scan` .npy or NIfTIs by modality."
     from starlette.datastructures import Headers
     from starlette.formparsers import MultiPartException, MultiPartParser
     async def once():
         yield raw
+    boundary = next((v.strip().strip('"') for k, _, v in (o.partition("=") for o in content_type.split(";")[1:])
+                     if k.strip().lower() == "boundary"), "")
+    if not boundary: raise RequestError("Content-Type", "multipart/form-data without a boundary")
+    if f"--{boundary}--".encode() not in raw:  # a truncated body would otherwise read as a missing field
+        raise RequestError("body", f"multipart body without its closing boundary '--{boundary[:70]}--' (truncated?)")
     try:
         form = await MultiPartParser(Headers({"content-type": content_type}), once(), max_files=16, max_fields=16,
                                      max_part_size=1 << 20).parse()
@@ -383,6 +398,7 @@ async def _parse_multipart(raw: bytes, content_type: str, pred: Predictor) -> tu
     try:
         files = {k: v for k, v in form.multi_items() if hasattr(v, "read")}
         fields = {k: v for k, v in form.multi_items() if not hasattr(v, "read")}
+        _check_utf8_fields(raw, boundary)  # the parser would read undecodable text as latin-1, silently
         allowed = {"tabular_data", "ct_scan", *pred.modalities}
         unknown = sorted((set(files) | set(fields)) - allowed)
         if unknown: raise RequestError(unknown[0][:200], f"unknown form field (this run takes {sorted(allowed)})")

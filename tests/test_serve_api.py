@@ -58,6 +58,14 @@ def _reference(trained) -> float:
     return float(torch.softmax(out, 1)[0, 1])
 
 
+def _multipart(tabular: bytes, npy: bytes, close: bool = True) -> dict:
+    "httpx arguments of a hand-made multipart body (what a client library would not send)."
+    body = (b'--XyZ\r\nContent-Disposition: form-data; name="tabular_data"\r\n\r\n' + tabular + b"\r\n"
+            b'--XyZ\r\nContent-Disposition: form-data; name="ct_scan"; filename="p.npy"\r\n'
+            b"Content-Type: application/octet-stream\r\n\r\n" + npy + b"\r\n" + (b"--XyZ--\r\n" if close else b""))
+    return dict(content=body, headers={"content-type": "multipart/form-data; boundary=XyZ"})
+
+
 def _npy(a, **kw) -> bytes:
     b = io.BytesIO(); np.save(b, a, **kw); return b.getvalue()
 
@@ -163,6 +171,8 @@ def test_malformed_requests_get_a_4xx_naming_the_field_and_the_server_keeps_answ
          400, "note"),
         ("no image in the form", dict(data=form, files={"other": ("x", b"1")}), 400, "other"),
         ("oversized upload", dict(data=form, files={"ct_scan": ("p.npy", b"\0" * (9 << 20))}), 413, "body"),
+        ("invalid UTF-8 in a text field", _multipart(b'{"age": 70\xff}', _npy(trained["image"])), 400, "tabular_data"),
+        ("no closing boundary", _multipart(json.dumps(tab).encode(), _npy(trained["image"]), close=False), 400, "body"),
     ]
     with ServerThread(make_app(Predictor(trained["run"], limits=limits))) as url, \
             httpx.Client(base_url=url, timeout=60) as http:
