@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..core import project_root, thread_settings, write_text_atomic
+from ..core import NeurodxDataError, project_root, thread_settings, write_text_atomic
 
 # %% auto #0
 __all__ = ['CLAIM_COLUMNS', 'TEST_COLUMNS', 'WORLD_COLUMNS', 'EXTRA_COLUMNS', 'KINDS', 'WORLDS', 'ABSENT_GAIN_TOLERANCE',
@@ -224,11 +224,24 @@ def check_reproduction(folder: str | os.PathLike,  # reproduction/<notebook>
 def _fmt(v) -> str:
     return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
 
+def _check_finished(folder: Path) -> None:
+    """Refuse a result folder whose run did not finish: `run_figures` removes `provenance.json` before a run and
+    writes it after, so claims without a complete provenance may be a killed run's, stale or half-written."""
+    prov = folder / "provenance.json"
+    try: missing = [k for k in PROVENANCE_KEYS if k not in json.loads(prov.read_text())]
+    except FileNotFoundError: missing = ["provenance.json"]
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError):
+        missing = ["a readable provenance.json"]
+    if missing:
+        raise NeurodxDataError(folder, f"claims.csv without a complete provenance (no {', '.join(missing)}): its run "
+                                       f"did not finish; run `neurodx figures --only {folder.name}` again")
+
 def _claim_tables(root: Path) -> list[tuple[Path, str, list[dict]]]:
     """Each result folder under `root` with a claims.csv, in name order: the folder, its paper, and its rows (blank
     cells as None)."""
     out = []
     for f in sorted(f for f in root.iterdir() if (f / "claims.csv").is_file()) if root.is_dir() else []:
+        _check_finished(f)
         t = pd.read_csv(f / "claims.csv", keep_default_na=False, na_values=[""])
         rows = [
             {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
