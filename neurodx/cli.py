@@ -381,6 +381,9 @@ def main(argv: list | None = None,  # command-line arguments (None: sys.argv)
                             indent=1,
                         )
                     )  # rank 0
-    except (NeurodxDataError, FileNotFoundError, ValueError, RuntimeError) as e:
+    except (NeurodxDataError, ValueError, RuntimeError) as e:
         print(f"neurodx {args.command}: error: {e}", file=sys.stderr); return 1
+    except OSError as e:  # a file that cannot be read or written (missing, a folder, permissions, full disk): one line
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"neurodx {args.command}: error: {where}{e.strerror or e}", file=sys.stderr); return 1
     return 0

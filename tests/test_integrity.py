@@ -3,6 +3,7 @@ by the next pack; a part file corrupted after it was flagged complete is packed 
 a cache re-packed with other labels is refused, naming the subjects that changed; labels, affines, the header and
 parts edited in place, and two subjects swapped with their digests, are found by the checksums and repaired by the
 next pack."""
+import subprocess, sys
 from pathlib import Path
 
 import h5py
@@ -148,3 +149,22 @@ def test_a_resume_on_relabelled_data_is_refused(tmp_path):
     msg = str(e.value)
     assert "resume refused: the data differ" in msg and "changed (inputs or labels): ['s3']" in msg and "latest.pth" in msg
     run_experiment(exp, 0, resume=False)  # starting afresh is allowed
+
+
+def test_two_packs_of_one_cache_at_once_the_second_is_refused(tmp_path):
+    table = read_subject_table(cohort(tmp_path / "c"), SPEC)
+    out, second = tmp_path / "cache.h5", []
+    script = ("from neurodx.core import NeurodxDataError\n"
+              "from neurodx.data.cache import TableSpec, pack_cohort, read_subject_table\n"
+              "from neurodx.data.preprocess import PreprocessPlan\n"
+              "spec = TableSpec(patient_column='patient_id', image_columns=['T1'], labels={'label': [0, 1]})\n"
+              f"t = read_subject_table({str(tmp_path / 'c' / 'cohort.csv')!r}, spec)\n"
+              f"try: pack_cohort(t, {str(out)!r}, spec, PreprocessPlan(spacing=None), progress=False)\n"
+              "except NeurodxDataError as e: print(e); raise SystemExit(3)\n")
+
+    def start_a_second_pack(sid):  # while the first pack holds the cache, a second process tries to pack it
+        if not second:
+            second.append(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300))
+    pack_cohort(table, out, SPEC, PLAN, progress=False, on_subject=start_a_second_pack)
+    assert second[0].returncode == 3 and "another process is packing this cache" in second[0].stdout, second[0]
+    assert verify_cache(out) == [] and len(CohortCache(out)) == 6  # the first pack finished, whole

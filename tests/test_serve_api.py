@@ -331,6 +331,28 @@ def test_an_export_is_published_whole_and_checked_at_start(trained, tmp_path, mo
     assert [p.name for p in mine.iterdir()] == ["notes.txt"]
 
 
+def test_edited_runs_and_unwritable_outputs_get_one_line(trained, tmp_path):
+    """An OUT that is a folder or under a file, a run whose plan or tabular normalisation was edited: one line naming
+    the file, no traceback."""
+    prep = trained["dir"] / "prep"
+    (tmp_path / "folder.csv").mkdir(); (tmp_path / "file").write_text("x")
+    for out, words in ((tmp_path / "folder.csv", "is a folder"), (tmp_path / "file" / "p.csv", "file")):
+        proc = subprocess.run([str(EXE), "predict", str(trained["run"]), str(prep), str(out)], capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 1 and words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    plan = _edited_run(trained, "edited_plan", lambda c: None)
+    info = json.loads((plan / "run.json").read_text()); info["plan"]["shape"] = [16, 16, 16]
+    (plan / "run.json").write_text(json.dumps(info))
+    with pytest.raises(NeurodxDataError, match="the file was edited"): Predictor(plan)
+    sd0 = _edited_run(trained, "edited_sd", lambda c: None)
+    tab = next(p for p in sd0.glob("tabular*.json")); t = json.loads(tab.read_text())
+    t["sd"] = [0.0] * len(t["sd"]); tab.write_text(json.dumps(t))
+    proc = subprocess.run([str(EXE), "export", str(sd0), str(tmp_path / "x")], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 1 and "positive sd" in proc.stderr and not (tmp_path / "x").exists(), proc.stderr
+
+
 def test_neurodx_serve_command_with_the_onnx_backend(trained):
     export = trained["dir"] / "export_cli"
     subprocess.run([str(EXE), "export", str(trained["run"]), str(export)], check=True, capture_output=True, timeout=300)

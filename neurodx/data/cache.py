@@ -5,6 +5,7 @@
 # %% ../../nbs/03_data.cache.ipynb #b53b38bc
 from __future__ import annotations
 import hashlib, json, multiprocessing as mp, os, shutil
+from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from io import StringIO
@@ -353,6 +354,19 @@ def _pack_one(r: dict,
     )
     return []
 
+@contextmanager
+def _packing_lock(out: Path):
+    "An exclusive lock on `<cache>.lock` while packing `out`; refused at once when another process holds it."
+    import fcntl
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.with_name(out.name + ".lock"), "a+") as fh:
+        try: fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise NeurodxDataError(out, "another process is packing this cache now (two `neurodx prepare` runs on "
+                                        "one cohort?): wait for it to finish, then run again") from None
+        try: yield
+        finally: fcntl.flock(fh, fcntl.LOCK_UN)
+
 def _start_parts(parts: Path, plan: PreprocessPlan):
     "The parts folder for `plan`: unfinished work of another plan (or an unreadable plan.json) is discarded."
     plan_file = parts / "plan.json"
@@ -409,27 +423,28 @@ def pack_cohort(table: pd.DataFrame,  # from `read_subject_table`
             reuse -= {p.split("/")[0] for p in damaged}  # damaged since written: packed again
             if reuse == set(ids) and len(info["ids"]) == len(ids) and HEADER_PROBLEM not in damaged: return out
     parts = out.with_name(out.name + ".parts")
-    _start_parts(parts, plan); clean_stale_temps(out.parent)
-    todo = [sid for sid in ids if sid not in reuse and _part_fingerprint(parts / f"{sid}.h5") != fps[sid]]
-    jobs = [(rows[sid], sid, spec, plan, grids, parts / f"{sid}.h5", compression, fps[sid]) for sid in todo]
-    problems, bar = [], dict(desc=f"packing {out.name}", total=len(jobs), disable=not progress)
-    if n_jobs > 1 and len(jobs) > 1:
-        ctx = mp.get_context(
-            "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-        )  # fork: no re-import per worker
-        with ProcessPoolExecutor(min(n_jobs, len(jobs)), mp_context=ctx) as pool:
-            futures = {pool.submit(_pack_one, *job): job[1] for job in jobs}
-            for fut in tqdm(as_completed(futures), **bar):
-                got = fut.result(); problems.extend(got)
-                if not got and on_subject: on_subject(futures[fut])
-    else:
-        for job in tqdm(jobs, **bar):
-            got = _pack_one(*job); problems.extend(got)
-            if not got and on_subject: on_subject(job[1])
-    if problems: raise NeurodxDataError(problems)
-    _merge_parts(table, out, parts, spec, plan, reuse)
-    shutil.rmtree(parts)
-    return out
+    with _packing_lock(out):  # one process packs a cache at a time; a second is refused, not interleaved
+        _start_parts(parts, plan); clean_stale_temps(out.parent)
+        todo = [sid for sid in ids if sid not in reuse and _part_fingerprint(parts / f"{sid}.h5") != fps[sid]]
+        jobs = [(rows[sid], sid, spec, plan, grids, parts / f"{sid}.h5", compression, fps[sid]) for sid in todo]
+        problems, bar = [], dict(desc=f"packing {out.name}", total=len(jobs), disable=not progress)
+        if n_jobs > 1 and len(jobs) > 1:
+            ctx = mp.get_context(
+                "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+            )  # fork: no re-import per worker
+            with ProcessPoolExecutor(min(n_jobs, len(jobs)), mp_context=ctx) as pool:
+                futures = {pool.submit(_pack_one, *job): job[1] for job in jobs}
+                for fut in tqdm(as_completed(futures), **bar):
+                    got = fut.result(); problems.extend(got)
+                    if not got and on_subject: on_subject(futures[fut])
+        else:
+            for job in tqdm(jobs, **bar):
+                got = _pack_one(*job); problems.extend(got)
+                if not got and on_subject: on_subject(job[1])
+        if problems: raise NeurodxDataError(problems)
+        _merge_parts(table, out, parts, spec, plan, reuse)
+        shutil.rmtree(parts)
+        return out
 
 def _merge_parts(table, out, parts, spec, plan, reuse=frozenset()):
     "One cache from the parts and the reused subjects of the existing `out`, written atomically."

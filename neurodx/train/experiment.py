@@ -290,7 +290,11 @@ class TrainedRun:
         "The preprocessing the run was trained on, to apply to new data (runs before earlier neurodx versions lack it)."
         if "plan" not in self.info:
             raise NeurodxDataError(self.path / "run.json", "no preprocessing plan recorded: retrain with this neurodx")
-        return PreprocessPlan.from_dict(self.info["plan"])
+        plan = PreprocessPlan.from_dict(self.info["plan"], str(self.path / "run.json"))
+        if self.plan_id is not None and plan.identifier != self.plan_id:  # the plan edited after training
+            raise NeurodxDataError(self.path / "run.json", f"its plan is {plan.identifier}, not the {self.plan_id} the "
+                                                           "network was trained on (the file was edited)")
+        return plan
 
     @property
     def modalities(self) -> list:
@@ -395,7 +399,17 @@ def load_run(run_dir: str | Path,  # a run folder written by `run_experiment`
     tabular = None
     if exp.data.tabular:  # the inputs must be normalised as in training
         tab_file = check_file(run_dir / TABULAR_FILE, "the run's tabular normalisation")
-        tabular = TabularScaler.from_dict(json.loads(tab_file.read_text()), str(tab_file))
+        try: tabular = TabularScaler.from_dict(json.loads(tab_file.read_text()), str(tab_file))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise NeurodxDataError(tab_file, f"not JSON ({e})") from None
+        n = len(tabular.columns); mean, sd = np.asarray(tabular.mean, float), np.asarray(tabular.sd, float)
+        if mean.shape != (n,) or sd.shape != (n,) or not (np.isfinite(mean).all() and np.isfinite(sd).all()
+                                                          and (sd > 0).all()):
+            raise NeurodxDataError(tab_file, f"needs a finite mean and a positive sd for each of its {n} columns "
+                                             "(the file was edited?)")
+        if list(tabular.columns) != list(exp.data.tabular):
+            raise NeurodxDataError(tab_file, f"columns {tabular.columns}, but the run's config names "
+                                             f"{exp.data.tabular}")
     return TrainedRun(run_dir, exp, int(raw.get("fold", exp.data.fold)), model.eval(), info, tabular)
 
 # %% ../../nbs/47_train.experiment.ipynb #cf5a2b96
@@ -447,7 +461,11 @@ def predict_prepared(run: str | Path,  # one fold's run folder, or the experimen
             "runs on volumes; segmentation runs predict through their paper's "
             "command (`neurodx isles22 predict`)",
         )
+    if out is not None and Path(out).is_dir():  # checked before any prediction is computed
+        raise NeurodxDataError(out, "is a folder: OUT is the CSV file to write")
     cache = CohortCache(prepared_paths(data)["cache"])
+    absent = [c for c in (ref.config.data.tabular or []) if c not in cache.table.columns]
+    if absent: raise NeurodxDataError(cache.path, f"lacks the run's tabular columns {absent} (renamed?)")
     if cache.plan_id != ref.plan_id:
         raise NeurodxDataError(
             cache.path,
