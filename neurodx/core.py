@@ -15,9 +15,10 @@ import yaml
 
 # %% auto #0
 __all__ = ['TEMP_PREFIX', 'SAFE_ID', 'SAFE_ID_RULE', 'DataProblem', 'NeurodxDataError', 'Config', 'preset_from', 'temp_path_for',
-           'clean_stale_temps', 'atomic_path', 'staged_folder', 'write_text_atomic', 'file_problem', 'file_sha256',
-           'check_file', 'id_problem', 'id_column_problems', 'resolve_table_path', 'default_device', 'set_seed',
-           'thread_settings', 'set_threads', 'project_root', 'data_samples_dir', 'cache_dir', 'results_dir']
+           'clean_stale_temps', 'atomic_path', 'staged_folder', 'new_paths_removed_on_error', 'write_text_atomic',
+           'file_problem', 'file_sha256', 'check_file', 'id_problem', 'id_column_problems', 'resolve_table_path',
+           'default_device', 'set_seed', 'thread_settings', 'set_threads', 'project_root', 'data_samples_dir',
+           'cache_dir', 'results_dir']
 
 # %% ../nbs/00_core.ipynb #fd100ba3
 @dataclass(frozen=True)
@@ -255,6 +256,18 @@ def staged_folder(path: str | os.PathLike,  # the folder to write whole
     if old: path.rename(old)
     tmp.rename(path)
     if old: shutil.rmtree(old, ignore_errors=True)
+
+@contextmanager
+def new_paths_removed_on_error(*paths: str | os.PathLike,  # files or folders the block may create
+                              ):
+    "Those of `paths` that do not exist yet are removed if the block fails: a refused step leaves nothing new behind."
+    new = [Path(p) for p in paths if not os.path.lexists(p)]
+    try: yield
+    except BaseException:
+        for p in new:
+            if p.is_dir() and not p.is_symlink(): shutil.rmtree(p, ignore_errors=True)
+            else: p.unlink(missing_ok=True)
+        raise
 
 def write_text_atomic(path: str | os.PathLike,  # file to write
                       text: str,  # its contents

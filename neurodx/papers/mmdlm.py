@@ -19,6 +19,7 @@ from neurodx.core import (
     DataProblem,
     NeurodxDataError,
     id_column_problems,
+    new_paths_removed_on_error,
     resolve_table_path,
     write_text_atomic,
 )
@@ -495,13 +496,13 @@ def _prepare_command(cfg, args, out) -> dict:
     from neurodx.data.prepare import prepare_cohort
     spec = cfg.cohort.spec
     table = read_mmdlm_table(args.table, (*cfg.sequences, *spec.mask_columns), spec.id_column)
-    write_text_atomic(Path(out) / "subjects.csv", table.to_csv(index=False))
-    res = prepare_cohort(
-        cfg.cohort.replace(
-            table=str(Path(out).resolve() / "subjects.csv"), out_dir=str(Path(out).resolve()), allow_absolute=True
+    with new_paths_removed_on_error(Path(out) / "subjects.csv"):  # a refusal below leaves no table behind
+        write_text_atomic(Path(out) / "subjects.csv", table.to_csv(index=False))
+        return prepare_cohort(
+            cfg.cohort.replace(
+                table=str(Path(out).resolve() / "subjects.csv"), out_dir=str(Path(out).resolve()), allow_absolute=True
+            )
         )
-    )
-    return res
 
 def _train_command(cfg, cache, splits, runs, folds) -> dict:
     cv = run_mmdlm_cv(cfg, cache, splits, runs, folds)["cv"]

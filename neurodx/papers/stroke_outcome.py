@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core import Config, DataProblem, NeurodxDataError, id_column_problems, staged_folder, write_text_atomic
+from ..core import (Config, DataProblem, NeurodxDataError, id_column_problems, new_paths_removed_on_error,
+                          staged_folder, write_text_atomic)
 from ..data.cache import CohortCache, TableSpec, read_csv_file
 from ..data.datasets import AugmentConfig, TabularScaler
 from ..data.io import Volume, load_nifti, save_nifti
@@ -588,6 +589,11 @@ def stroke_outcome_cli(parser,  # the `neurodx stroke_outcome` parser (argparse)
 
 def _prepare_command(cfg, args, out) -> dict:
     src, out = Path(args.data), Path(out)
+    made = [out / n for n in ("maps", "subjects.csv", "authors_splits.json", "groundtruth.json")]
+    with new_paths_removed_on_error(*made):  # a refusal at any step leaves none of these behind
+        return _prepare_into(cfg, args, src, out)
+
+def _prepare_into(cfg, args, src: Path, out: Path) -> dict:
     if (src / "train.csv").is_file():  # the authors' layout: its columns set the inputs
         if args.spacing_mm is None:
             raise NeurodxDataError(src, "the authors' .npy arrays carry no voxel size: pass --spacing-mm")
