@@ -46,9 +46,14 @@ def _quarto_free(md: str, site_prefix: str) -> str:
     md = re.sub(r"\A\s*---\s*\n", "", md)  # show_doc's leading rule: a transition docutils refuses at the start of an output
     md = re.sub(r"^:::+ *\{[^}]*\}\s*$", "", md, flags=re.M)  # ::: {.callout-note} … :::
     md = re.sub(r"^:::+\s*$", "", md, flags=re.M)
-    # display math on its own line inside a paragraph (Quarto reads it; MyST wants it as its own block)
-    md = re.sub(r"^\$\$(.+?)\$\$([.,;:]?)[ \t]*$", lambda m: f"\n$${m.group(1)}{m.group(2)}$$\n", md, flags=re.M)
+    # display math inside a paragraph, on one line or several (Quarto reads it; MyST wants it as a block of its own,
+    # else a multi-line `$$…$$` is read as inline `$…$` pairs and shows as raw TeX): a blank line either side, the
+    # sentence's punctuation kept inside
+    md = re.sub(r"^[ \t]*\$\$(.+?)\$\$([.,;:]?)[ \t]*$", lambda m: f"\n$${m.group(1)}{m.group(2)}$$\n", md,
+                flags=re.M | re.S)
     if site_prefix: md = md.replace(site_prefix, "")
+    # a link inside a link's text (nbdev links a backticked name that is also a symbol, `als_anchornet`): the outer one
+    md = re.sub(r"\[\[([^\]]*)\]\([^)]*\)\]\(([^)]*)\)", r"[\1](\2)", md)
     # nbdev's links between pages (`data.io.html#load_nifti`) as links MyST resolves: the source file and its heading
     md = re.sub(r"\[(`_\w+`)\]\([\w.]+\.html#_[\w\-.]*\)", r"\1", md)  # a private name has no documented target to link to
     md = re.sub(r"\]\(([\w.]+)\.html(#[\w\-.]*)?\)", lambda m: f"]({m.group(1)}.ipynb{m.group(2) or ''})", md)
@@ -238,6 +243,7 @@ def prepare_sources(proc: Path, out: Path = SRC) -> dict:
     index["cells"].append(_toc_cell(pages))
     (out / "index.ipynb").write_text(json.dumps(_valid(index), indent=1))
     shutil.copy2(ROOT / "docs" / "conf.py", out / "conf.py")
+    (out / "_static").mkdir(exist_ok=True); shutil.copy2(ROOT / "docs" / "neurodx.css", out / "_static" / "neurodx.css")
     return pages
 
 

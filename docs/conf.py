@@ -19,6 +19,7 @@ root_doc = "index"
 
 html_theme = "furo"
 html_title = "neurodx"
-html_static_path = []
+html_static_path = ["_static"]  # neurodx.css (copied in by docs/build.py)
+html_css_files = ["neurodx.css"]
 mathjax_path = "mathjax/tex-chtml.js"  # bundled by docs/build.py into _static/: no CDN
 html_show_sourcelink = False

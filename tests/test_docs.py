@@ -125,6 +125,18 @@ def test_every_figure_has_alt_text(pages):
     assert not bad, f"{len(bad)} images without a description: {bad[:5]}"
 
 
+def test_every_equation_is_rendered(pages):
+    "No page shows raw TeX: every `$$…$$` (one line or several, `aligned` included) became a math element MathJax renders."
+    bad = {}
+    for page in pages:
+        if "_static" in page.parts or "screenshots" in page.parts: continue
+        dom = re.sub(r'<(span|div) class="math[^"]*">.*?</\1>', " ", page.read_text(), flags=re.S)
+        text = _visible_text(dom)
+        hits = [t for t in ("$$", "\\frac", "\\begin{", "\\mathrm") if t in text]
+        if hits: bad[page.name] = hits
+    assert not bad, f"pages showing raw TeX: {bad}"
+
+
 def test_no_page_shows_this_machine(pages):
     "No page of the site shows where it was built: no checkout path, virtual environment, temporary folder or warning path."
     bad = {}
