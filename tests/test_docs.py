@@ -137,6 +137,16 @@ def test_every_equation_is_rendered(pages):
     assert not bad, f"pages showing raw TeX: {bad}"
 
 
+def test_no_file_cites_anything_outside_the_project():
+    "The papers' values and their sources live in the project (nbs/papers_sources.md); no tracked file names the team's notes."
+    root = SITE.parent
+    files = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True).stdout.split()
+    bad = [f for f in files if (root / f).is_file() and re.search(r"PAPERS\.md|\.\./shared|ARCHITECTURE\.md",
+                                                                (root / f).read_text(errors="ignore"))]
+    assert not bad, f"files citing what is outside the repository: {bad}"
+    assert (root / "nbs" / "papers_sources.md").is_file()
+
+
 def test_no_page_shows_this_machine(pages):
     "No page of the site shows where it was built: no checkout path, virtual environment, temporary folder or warning path."
     bad = {}

@@ -313,7 +313,7 @@ def sidebar_entries(ps: dict[str, Paper],  # the papers (`papers(builtin_only=Tr
                    ) -> list:
     """The Papers section of the sidebar: the report and this page, then one subsection per paper, titled once with the
     paper's name, holding its library notebooks, its figures and its guide under short titles."""
-    out = ["reproduction.md", "59_papers.ipynb"]
+    out = ["reproduction.md", "papers_sources.md", "59_papers.ipynb"]
     for p in ps.values():
         items = [{"text": _notebook_title(p.path(nb), p), "href": Path(nb).name} for nb in p.library_notebooks]
         if p.figure_notebook: items.append({"text": "Figures", "href": f"figures/{Path(p.figure_notebook).name}"})

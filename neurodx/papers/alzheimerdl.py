@@ -53,7 +53,8 @@ def alzheimerdl_resnet(in_channels: int = 1,  # input channels (modalities)
                        widths: tuple = (64, 128, 256, 512),  # channels of the four ResNet stages
                        dropout: float = 0.0,  # dropout probability before the classifier
                       ) -> nn.Module:
-    """Stage 1 of AlzheimerDl (the authors' reference code; PAPERS.md §5): a 3D ResNet-18/50 AD/CN classifier, MONAI's
+    """Stage 1 of AlzheimerDl (the authors' reference code; papers_sources.md §5): a 3D ResNet-18/50 AD/CN classifier,
+    MONAI's
     `ResNet` — He, Zhang, Ren & Sun, *Deep residual learning for image recognition*, CVPR 2016
     (https://arxiv.org/abs/1512.03385), in 3D as Hara, Kataoka & Satoh, *Can spatiotemporal 3D CNNs retrace the history
     of 2D CNNs and ImageNet?*, CVPR 2018 (https://arxiv.org/abs/1711.09577): residual blocks y = F(x) + x."""
@@ -61,7 +62,8 @@ def alzheimerdl_resnet(in_channels: int = 1,  # input channels (modalities)
 
 # %% ../../nbs/60_papers.alzheimerdl.ipynb #7c08740b
 class Mosa(nn.Module):
-    """AlzheimerDl's Mosa (the authors' reference code; PAPERS.md §5): multi-scale attention over a 3D ResNet's five
+    """AlzheimerDl's Mosa (the authors' reference code; papers_sources.md §5): multi-scale attention over a 3D ResNet's
+    five
     stage
     feature maps. For scale s, tokens T_s = PatchEmbed_s(F_s) (a Conv3d with kernel = stride = patch size, as ViT's
     patch embedding: Dosovitskiy et al., ICLR 2021, https://arxiv.org/abs/2010.11929), z_s = Transformer_s([c_s;
@@ -150,7 +152,7 @@ def alzheimerdl_mosa(
                      depth: int = 18,  # the random backbone's depth, when there is no stage-1 run
                      widths: tuple = (64, 128, 256, 512),  # the random backbone's, when backbone_run is None
                     ) -> Mosa:
-    """Stage 2 of AlzheimerDl (the authors' reference code; PAPERS.md §5): `Mosa` (its equation in that class's
+    """Stage 2 of AlzheimerDl (the authors' reference code; papers_sources.md §5): `Mosa` (its equation in that class's
     docstring) on
     stage 1's trained ResNet, rebuilt with its weights from its run folder (strict), or on a random ResNet."""
     if backbone_run is not None:

@@ -46,7 +46,7 @@ __all__ = ['MMDLM_SEQUENCES', 'MMDLM_LABELS', 'MMDLM_HEADS', 'PRESETS', 'PAPER',
 
 # %% ../../nbs/63_papers.mmdlm.ipynb #02c90f0e
 MMDLM_SEQUENCES = ("T2", "FLAIR", "CET1")  # the paper's inputs (T1 is in the authors' HDF5 but not used by the model)
-MMDLM_LABELS = {  # column → the accepted spellings of each code (PAPERS.md §2)
+MMDLM_LABELS = {  # column → the accepted spellings of each code (papers_sources.md §2)
     "grade": {0: ("0", "gbm", "glioblastoma", "hgg"), 1: ("1", "lgg")},
     "idh": {0: ("0", "mutant", "mut"), 1: ("1", "wildtype", "wt", "wild-type")},
     "codeletion": {0: ("0", "codeleted", "co-deleted"), 1: ("1", "non-codeleted", "noncodeleted", "intact"),

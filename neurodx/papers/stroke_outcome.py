@@ -328,7 +328,7 @@ def stroke_resnet(in_channels: int = 3,  # perfusion maps
                   # accepted so that every stroke network takes the same arguments; unused: the ResNet sees images only
                   tab_features: int | None = None,
                  ) -> CtpNet:
-    "The image-only 3D ResNet (`CtpNet` without DAFT); PAPERS.md §3b."
+    "The image-only 3D ResNet (`CtpNet` without DAFT); papers_sources.md §3b."
     return CtpNet(in_channels, num_classes, base_filters)
 
 @register_model("stroke_daft")

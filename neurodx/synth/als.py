@@ -45,16 +45,18 @@ GLYMPHATIC_MARKERS = {  # healthy mean, sd, direction in ALS (as reported in ALS
     "fwf": (0.120, 0.020, 1), "gbold_csf_coupling": (-0.30, 0.10, 1)}
 ALS_VARIABLES = ("fc", "sc", *GLYMPHATIC_MARKERS)  # the planted variables, in `v`'s column order
 ALS_EFFECTS = {  # planted variable → (shift in ALS in sd units at effect = 1, where the size comes from)
-    "fc": (1.1, "assumption: FC findings in ALS are mixed (PAPERS.md §1); sized so one modality stays below fusion"),
+    "fc": (1.1, "assumption: FC findings in ALS are mixed (papers_sources.md §1); sized so one modality stays below "
+                "fusion"),
     "sc": (0.9, "assumption: a motor sub-network's loss (Verstraete et al. 2011) gives no effect size"),
-    "alps": (0.65, "ALPS 1.45 ± 0.15 in ALS vs 1.55 ± 0.16, d ≈ 0.65 (PAPERS.md §1)"),
-    "pvs_fraction": (0.4, "assumption: no ALS figure found for PVS (PAPERS.md §1); planted small"),
-    "chp_volume_ml": (0.89, "choroid plexus AUC 0.72–0.75 (PAPERS.md §1): d = √2·Φ⁻¹(0.735)"),
-    "fwf": (0.4, "assumption: no ALS figure found for free water (PAPERS.md §1); planted small"),
-    "gbold_csf_coupling": (1.14, "gBOLD–CSF coupling AUC ≈ 0.79 (PAPERS.md §1): d = √2·Φ⁻¹(0.79)"),
+    "alps": (0.65, "ALPS 1.45 ± 0.15 in ALS vs 1.55 ± 0.16, d ≈ 0.65 (papers_sources.md §1)"),
+    "pvs_fraction": (0.4, "assumption: no ALS figure found for PVS (papers_sources.md §1); planted small"),
+    "chp_volume_ml": (0.89, "choroid plexus AUC 0.72–0.75 (papers_sources.md §1): d = √2·Φ⁻¹(0.735)"),
+    "fwf": (0.4, "assumption: no ALS figure found for free water (papers_sources.md §1); planted small"),
+    "gbold_csf_coupling": (1.14, "gBOLD–CSF coupling AUC ≈ 0.79 (papers_sources.md §1): d = √2·Φ⁻¹(0.79)"),
 }
 ALS_SHIFTS = {k: d for k, (d, _) in ALS_EFFECTS.items()}  # shift of each planted variable in ALS (sd 1), effect = 1
-ALS_MARKER_CORRELATION = 0.3  # assumption: "individually moderate and correlated" (PAPERS.md §1) gives no figure
+# assumption: "individually moderate and correlated" (papers_sources.md §1) gives no figure
+ALS_MARKER_CORRELATION = 0.3
 ALS_FC_SC_COUPLING = 0.6  # assumption: in ALS the FC and SC damage go together (correlation 0.6); controls: 0
 # assumptions (no source gives these): how strongly a frontal region can join the frontal lobe's shared signal, and
 # how unevenly the ALS decoupling falls on the regions (its gain is lognormal with mean 1 and this sd of its log)
@@ -162,7 +164,8 @@ def make_als_cohort(out: str | os.PathLike,  # cohort root
         "effect": effect,
         "world": {**world, "effects": {k: {"shift_sd": d * effect * (markers or k in ("fc", "sc")), "source": src}
                                        for k, (d, src) in ALS_EFFECTS.items()},
-                  "marker_correlation_source": "assumption (PAPERS.md §1: the markers are correlated; no figure)",
+                  "marker_correlation_source": "assumption (papers_sources.md §1: the markers are correlated; no "
+                                               "figure)",
                   "fc_sc_coupling_source": "assumption: no figure for how FC and SC damage covary in ALS",
                   "anchor": ALS_ANCHOR, "anchor_source": "assumption: no figure for how the frontal decoupling "
                                                          "depends on a region's intra-frontal connectivity"},

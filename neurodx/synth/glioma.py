@@ -41,14 +41,14 @@ __all__ = ['GLIOMA_TYPES', 'GLIOMA_PRIOR', 'GLIOMA_SIGNS', 'GLIOMA_CONTINUOUS', 
 
 # %% ../../nbs/13_synth.glioma.ipynb #83058d9d
 # WHO 2021 families the labels imply; grade GBM 0 / LGG 1, IDH mutant 0 / wildtype 1, 1p/19q codeleted 0 / non 1
-GLIOMA_TYPES = {  # the five grade/IDH/1p19q strata of MMDLM's cross-validation (PAPERS.md §2)
+GLIOMA_TYPES = {  # the five grade/IDH/1p19q strata of MMDLM's cross-validation (papers_sources.md §2)
     "glioblastoma": dict(grade=0, idh=1, codeletion=1),  # IDH-wildtype, grade 4
     "astrocytoma": dict(grade=1, idh=0, codeletion=1),  # IDH-mutant, 1p/19q intact, lower grade
     "oligodendroglioma": dict(grade=1, idh=0, codeletion=0),  # IDH-mutant, 1p/19q codeleted
     "idh_wildtype_lower_grade": dict(grade=1, idh=1, codeletion=1),  # IDH-wildtype, histologically grade 2–3
     "idh_mutant_grade4": dict(grade=0, idh=0, codeletion=1),  # IDH-mutant astrocytoma, grade 4
 }
-GLIOMA_PRIOR = (0.42, 0.22, 0.18, 0.10, 0.08)  # ours: PAPERS.md gives the strata, not their shares
+GLIOMA_PRIOR = (0.42, 0.22, 0.18, 0.10, 0.08)  # ours: papers_sources.md gives the strata, not their shares
 GLIOMA_SIGNS = {  # P(sign | family), in GLIOMA_TYPES order (ours, after the radiology literature's directions)
     "enhancement": (0.75, 0.20, 0.35, 0.40, 0.70), "necrosis": (0.60, 0.08, 0.08, 0.15, 0.45),
     "mismatch": (0.02, 0.35, 0.03, 0.03, 0.10), "calcification": (0.05, 0.10, 0.45, 0.05, 0.08),

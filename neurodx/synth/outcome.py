@@ -51,7 +51,8 @@ OUTCOME_BANDS = {"oracle_auc": (0.80, 0.95), "core_d": (0.4, 1.4)}  # documented
 OUTCOME_COEFFICIENTS = {"intercept": -2.0, "age_per_year": 0.02, "nihss": 0.04, "core_ml": 0.05,
                         "untreated_penumbra_ml": 0.035, "age_core_per_decade": 0.7, "prestroke_mrs": 0.3,
                         "diabetes": 0.2, "glucose_per_mmol": 0.06, "noise_sd": 1.3}
-OUTCOME_BALANCE = {"table_auc": 0.71, "image_auc": 0.70, "source": "PAPERS.md §3b (TabNet 0.71, imaging ResNet 0.70)"}
+OUTCOME_BALANCE = {"table_auc": 0.71, "image_auc": 0.70,
+                   "source": "papers_sources.md §3b (TabNet 0.71, imaging ResNet 0.70)"}
 OUTCOME_TABLE_VARIABLES = ("age", "nihss", "onset_to_imaging_h", "ivt", "thrombectomy", "prestroke_mrs", "diabetes",
                            "glucose_mmol")  # what the clinical table shows of the planted variables
 OUTCOME_IMAGE_VARIABLES = ("core_ml", "penumbra_ml")  # what the perfusion maps show of them
