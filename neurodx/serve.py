@@ -425,7 +425,8 @@ def make_app(predictor: Predictor,  # the model to serve
     from starlette.concurrency import run_in_threadpool
     limits = limits or predictor.limits
     app = FastAPI(title="neurodx", summary="a trained neurodx run: class probabilities for one subject",
-                  version="1")
+                  version="1", docs_url=None, redoc_url=None)  # /docs and /redoc below, from local assets
+    _offline_docs(app)
     slots, state = asyncio.Semaphore(limits.max_active), {"waiting": 0, "buffered": 0}
 
     @app.exception_handler(RequestError)
@@ -443,8 +444,7 @@ def make_app(predictor: Predictor,  # the model to serve
               responses={400: {"model": Refusal}, 408: {"model": Refusal}, 413: {"model": Refusal},
                          415: {"model": Refusal}, 503: {"model": Refusal}},
               openapi_extra={"requestBody": {"required": True, "content": {
-                  "application/json": {"schema": PredictJSON.model_json_schema(ref_template="#/components/schemas/"
-                                                                                           "{model}")},
+                  "application/json": {"schema": {"$ref": "#/components/schemas/PredictJSON"}},
                   "multipart/form-data": {"schema": {"type": "object", "properties": {
                       "tabular_data": {"type": "string", "description": "JSON object: column → value or null"},
                       "ct_scan": {"type": "string", "format": "binary", "description": "the preprocessed image, .npy"}
@@ -483,7 +483,40 @@ def make_app(predictor: Predictor,  # the model to serve
             return await run_in_threadpool(predictor.answer, img, values)
         finally: slots.release()
     app.state.predictor, app.state.limits = predictor, limits
+    app.openapi = lambda: _openapi_with_components(app)
     return app
+
+def _offline_docs(app) -> None:
+    """/docs (Swagger UI) and /redoc from the assets of the installed `fastapi-offline` package: they work with no
+    network (FastAPI's defaults load them from a CDN)."""
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    import fastapi_offline
+    app.mount("/static", StaticFiles(directory=Path(fastapi_offline.__file__).parent / "static"), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(): return get_swagger_ui_html(openapi_url="/openapi.json", title="neurodx · /docs",
+                                           swagger_js_url="/static/swagger-ui-bundle.js",
+                                           swagger_css_url="/static/swagger-ui.css",
+                                           swagger_favicon_url="/static/favicon.png")
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc(): return get_redoc_html(openapi_url="/openapi.json", title="neurodx · /redoc",
+                                       redoc_js_url="/static/redoc.standalone.js",
+                                       redoc_favicon_url="/static/favicon.png", with_google_fonts=False)
+
+def _openapi_with_components(app) -> dict:
+    """FastAPI's schema with the request body's own models (`PredictJSON`, `ArrayIn`) among its components: the body
+    is declared by hand (it is read raw, JSON or multipart), so FastAPI does not register them and their references
+    would point nowhere."""
+    if app.openapi_schema: return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+    schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+    body = PredictJSON.model_json_schema(ref_template="#/components/schemas/{model}")
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.update(body.pop("$defs", {})); components["PredictJSON"] = body
+    app.openapi_schema = schema
+    return schema
 
 # %% ../nbs/80_serve.ipynb #b105c465
 def free_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:

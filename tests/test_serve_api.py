@@ -353,6 +353,24 @@ def test_edited_runs_and_unwritable_outputs_get_one_line(trained, tmp_path):
     assert proc.returncode == 1 and "positive sd" in proc.stderr and not (tmp_path / "x").exists(), proc.stderr
 
 
+def test_docs_work_offline_and_the_schema_validates(trained):
+    """/docs and /redoc load every asset from this server (no CDN); /openapi.json validates as OpenAPI and every
+    reference in it resolves (the JSON body's models included), with both the JSON and the multipart body declared."""
+    from openapi_spec_validator import validate
+    with ServerThread(make_app(Predictor(trained["run"]))) as url, httpx.Client(base_url=url, timeout=60) as http:
+        for page in ("/docs", "/redoc"):
+            r = http.get(page); assert r.status_code == 200, page
+            assets = re.findall(r'(?:src|href)="([^"]+)"', r.text) + re.findall(r"url: *'([^']+)'", r.text)
+            assets += re.findall(r'spec-url="([^"]+)"', r.text)
+            assert assets and all(a.startswith("/") for a in assets), (page, assets)  # nothing from another host
+            for a in assets: assert http.get(a).status_code == 200, (page, a)
+        schema = http.get("/openapi.json").json()
+    validate(schema)
+    refs = set(re.findall(r'"\$ref": "#/components/schemas/(\w+)"', json.dumps(schema)))
+    assert {"PredictJSON", "ArrayIn"} <= refs <= set(schema["components"]["schemas"]), refs
+    assert {"application/json", "multipart/form-data"} <= set(schema["paths"]["/predict"]["post"]["requestBody"]["content"])
+
+
 def test_neurodx_serve_command_with_the_onnx_backend(trained):
     export = trained["dir"] / "export_cli"
     subprocess.run([str(EXE), "export", str(trained["run"]), str(export)], check=True, capture_output=True, timeout=300)
