@@ -190,6 +190,27 @@ def provenance_line(prov: dict | None, nb_path: Path) -> str:
             f"{float(prov.get('seconds', float('nan'))) / 60:.1f} min · preset `{prov.get('preset')}`.")
 
 
+def claims_first(stem: str, nb_path: Path, out: Path) -> dict | None:
+    """What a figure page opens with, before the method: the paper's claims beside neurodx's results (the report's
+    tables for this notebook: paper value, neurodx with its interval, oracle, trivial, verdict; claims in two worlds)
+    and its main figure (the run's first `fig_*.png`). Only for a committed reference run, whose report it is."""
+    if nb_path.parent.parent != ROOT / "reproduction": return None
+    from neurodx.evaluate.reproduction import reproduction_report
+    link = f"(figures/{stem}.ipynb)"
+    section = next((sec.split("\n") for sec in reproduction_report(ROOT / "reproduction", "docs").split("\n## ")[1:]
+                    if link in sec.split("\n\n", 2)[1]), None)
+    if section is None: return None
+    body = "\n".join(line for line in section[1:] if link not in line).strip()
+    md = "## What the paper claims and what neurodx finds\n\n"
+    from neurodx.papers import papers
+    main = getattr(papers(builtin_only=True).get(stem), "main_figure", None)  # the paper's declared main figure
+    figs = [nb_path.parent / main] if main and (nb_path.parent / main).is_file() else sorted(nb_path.parent.glob("fig_*.png"))
+    if figs:  # the main figure first, then the claims' table
+        (out / "figures").mkdir(exist_ok=True); shutil.copy2(figs[0], out / "figures" / f"{stem}_main.png")
+        md += f"![{section[0]}: {figs[0].stem[4:].replace('_', ' ')}]({stem}_main.png)\n\n"
+    return {"cell_type": "markdown", "metadata": {}, "source": md + body + "\n\nThe method, step by step, follows.\n"}
+
+
 def prepare_sources(proc: Path, out: Path = SRC) -> dict:
     "Stage 2: `_proc/` and the figure notebooks → a Sphinx source tree; returns the pages by sidebar group."
     from nbdev.config import get_config
@@ -219,6 +240,8 @@ def prepare_sources(proc: Path, out: Path = SRC) -> dict:
                 nb = json.loads(nb_path.read_text())
                 nb["cells"] = [_clean_cell(c, site_prefix) for c in nb["cells"]]
                 nb["cells"].insert(1, {"cell_type": "markdown", "metadata": {}, "source": provenance_line(prov, nb_path)})
+                first = claims_first(stem, nb_path, out)
+                if first is not None: nb["cells"].insert(2, first)
                 tidy(nb, strict=False)  # no progress-bar noise, no paths of this machine (as the library notebooks)
                 add_alt_text(nb, _title(nb, stem))
                 for c in nb["cells"]:  # papermill's parameter cells (the defaults and the injected ones) are not for readers

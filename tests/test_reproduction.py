@@ -3,6 +3,7 @@ notebook has one, and the report, its docs page and the README's table are exact
 them, number for number. CI runs no reference preset: it checks what was committed."""
 import json
 import math
+from pathlib import Path
 import re
 import shutil
 
@@ -87,3 +88,12 @@ def test_neurodx_report_regenerates_byte_identically(tmp_path):
     assert readme.read_bytes() == (ROOT / "README.md").read_bytes()
     (copy / FOLDERS[0].name / "provenance.json").unlink()  # a result without provenance fails the check
     assert main(["report", "--check", "--root", str(copy), "--docs-page", str(tmp_path / "page.md"), "--readme", ""]) == 1
+
+
+def test_every_paper_declares_a_main_figure_its_reference_run_has():
+    "The figure a reader meets first on a paper's page (and its README thumbnail) is declared, and committed."
+    from neurodx.papers import papers
+    root = Path(__file__).resolve().parent.parent / "reproduction"
+    missing = {name: p.main_figure for name, p in papers(builtin_only=True).items()
+               if (root / name).is_dir() and not (p.main_figure and (root / name / p.main_figure).is_file())}
+    assert not missing, missing

@@ -46,6 +46,7 @@ class Paper:
     figure_notebook: str | None = None
     # the guide to the paper on a user's own data (its commands, in order), relative to the module's folder
     guide: str | None = None
+    main_figure: str | None = None  # the figure a reader meets first (a file of its run folder: 'fig_roc.png')
 
     def __post_init__(self):
         if not _PAPER_NAME.match(self.name):

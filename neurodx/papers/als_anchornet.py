@@ -506,5 +506,6 @@ PAPER = Paper(
     library_notebook="../../nbs/64_papers.als_anchornet.ipynb",
     figure_notebook="../../nbs/figures/als_anchornet.ipynb",
     guide="../../nbs/guides/als_anchornet.md",
+    main_figure="fig_experiments.png",
 )
 preset = PAPER.preset  # preset('paper' | 'reference' | 'fast'): a fresh copy

@@ -339,6 +339,7 @@ PAPER = Paper(
     library_notebook="../../nbs/60_papers.alzheimerdl.ipynb",
     figure_notebook="../../nbs/figures/alzheimerdl.ipynb",
     guide="../../nbs/guides/alzheimerdl.md",
+    main_figure="fig_confusion_roc_pr.png",
 )
 preset = PAPER.preset  # preset('paper' | 'reference' | 'fast'): a fresh copy
 

@@ -301,6 +301,7 @@ PAPER = Paper(
     library_notebook="../../nbs/61_papers.cnn_tlsm.ipynb",
     figure_notebook="../../nbs/figures/cnn_tlsm.ipynb",
     guide="../../nbs/guides/cnn_tlsm.md",
+    main_figure="fig_km.png",
 )
 preset = PAPER.preset  # preset('paper' | 'reference' | 'fast'): a fresh copy
 

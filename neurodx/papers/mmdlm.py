@@ -528,5 +528,6 @@ PAPER = Paper(
     library_notebook="../../nbs/63_papers.mmdlm.ipynb",
     figure_notebook="../../nbs/figures/mmdlm.ipynb",
     guide="../../nbs/guides/mmdlm.md",
+    main_figure="fig_roc.png",
 )
 preset = PAPER.preset  # preset('paper' | 'reference' | 'fast'): a fresh copy

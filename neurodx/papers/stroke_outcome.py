@@ -649,5 +649,6 @@ PAPER = Paper(
     library_notebook="../../nbs/65_papers.stroke_outcome.ipynb",
     figure_notebook="../../nbs/figures/stroke_outcome.ipynb",
     guide="../../nbs/guides/stroke_outcome.md",
+    main_figure="fig_worlds.png",
 )
 preset = PAPER.preset  # preset('paper' | 'reference' | 'fast'): a fresh copy

@@ -194,6 +194,7 @@ PAPER = Paper(
     library_notebook=["../../../nbs/62_papers.isles22.dataset.ipynb", "../../../nbs/62_papers.isles22.ipynb"],
     figure_notebook="../../../nbs/figures/isles22.ipynb",
     guide="../../../nbs/guides/isles22.md",
+    main_figure="fig_per_case.png",
 )
 preset = PAPER.preset  # preset('paper' | 'reference' | 'fast'): a fresh copy
 
