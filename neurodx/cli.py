@@ -172,7 +172,9 @@ def _paper_commands(sub, chosen: str | None) -> None:
             )
 
 def _parser(argv: list | None = None) -> argparse.ArgumentParser:
+    from neurodx import __version__
     p = argparse.ArgumentParser(prog="neurodx", description="Reproducible neuroimaging paper companions.")
+    p.add_argument("--version", action="version", version=f"neurodx {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     f = sub.add_parser("figures", help="run the figure notebooks (nbs/figures) with papermill into results/")
     f.add_argument("--out", default=None, help="results folder (default: results/)")

@@ -15,3 +15,9 @@ def test_cli_starts_without_torch():
     code = "import sys, neurodx.cli; bad = sorted(m for m in ('torch', 'fastai', 'monai') if m in sys.modules); assert not bad, bad"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_cli_version():
+    import neurodx
+    r = subprocess.run([str(Path(sys.executable).parent / "neurodx"), "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == f"neurodx {neurodx.__version__}", r

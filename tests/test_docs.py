@@ -181,3 +181,12 @@ def test_a_figure_run_killed_half_way_is_never_published(tmp_path):
     (tmp_path / "data_path" / "provenance.json").write_text(json.dumps({"preset": "fast", "seconds": 1.0}))  # what a finished run leaves
     assert build.figure_source("data_path", (tmp_path,))[0] == executed
     assert build.figure_source("no_run_yet", (tmp_path,))[1] is None  # never run: the committed notebook, marked not executed
+
+
+def test_notebooks_declare_the_neurodx_kernel():
+    "JupyterLab opens every notebook with the kernel `make env` registers (papermill and nbdev_test choose their own)."
+    root = SITE.parent
+    import json
+    nbs = sorted((root / "nbs").glob("*.ipynb")) + sorted((root / "nbs" / "figures").glob("*.ipynb"))
+    bad = [p.name for p in nbs if json.loads(p.read_text())["metadata"].get("kernelspec", {}).get("name") != "neurodx"]
+    assert nbs and not bad, bad
