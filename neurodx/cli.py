@@ -311,7 +311,9 @@ def main(argv: list | None = None,  # command-line arguments (None: sys.argv)
                 )
                 for p in problems: print(p, file=sys.stderr)
                 if problems: return 1
-            print("wrote", *write_report(root, args.docs_page, args.readme))
+            from neurodx.papers import papers
+            main = {name: p.main_figure for name, p in papers().items() if p.main_figure}
+            print("wrote", *write_report(root, args.docs_page, args.readme, main))
         elif args.command == "synth":
             from neurodx.synth.cohorts import make_cohort, write_samples
             if args.samples: print(f"wrote {write_samples(seed=args.seed)}"); return 0

@@ -190,3 +190,21 @@ def test_notebooks_declare_the_neurodx_kernel():
     nbs = sorted((root / "nbs").glob("*.ipynb")) + sorted((root / "nbs" / "figures").glob("*.ipynb"))
     bad = [p.name for p in nbs if json.loads(p.read_text())["metadata"].get("kernelspec", {}).get("name") != "neurodx"]
     assert nbs and not bad, bad
+
+
+def test_the_readme_map_matches_the_code():
+    "The README's layout tables name every paper module, every data notebook and the figure notebooks' parameters."
+    import json
+    from neurodx.papers import papers
+    root = SITE.parent; readme = (root / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| `neurodx.papers`"))
+    assert all(f"`{name}`" in row for name in papers(builtin_only=True)), row
+    data = sorted(p.name[:2] for p in (root / "nbs").glob("0[1-9]_data.*.ipynb"))
+    assert f"`{data[0]}`–`{data[-1]}`" in readme, data
+    params = set()
+    for nb in (root / "nbs" / "figures").glob("*.ipynb"):
+        cell = next(c for c in json.loads(nb.read_text())["cells"] if "parameters" in c["metadata"].get("tags", []))
+        params |= set(re.findall(r"^(\w+)\s*=", "".join(cell["source"]), re.M))
+    line = next(line for line in readme.splitlines() if line.startswith("| `nbs/figures/*.ipynb`"))
+    assert all(f"`{p}`" in line for p in params), (params, line)
+    assert "`FAST` preset" not in readme and "still to come" not in readme

@@ -332,13 +332,15 @@ def reproduction_report(root: str | os.PathLike,  # the reproduction folder (rep
 README_START, README_END = "<!-- reproduction:start (neurodx report writes this block) -->", "<!-- reproduction:end -->"
 
 def readme_block(root: str | os.PathLike,  # the reproduction folder
+                 main_figures: dict | None = None,  # folder name → its thumbnail (its main figure), else the first
                 ) -> str:
     """The README's opening table: one row per claim (neurodx's value with its interval, oracle, trivial, verdict; a
     claim in two worlds: the planted world's value, the absent world's beside the claim, the oracle gain, the pair's
     verdict) and a thumbnail per paper."""
     root = Path(root); rows, thumbs = [], []
     for f, paper, claims in _claim_tables(root):
-        figs = sorted(f.glob("fig_*.png"))
+        main = (main_figures or {}).get(f.name)
+        figs = [f / main] if main and (f / main).is_file() else sorted(f.glob("fig_*.png"))
         if figs:
             thumbs.append(
                 f'<a href="reproduction/{f.name}/{f.name}.ipynb"><img '
@@ -383,12 +385,13 @@ def write_report(
                  docs_page: str | os.PathLike | None = None,
                  # the README whose table to update (default: the project's; '' : none)
                  readme: str | os.PathLike | None = None,
+                 main_figures: dict | None = None,  # folder name → the paper's main figure, the README's thumbnail
                 ) -> tuple[Path, Path]:
     """`REPORT.md` in `root`, the same report as a docs page (figure links to the docs' pages) and the README's table,
     atomically."""
     root = Path(root) if root else project_root() / "reproduction"
     docs_page = Path(docs_page) if docs_page else project_root() / "nbs" / "reproduction.md"
     readme = project_root() / "README.md" if readme is None else (Path(readme) if readme else None)
-    if readme is not None: update_readme(readme, readme_block(root))
+    if readme is not None: update_readme(readme, readme_block(root, main_figures))
     return (write_text_atomic(root / "REPORT.md", reproduction_report(root, "notebook")),
             write_text_atomic(docs_page, reproduction_report(root, "docs")))
