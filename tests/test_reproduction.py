@@ -49,7 +49,8 @@ def test_report_docs_page_and_readme_are_what_report_writes():
     assert (ROOT / "nbs" / "reproduction.md").read_text() == reproduction_report(REPRO, "docs")
     readme = (ROOT / "README.md").read_text()
     assert readme.index(README_START) < readme.index("## ")  # the README opens with the table
-    assert readme_block(REPRO) in readme
+    from neurodx.papers import papers
+    assert readme_block(REPRO, {name: p.main_figure for name, p in papers().items() if p.main_figure}) in readme
 
 
 def _table_rows(markdown: str) -> list[list[str]]:
