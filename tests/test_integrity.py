@@ -62,9 +62,9 @@ def test_corrupted_voxels_are_refused_and_the_next_pack_repairs_them(tmp_path):
     np.testing.assert_array_equal(CohortCache(path).array("s1"), clean)
 
 
-def test_a_part_corrupted_after_it_was_completed_is_packed_again_not_merged(tmp_path):
+def _interrupted_pack_with_a_damaged_part(tmp_path, damage) -> tuple:
+    "A pack stopped after two subjects, then `damage(part of s0)` (the part still flagged complete); (table, cache)."
     table = read_subject_table(cohort(tmp_path / "c"), SPEC)
-    reference = pack_cohort(table, tmp_path / "reference.h5", SPEC, PLAN, progress=False)
     out = tmp_path / "cache.h5"
 
     class Stop(Exception): pass
@@ -74,11 +74,21 @@ def test_a_part_corrupted_after_it_was_completed_is_packed_again_not_merged(tmp_
     with pytest.raises(Stop): pack_cohort(table, out, SPEC, PLAN, progress=False, on_subject=stop_after_two)
     part = out.with_name(out.name + ".parts") / "s0.h5"
     with h5py.File(part, "r") as f: assert f.attrs["complete"]
-    overwrite_voxels(part, "s0/T1")  # still flagged complete
+    damage(part)
+    return table, out
+
+
+@pytest.mark.parametrize("damage", ["voxels", "label"])
+def test_a_damaged_part_is_packed_again_not_merged(tmp_path, damage):
+    "Voxels overwritten, or a label edited, in a part already flagged complete: packed again, the intact ones reused."
+    table, out = _interrupted_pack_with_a_damaged_part(tmp_path, {
+        "voxels": lambda part: overwrite_voxels(part, "s0/T1"),
+        "label": lambda part: _edit_attr(part, "s0", "labels_json", '{"label": 1}')}[damage])
+    reference = pack_cohort(table, tmp_path / "reference.h5", SPEC, PLAN, progress=False)
     packed = []
     pack_cohort(table, out, SPEC, PLAN, progress=False, on_subject=packed.append)
-    assert "s0" in packed and "s1" not in packed  # the damaged part was packed again, the intact one reused
-    assert verify_cache(out) == []
+    assert "s0" in packed and "s1" not in packed
+    assert verify_cache(out) == [] and CohortCache(out).labels("s0") == {"label": 0}
     for sid in ("s0", "s1", "s5"):
         np.testing.assert_array_equal(CohortCache(out).array(sid), CohortCache(reference).array(sid))
 
@@ -114,23 +124,6 @@ def test_two_subjects_swapped_with_their_digests_are_refused(tmp_path):
     with h5py.File(path, "r+") as f:  # arrays, digests and attributes moved together under the other's id
         g = f["subjects"]; g.move("s0", "tmp"); g.move("s1", "s0"); g.move("tmp", "s1")
     assert sorted(verify_cache(path)) == ["s0/T1", "s0/labels", "s1/T1", "s1/labels"]
-
-
-def test_a_part_whose_label_was_edited_is_packed_again(tmp_path):
-    table = read_subject_table(cohort(tmp_path / "c"), SPEC)
-    out = tmp_path / "cache.h5"
-
-    class Stop(Exception): pass
-    def stop_after_two(sid, done=[]):
-        done.append(sid)
-        if len(done) == 2: raise Stop()
-    with pytest.raises(Stop): pack_cohort(table, out, SPEC, PLAN, progress=False, on_subject=stop_after_two)
-    part = out.with_name(out.name + ".parts") / "s0.h5"
-    _edit_attr(part, "s0", "labels_json", '{"label": 1}')  # still flagged complete
-    packed = []
-    pack_cohort(table, out, SPEC, PLAN, progress=False, on_subject=packed.append)
-    assert "s0" in packed and "s1" not in packed
-    assert verify_cache(out) == [] and CohortCache(out).labels("s0") == {"label": 0}
 
 
 def test_a_resume_on_relabelled_data_is_refused(tmp_path):
