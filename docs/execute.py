@@ -20,12 +20,12 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from neurodx.cli import is_training_table
+from neurodx.cli import PROGRESS_NOISE, is_training_table
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_IMAGE_BYTES = 150_000  # base64 PNG bytes of all figures of one notebook
 SETUP = "import matplotlib as _m; _m.rcParams['figure.dpi'] = 72"
-_NOISE = re.compile(r"TqdmWarning|IProgress not found|^\s*$|it/s\]|s/it\]|\r", re.S)
+_NOISE = PROGRESS_NOISE  # one definition of a progress bar's output (neurodx.cli), for both kinds of notebook
 
 
 _WARNING = re.compile(r"^\S+\.py:\d+: (\w*Warning): (.*)\n(  .*\n)?", re.M)  # "path:line: Category: message" + its source

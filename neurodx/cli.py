@@ -4,14 +4,14 @@
 
 # %% ../nbs/90_cli.ipynb #cd91186a
 from __future__ import annotations
-import argparse, json, os, sys, time
+import argparse, json, os, re, sys, time
 from pathlib import Path
 
 from .core import NeurodxDataError, project_root, results_dir, write_text_atomic
 
 # %% auto #0
-__all__ = ['PRESET_NAMES', 'TRUST_RUN_HELP', 'figure_notebooks', 'scrub_project_paths', 'is_training_table',
-           'drop_training_tables', 'run_figures', 'main']
+__all__ = ['PRESET_NAMES', 'TRUST_RUN_HELP', 'PROGRESS_NOISE', 'figure_notebooks', 'scrub_project_paths', 'is_training_table',
+           'tidy_streams', 'drop_training_tables', 'run_figures', 'main']
 
 # %% ../nbs/90_cli.ipynb #17d3636b
 def figure_notebooks(
@@ -59,6 +59,30 @@ def is_training_table(output: dict,  # one output of a notebook cell (nbformat J
     "fastai's per-epoch progress table (or its style sheet): a log for the screen, not a result for the page."
     html = (output.get("data") or {}).get("text/html", "")
     return "fastprogress" in ("".join(html) if isinstance(html, list) else html)
+
+# stderr that is a progress bar's (tqdm's carriage-return frames, its "IProgress not found" notice when ipywidgets is
+# absent, which a static page cannot show anyway): a display for the screen, not a result
+PROGRESS_NOISE = re.compile(r"TqdmWarning|IProgress not found|^\s*$|it/s\]|s/it\]|\r", re.S)
+
+def tidy_streams(notebook: str | Path,  # an executed notebook
+                ) -> int:
+    """Progress-bar frames dropped from an executed notebook's stderr, and a warning repeated within a cell (a loss
+    warned of every batch) kept once with its count; return how many outputs were removed."""
+    path = Path(notebook); nb = json.loads(path.read_text(encoding="utf-8")); n = 0
+    for cell in nb.get("cells", []):
+        kept, seen = [], {}
+        for o in cell.get("outputs") or []:
+            stderr = o.get("output_type") == "stream" and o.get("name") == "stderr"
+            text = "".join(o.get("text", "")) if stderr else None
+            if text is not None and PROGRESS_NOISE.search(text): n += 1; continue
+            if text is not None and text in seen: seen[text][1] += 1; n += 1; continue
+            kept.append(o)
+            if text is not None: seen[text] = [o, 1]
+        for text, (o, k) in seen.items():
+            if k > 1: o["text"] = text.rstrip("\n") + f"  [the same warning {k} times in this cell]\n"
+        if len(kept) < len(cell.get("outputs") or []): cell["outputs"] = kept
+    if n: write_text_atomic(path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    return n
 
 def drop_training_tables(notebook: str | Path,  # an executed notebook
                         ) -> int:
@@ -113,7 +137,8 @@ def run_figures(out: str | Path | None = None,  # results folder (one subfolder 
             status[nb.stem] = "failed"
             print(f"[neurodx figures] FAILED {nb.name}: {type(e).__name__}: {str(e)[:2000]}", flush=True)
         times[nb.stem] = round(time.time() - t0, 1)
-        if (dest / nb.name).is_file(): scrub_project_paths(dest / nb.name); drop_training_tables(dest / nb.name)
+        if (dest / nb.name).is_file():  # what is committed and published: no machine path, no screen-only output
+            scrub_project_paths(dest / nb.name); drop_training_tables(dest / nb.name); tidy_streams(dest / nb.name)
         if status[nb.stem] == "ok":
             summary = (
                 json.loads((dest / "summary_all.json").read_text()) if (dest / "summary_all.json").is_file() else {}
