@@ -356,16 +356,20 @@ def _pack_one(r: dict,
 
 @contextmanager
 def _packing_lock(out: Path):
-    "An exclusive lock on `<cache>.lock` while packing `out`; refused at once when another process holds it."
+    """An exclusive lock on `<cache>.lock` while packing `out`, refused at once when another process holds it; the
+    lock file is removed when the pack ends (a prepared folder holds no trace of it)."""
     import fcntl
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out.with_name(out.name + ".lock"), "a+") as fh:
+    lock = out.with_name(out.name + ".lock")
+    with open(lock, "a+") as fh:
         try: fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise NeurodxDataError(out, "another process is packing this cache now (two `neurodx prepare` runs on "
                                         "one cohort?): wait for it to finish, then run again") from None
         try: yield
-        finally: fcntl.flock(fh, fcntl.LOCK_UN)
+        finally:
+            lock.unlink(missing_ok=True)  # still held: a process that opened it meanwhile was refused above
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 def _start_parts(parts: Path, plan: PreprocessPlan):
     "The parts folder for `plan`: unfinished work of another plan (or an unreadable plan.json) is discarded."
