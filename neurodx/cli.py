@@ -4,14 +4,14 @@
 
 # %% ../nbs/90_cli.ipynb #cd91186a
 from __future__ import annotations
-import argparse, json, os, re, sys, time
+import argparse, json, os, re, shutil, sys, time
 from pathlib import Path
 
 from .core import NeurodxDataError, project_root, results_dir, write_text_atomic
 
 # %% auto #0
-__all__ = ['PRESET_NAMES', 'TRUST_RUN_HELP', 'PROGRESS_NOISE', 'figure_notebooks', 'scrub_project_paths', 'is_training_table',
-           'tidy_streams', 'drop_training_tables', 'run_figures', 'main']
+__all__ = ['PRESET_NAMES', 'TRUST_RUN_HELP', 'PROGRESS_NOISE', 'PREVIOUS', 'figure_notebooks', 'scrub_project_paths',
+           'is_training_table', 'tidy_streams', 'drop_training_tables', 'run_figures', 'main']
 
 # %% ../nbs/90_cli.ipynb #17d3636b
 def figure_notebooks(
@@ -97,6 +97,25 @@ def drop_training_tables(notebook: str | Path,  # an executed notebook
     if n: write_text_atomic(path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
     return n
 
+PREVIOUS = ".neurodx-previous"  # a figure run's previous complete result, set aside while the run goes on
+
+def _set_aside(dest: Path) -> None:
+    "Move a result folder's files (its previous result) aside; what a killed run set aside is restored first."
+    if (dest / PREVIOUS).is_dir(): _restore(dest)
+    files = [f for f in dest.iterdir() if f.is_file()]
+    if files:
+        (dest / PREVIOUS).mkdir()
+        for f in files: f.rename(dest / PREVIOUS / f.name)
+
+def _restore(dest: Path, keep: Path | None = None) -> None:
+    "The set-aside result back in place of the files an unfinished run wrote (but `keep`, its notebook, to read)."
+    prev = dest / PREVIOUS
+    if not prev.is_dir(): return
+    for f in dest.iterdir():
+        if f.is_file() and f != keep: f.unlink()
+    for f in prev.iterdir(): f.rename(dest / f.name)
+    prev.rmdir()
+
 def run_figures(out: str | Path | None = None,  # results folder (one subfolder per notebook)
                 # papermill parameter `preset`: 'fast' (CI), 'reference' (2 CPU cores, learns) or 'paper' (GPU)
                 preset: str = "fast",
@@ -117,6 +136,7 @@ def run_figures(out: str | Path | None = None,  # results folder (one subfolder 
     kernel, times, status = _kernel_name(), {}, {}
     for nb in nbs:
         dest = out / nb.stem; dest.mkdir(parents=True, exist_ok=True)
+        _set_aside(dest)  # the previous result stays whole until this run finishes; a failed run gives it back
         (dest / "provenance.json").unlink(
             missing_ok=True
         )  # a result without provenance is one whose run did not finish
@@ -139,6 +159,12 @@ def run_figures(out: str | Path | None = None,  # results folder (one subfolder 
         times[nb.stem] = round(time.time() - t0, 1)
         if (dest / nb.name).is_file():  # what is committed and published: no machine path, no screen-only output
             scrub_project_paths(dest / nb.name); drop_training_tables(dest / nb.name); tidy_streams(dest / nb.name)
+        if status[nb.stem] != "ok":
+            failed_nb = dest / f"{nb.stem}.failed.ipynb"
+            if (dest / nb.name).is_file(): (dest / nb.name).rename(failed_nb)
+            _restore(dest, keep=failed_nb)  # the last complete result is what stays published
+        else:
+            shutil.rmtree(dest / PREVIOUS, ignore_errors=True)
         if status[nb.stem] == "ok":
             summary = (
                 json.loads((dest / "summary_all.json").read_text()) if (dest / "summary_all.json").is_file() else {}

@@ -22,3 +22,28 @@ def test_figure_notebook_runs_fast(name, tmp_path):
     assert (out / "provenance.json").exists()
     # the executed notebook names no path of the machine it ran on inside the project (warnings, papermill's record)
     assert str(project_root().resolve()) + "/" not in (out / f"{name}.ipynb").read_text(encoding="utf-8")
+
+
+def test_a_failed_figure_run_keeps_the_previous_result(tmp_path):
+    "A run that fails half-way gives back the last complete result (its notebook kept as <name>.failed.ipynb to read)."
+    from neurodx.cli import PREVIOUS
+    nbs, out = tmp_path / "nbs", tmp_path / "out"; nbs.mkdir()
+
+    def notebook(fail: bool):
+        code = ("from pathlib import Path\n"
+                f"Path(out_dir, 'claims.csv').write_text({'new' if fail else 'old'!r})\n"
+                + ("raise RuntimeError('half-way')" if fail else "Path(out_dir, 'fig_main.png').write_bytes(b'png')"))
+        (nbs / "toy.ipynb").write_text(json.dumps({"cells": [
+            {"cell_type": "code", "id": "p", "metadata": {"tags": ["parameters"]}, "execution_count": None,
+             "outputs": [], "source": 'preset = "fast"\nout_dir = "."'},
+            {"cell_type": "code", "id": "c", "metadata": {}, "execution_count": None, "outputs": [], "source": code}],
+            "metadata": {"kernelspec": {"name": "python3", "display_name": "python3", "language": "python"}},
+            "nbformat": 4, "nbformat_minor": 5}))
+    notebook(fail=False); run_figures(out, "fast", folder=nbs)
+    before = {f.name: f.read_bytes() for f in (out / "toy").iterdir() if f.is_file()}
+    assert {"claims.csv", "fig_main.png", "provenance.json", "toy.ipynb"} <= set(before)
+    notebook(fail=True)
+    with pytest.raises(RuntimeError, match="figure notebooks failed"): run_figures(out, "fast", folder=nbs)
+    after = {f.name: f.read_bytes() for f in (out / "toy").iterdir() if f.is_file()}
+    assert "half-way" in after.pop("toy.failed.ipynb").decode() and after == before
+    assert not (out / "toy" / PREVIOUS).exists()
