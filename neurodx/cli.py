@@ -64,38 +64,41 @@ def is_training_table(output: dict,  # one output of a notebook cell (nbformat J
 # absent, which a static page cannot show anyway): a display for the screen, not a result
 PROGRESS_NOISE = re.compile(r"TqdmWarning|IProgress not found|^\s*$|it/s\]|s/it\]|\r", re.S)
 
+def _edit_outputs(notebook: str | Path, keep) -> int:
+    "Each cell's outputs replaced by `keep(outputs)` (a sublist) in an executed notebook; how many were removed."
+    path = Path(notebook); nb = json.loads(path.read_text(encoding="utf-8")); n = 0
+    for cell in nb.get("cells", []):
+        outs = cell.get("outputs") or []
+        kept = keep(outs)
+        n += len(outs) - len(kept)
+        if len(kept) < len(outs): cell["outputs"] = kept
+    if n: write_text_atomic(path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    return n
+
+def _stderr_kept(outputs: list) -> list:
+    "One cell's outputs without progress-bar frames; a warning repeated in them kept once, with its count."
+    kept, seen = [], {}
+    for o in outputs:
+        text = "".join(o.get("text", "")) if o.get("output_type") == "stream" and o.get("name") == "stderr" else None
+        if text is not None and PROGRESS_NOISE.search(text): continue
+        if text is not None and text in seen: seen[text][1] += 1; continue
+        kept.append(o)
+        if text is not None: seen[text] = [o, 1]
+    for text, (o, k) in seen.items():
+        if k > 1: o["text"] = text.rstrip("\n") + f"  [the same warning {k} times in this cell]\n"
+    return kept
+
 def tidy_streams(notebook: str | Path,  # an executed notebook
                 ) -> int:
     """Progress-bar frames dropped from an executed notebook's stderr, and a warning repeated within a cell (a loss
     warned of every batch) kept once with its count; return how many outputs were removed."""
-    path = Path(notebook); nb = json.loads(path.read_text(encoding="utf-8")); n = 0
-    for cell in nb.get("cells", []):
-        kept, seen = [], {}
-        for o in cell.get("outputs") or []:
-            stderr = o.get("output_type") == "stream" and o.get("name") == "stderr"
-            text = "".join(o.get("text", "")) if stderr else None
-            if text is not None and PROGRESS_NOISE.search(text): n += 1; continue
-            if text is not None and text in seen: seen[text][1] += 1; n += 1; continue
-            kept.append(o)
-            if text is not None: seen[text] = [o, 1]
-        for text, (o, k) in seen.items():
-            if k > 1: o["text"] = text.rstrip("\n") + f"  [the same warning {k} times in this cell]\n"
-        if len(kept) < len(cell.get("outputs") or []): cell["outputs"] = kept
-    if n: write_text_atomic(path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
-    return n
+    return _edit_outputs(notebook, _stderr_kept)
 
 def drop_training_tables(notebook: str | Path,  # an executed notebook
                         ) -> int:
     """Remove fastai's per-epoch tables from an executed notebook (each run's `history.csv` and learning curves keep
     the log); return how many outputs were removed."""
-    path = Path(notebook); nb = json.loads(path.read_text(encoding="utf-8")); n = 0
-    for cell in nb.get("cells", []):
-        outs = cell.get("outputs") or []
-        kept = [o for o in outs if not is_training_table(o)]
-        n += len(outs) - len(kept)
-        if len(kept) < len(outs): cell["outputs"] = kept
-    if n: write_text_atomic(path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
-    return n
+    return _edit_outputs(notebook, lambda outs: [o for o in outs if not is_training_table(o)])
 
 PREVIOUS = ".neurodx-previous"  # a figure run's previous complete result, set aside while the run goes on
 
@@ -136,10 +139,9 @@ def run_figures(out: str | Path | None = None,  # results folder (one subfolder 
     kernel, times, status = _kernel_name(), {}, {}
     for nb in nbs:
         dest = out / nb.stem; dest.mkdir(parents=True, exist_ok=True)
-        _set_aside(dest)  # the previous result stays whole until this run finishes; a failed run gives it back
-        (dest / "provenance.json").unlink(
-            missing_ok=True
-        )  # a result without provenance is one whose run did not finish
+        # the previous result (provenance.json with it) stays whole aside until this run finishes; a failed run gives
+        # it back, and a result without provenance is one whose run did not finish
+        _set_aside(dest)
         t0 = time.time()
         print(f"[neurodx figures] {nb.name} ({preset}) → {dest}", flush=True)
         try:
@@ -165,7 +167,6 @@ def run_figures(out: str | Path | None = None,  # results folder (one subfolder 
             _restore(dest, keep=failed_nb)  # the last complete result is what stays published
         else:
             shutil.rmtree(dest / PREVIOUS, ignore_errors=True)
-        if status[nb.stem] == "ok":
             summary = (
                 json.loads((dest / "summary_all.json").read_text()) if (dest / "summary_all.json").is_file() else {}
             )

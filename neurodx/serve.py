@@ -455,10 +455,11 @@ def make_app(predictor: Predictor,  # the model to serve
         if kind not in ("application/json", "multipart/form-data"):
             raise RequestError("Content-Type", f"{ctype[:80]!r}: send application/json or multipart/form-data", 415)
         declared = request.headers.get("content-length", "")
-        if declared.isascii() and declared.isdigit() and int(declared) > limits.max_body:  # refused before reading
-            raise RequestError("body", f"{int(declared):,} bytes declared, over the limit of {limits.max_body:,}", 413)
+        declared = int(declared) if declared.isascii() and declared.isdigit() else None
+        if declared is not None and declared > limits.max_body:  # refused before reading
+            raise RequestError("body", f"{declared:,} bytes declared, over the limit of {limits.max_body:,}", 413)
         # bytes reserved before reading: many large bodies at once are refused, not buffered until memory runs out
-        reserve = int(declared) if declared.isascii() and declared.isdigit() else limits.max_body
+        reserve = limits.max_body if declared is None else declared
         if state["buffered"] + reserve > limits.max_buffered:
             raise RequestError("server", "busy: too many request bodies are being received; try again shortly", 503)
         state["buffered"] += reserve

@@ -217,17 +217,20 @@ def header_digest(attrs: dict,  # the cache file's attributes
     "The checksum of a cache's header: its table (labels included), plan, spec, modalities and subject list."
     return context_digest({**{k: attrs.get(k) for k in HEADER_ATTRS}, "subjects": list(subjects)})
 
-def _bad_arrays(group, subject: str | None = None) -> list[str]:
+def _record_ok(group, subject: str) -> bool:
+    "Whether a subject's record (patient, labels, fingerprint) still matches the digest written with it."
+    return str(group.attrs.get(RECORD_ATTR, "")) == record_digest(subject, dict(group.attrs))
+
+def _bad_arrays(group, subject: str) -> list[str]:
     """The arrays of one subject's HDF5 group whose bytes, geometry or owner no longer match the digest written with
     them, and 'labels' when the record (patient, labels) does not match its own."""
-    subject = subject if subject is not None else group.name.rsplit("/", 1)[-1]
     bad = [
         n
         for n, ds in group.items()
         if isinstance(ds, h5py.Dataset)
         and str(ds.attrs.get(DIGEST_ATTR, "")) != array_digest(ds[()], subject, n, dict(ds.attrs))
     ]
-    if str(group.attrs.get(RECORD_ATTR, "")) != record_digest(subject, dict(group.attrs)): bad.append("labels")
+    if not _record_ok(group, subject): bad.append("labels")
     return bad
 
 def _jsonable(v):
@@ -536,19 +539,17 @@ class CohortCache:
                 ):
         self.path = Path(path)
         info = cache_info(self.path)
-        with h5py.File(self.path, "r") as f:  # the header checked before any of it is used
-            if not _header_ok(f): raise self._altered_header()
+        self._f, self._pid, self._checked = None, None, set()
+        # the header (table, plan, spec and the subject list itself) checked before any of it is used
+        if not _header_ok(self.file): raise self._altered_header()
         self.plan_id, self.plan = info["plan_id"], PreprocessPlan.from_dict(info["plan"])
         self.modalities, self.masks = info["modalities"], info["masks"]
         self.table = pd.read_json(StringIO(info["table"]), orient="records", dtype=False)
         self.spec = TableSpec.from_dict(info["spec"], str(self.path))
         self.table[self.spec.id_column] = self.table[self.spec.id_column].astype(str)
         self.ids = list(self.table[self.spec.id_column])
-        self._f, self._pid, self._checked = None, None, set()
-        if set(self.file["subjects"].keys()) != set(self.ids): raise self._altered_header()
         groups = self.file["subjects"]
-        bad = [sid for sid in self.ids if str(groups[sid].attrs.get(RECORD_ATTR, "")) != record_digest(
-            sid, dict(groups[sid].attrs))]
+        bad = [sid for sid in self.ids if not _record_ok(groups[sid], sid)]
         if bad:
             raise NeurodxDataError(self.path, f"the labels of {bad[:5]} do not match the checksums written with them "
                                               "(the file was altered): `neurodx prepare` packs them again")

@@ -225,8 +225,9 @@ def _fmt(v) -> str:
     return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
 
 def _check_finished(folder: Path) -> None:
-    """Refuse a result folder whose run did not finish: `run_figures` removes `provenance.json` before a run and
-    writes it after, so claims without a complete provenance may be a killed run's, stale or half-written."""
+    """Refuse a result folder whose run did not finish: `run_figures` sets the previous result (its `provenance.json`
+    included) aside before a run and writes provenance last, so claims without a complete provenance may be a killed
+    run's, stale or half-written."""
     prov = folder / "provenance.json"
     try: missing = [k for k in PROVENANCE_KEYS if k not in json.loads(prov.read_text())]
     except FileNotFoundError: missing = ["provenance.json"]
